@@ -1,0 +1,21 @@
+"""Cluster heads: each turns embeddings into a clustering loss and cluster assignments."""
+
+from pyagc.clusters.base import BaseClusterHead, LossOutput, as_loss_output
+from pyagc.clusters.dec import DECClusterHead, kl_divergence, student_t_assignment, target_distribution
+from pyagc.clusters.idec import IDECClusterHead
+from pyagc.clusters.kmeans import KMeansClusterHead, KMeansResult, kmeans, pairwise_sq_dists
+
+__all__ = [
+    "BaseClusterHead",
+    "LossOutput",
+    "as_loss_output",
+    "KMeansClusterHead",
+    "DECClusterHead",
+    "IDECClusterHead",
+    "kmeans",
+    "KMeansResult",
+    "pairwise_sq_dists",
+    "student_t_assignment",
+    "target_distribution",
+    "kl_divergence",
+]

@@ -1,0 +1,154 @@
+r"""Deep Embedded Clustering (DEC) head.
+
+Xie, Girshick & Farhadi, *Unsupervised Deep Embedding for Clustering Analysis*, ICML 2016,
+https://arxiv.org/abs/1511.06335.
+
+Soft assignment of embedding :math:`\mathbf z_i` to centre :math:`\boldsymbol\mu_j` (Student-t kernel):
+
+.. math::
+    q_{ij} = \frac{(1 + \lVert \mathbf z_i - \boldsymbol\mu_j \rVert^2 / \alpha)^{-\frac{\alpha+1}{2}}}
+                  {\sum_{j'} (1 + \lVert \mathbf z_i - \boldsymbol\mu_{j'} \rVert^2 / \alpha)^{-\frac{\alpha+1}{2}}}
+
+Target distribution, computed over the **whole training set** every ``update_interval`` steps:
+
+.. math::
+    p_{ij} = \frac{q_{ij}^2 / f_j}{\sum_{j'} q_{ij'}^2 / f_{j'}}, \qquad f_j = \sum_i q_{ij}
+
+Loss: :math:`\mathrm{KL}(P \,\Vert\, Q) = \frac{1}{B}\sum_i \sum_j p_{ij} \log \frac{p_{ij}}{q_{ij}}`
+over a batch, with :math:`P` looked up by the samples' dataset indices.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from pyagc.clusters.base import BaseClusterHead, LossOutput
+from pyagc.clusters.kmeans import kmeans, pairwise_sq_dists
+
+
+def student_t_assignment(z: Tensor, centers: Tensor, alpha: float = 1.0) -> Tensor:
+    """Soft assignments ``q`` (N, K) of DEC's Student-t kernel."""
+    d = pairwise_sq_dists(z, centers)
+    q = (1.0 + d / alpha).pow(-(alpha + 1.0) / 2.0)
+    return q / q.sum(1, keepdim=True)
+
+
+def target_distribution(q: Tensor) -> Tensor:
+    """DEC's auxiliary target ``p`` (N, K): square ``q``, divide by cluster frequency, renormalise."""
+    weight = q.pow(2) / q.sum(0, keepdim=True).clamp_min(1e-12)
+    return weight / weight.sum(1, keepdim=True)
+
+
+def kl_divergence(p: Tensor, q: Tensor) -> Tensor:
+    """Batch mean of :math:`\\sum_j p_{ij}\\log(p_{ij}/q_{ij})`."""
+    return (p * (p.clamp_min(1e-12).log() - q.clamp_min(1e-12).log())).sum(1).mean()
+
+
+class DECClusterHead(BaseClusterHead):
+    r"""DEC: KL(P || Q) between a sharpened target and Student-t soft assignments.
+
+    Args:
+        n_clusters: number of clusters :math:`K`.
+        embedding_dim: dimension of the embeddings.
+        alpha: degrees of freedom of the Student-t kernel (paper: 1).
+        update_interval: joint-training steps between refreshes of :math:`P` over the whole
+            training set (paper: 140 on MNIST with batch size 256).
+        tol: stop when fewer than this share of samples change cluster between two
+            refreshes (paper: 0.001). ``0`` disables the stopping rule.
+        n_init: k-means restarts for the centre initialisation (paper: 20).
+        seed: seed of the initialisation.
+    """
+
+    requires_initialization = True
+    _resizable_buffers = ("target", "last_labels")
+
+    def __init__(
+        self,
+        n_clusters: int,
+        embedding_dim: int,
+        alpha: float = 1.0,
+        update_interval: int = 140,
+        tol: float = 0.001,
+        n_init: int = 20,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(n_clusters)
+        if alpha <= 0:
+            raise ValueError(f"alpha must be positive, got {alpha}.")
+        if update_interval < 1:
+            raise ValueError(f"update_interval must be >= 1 step, got {update_interval}.")
+        self.embedding_dim = int(embedding_dim)
+        self.alpha = float(alpha)
+        self.refresh_interval = int(update_interval)
+        self.tol = float(tol)
+        self.n_init = int(n_init)
+        self.seed = int(seed)
+        self.centers = nn.Parameter(torch.zeros(self.n_clusters, self.embedding_dim))
+        self.register_buffer("target", torch.zeros(0, self.n_clusters))
+        self.register_buffer("last_labels", torch.zeros(0, dtype=torch.long))
+        self.register_buffer("converged", torch.tensor(False))
+        self.last_label_change: float | None = None
+
+    @property
+    def update_interval(self) -> int:
+        return int(self.refresh_interval or 0)
+
+    @torch.no_grad()
+    def initialize(self, z: Tensor, **context: Any) -> None:
+        self.check_embeddings(z, self.embedding_dim)
+        if z.shape[0] < self.n_clusters:
+            raise ValueError(
+                f"n_clusters={self.n_clusters} is larger than the number of samples ({z.shape[0]})."
+            )
+        result = kmeans(z.detach(), self.n_clusters, n_init=self.n_init, seed=self.seed)
+        self.centers.data.copy_(result.centers.to(self.centers))
+        self.mark_initialized()
+
+    @torch.no_grad()
+    def refresh(self, z: Tensor, **context: Any) -> None:
+        """Recompute :math:`P` for every training sample; ``z`` is ordered by dataset index."""
+        q = student_t_assignment(z.to(self.centers), self.centers, self.alpha)
+        self.target = target_distribution(q)
+        labels = q.argmax(1)
+        if self.last_labels.numel() == labels.numel():
+            change = float((labels != self.last_labels).float().mean())
+            self.last_label_change = change
+            if self.tol > 0 and change < self.tol:
+                self.converged.fill_(True)
+        self.last_labels = labels
+
+    def soft_assign(self, z: Tensor) -> Tensor:
+        return student_t_assignment(z, self.centers, self.alpha)
+
+    def _target_for(self, q: Tensor, index: Tensor | None) -> Tensor:
+        if index is not None and self.target.shape[0] > 0:
+            if int(index.max()) >= self.target.shape[0]:
+                raise IndexError(
+                    f"sample index {int(index.max())} is outside the target distribution of "
+                    f"{self.target.shape[0]} samples; call refresh() with the whole training set."
+                )
+            return self.target[index.to(self.target.device)]
+        # Manual use without a full-dataset refresh: the batch's own target.
+        return target_distribution(q.detach())
+
+    def clustering_loss(self, z: Tensor, index: Tensor | None) -> Tensor:
+        q = self.soft_assign(z)
+        return kl_divergence(self._target_for(q, index), q)
+
+    def forward(self, z: Tensor, index: Tensor | None = None, **context: Any) -> Tensor | LossOutput:
+        self.check_embeddings(z, self.embedding_dim)
+        kl = self.clustering_loss(z, index)
+        return LossOutput(total=kl, components={"kl": kl})
+
+    @torch.no_grad()
+    def cluster(self, z: Tensor, soft: bool = False) -> Tensor:
+        self.check_embeddings(z, self.embedding_dim)
+        q = student_t_assignment(z, self.centers.to(z), self.alpha)
+        return q if soft else q.argmax(1)
+
+    def extra_repr(self) -> str:
+        return (f"n_clusters={self.n_clusters}, embedding_dim={self.embedding_dim}, alpha={self.alpha}, "
+                f"update_interval={self.update_interval}")

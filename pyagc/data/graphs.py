@@ -1,0 +1,126 @@
+"""Attributed graphs: Planetoid (Cora, CiteSeer, PubMed) from a local root, KarateClub, any
+torch-geometric ``Data``. Graphs are made undirected; features optionally row-normalised.
+
+Full-batch loading: one batch holds the whole graph ``{x, edge_index, index, y}``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from pyagc.data.base import ClusteringDataModule, check_finite, identity_collate
+from pyagc.data.paths import copy_to_cache, missing_file_error, resolve_root
+
+PLANETOID = ("Cora", "CiteSeer", "PubMed")
+GRAPH_SETS = PLANETOID + ("KarateClub",)
+
+
+def _canonical(name: str) -> str:
+    for valid in GRAPH_SETS:
+        if valid.lower() == name.lower():
+            return valid
+    raise ValueError(f"unknown graph data set {name!r}; valid: {list(GRAPH_SETS)} (or pass a torch_geometric Data)")
+
+
+def load_graph(name: str, root: str | Path | None = None):
+    """Load a named graph as a torch-geometric ``Data`` (undirected, no download)."""
+    from torch_geometric.utils import to_undirected
+
+    name = _canonical(name)
+    if name == "KarateClub":
+        from torch_geometric.datasets import KarateClub
+
+        data = KarateClub()[0]
+    else:
+        from torch_geometric.datasets import Planetoid
+
+        base = resolve_root(root, "planetoid")
+        raw = base / name / "raw"
+        if not raw.is_dir():
+            raise missing_file_error(raw, f"Planetoid {name} raw files (ind.{name.lower()}.x, .tx, .allx, .y, ...)")
+        local = copy_to_cache(base / name, f"planetoid/{name}")
+        data = Planetoid(str(local.parent), name)[0]
+    data.edge_index = to_undirected(data.edge_index, num_nodes=data.num_nodes)
+    return data
+
+
+def get_dataset(name: str, root: str | Path | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Return ``(x, edge_index, y)`` of a named graph."""
+    data = load_graph(name, root)
+    return data.x.float(), data.edge_index, data.y.long()
+
+
+class _WholeGraph(Dataset):
+    def __init__(self, batch: dict[str, Tensor]) -> None:
+        self.batch = batch
+
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, i: int) -> dict[str, Tensor]:
+        return self.batch
+
+
+class GraphDataModule(ClusteringDataModule):
+    """A whole graph as one batch ``{x, edge_index, index, y}``.
+
+    Args:
+        name: ``Cora``, ``CiteSeer``, ``PubMed`` (files under ``root``, default
+            ``<data root>/planetoid``) or ``KarateClub``; or pass ``data`` (a torch-geometric ``Data``).
+        normalize_features: divide each node's features by their sum (row-normalise).
+    """
+
+    is_graph = True
+
+    def __init__(self, name: str | None = "Cora", root: str | None = None, data: Any = None,
+                 normalize_features: bool = False, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.dataset_name = name
+        self.root = root
+        self.data = data
+        self.normalize_features = normalize_features
+
+    @property
+    def name(self) -> str:
+        return self.dataset_name or "graph"
+
+    def load(self) -> tuple[Tensor, Tensor | None]:
+        from torch_geometric.utils import to_undirected
+
+        data = self.data if self.data is not None else load_graph(self.dataset_name, self.root)
+        x = data.x.float()
+        if self.normalize_features:
+            x = x / x.sum(1, keepdim=True).clamp_min(1e-12)
+        n = x.shape[0]
+        edge_index = to_undirected(data.edge_index, num_nodes=n)
+        if edge_index.numel() and int(edge_index.max()) >= n:
+            raise ValueError(f"edge_index refers to node {int(edge_index.max())} but the graph has {n} nodes.")
+        self.edge_index = edge_index
+        y = getattr(data, "y", None)
+        return x, None if y is None else y.long()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.x is not None:
+            return
+        if self.limit is not None:
+            raise ValueError("`limit` is not supported for graphs (it would cut edges); use the whole graph.")
+        super().setup(stage)
+        check_finite(self.x, f"graph {self.name}")
+
+    def whole_batch(self) -> dict[str, Tensor]:
+        self._require_setup()
+        batch = {"x": self.x, "edge_index": self.edge_index, "index": torch.arange(self.x.shape[0])}
+        if self.y is not None:
+            batch["y"] = self.y
+        return batch
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(_WholeGraph(self.whole_batch()), batch_size=None, collate_fn=identity_collate)
+
+    def full_dataloader(self) -> DataLoader:
+        return self.train_dataloader()

@@ -1,0 +1,17 @@
+"""Clustering metrics as plain functions (torch or NumPy in, float out)."""
+
+from pyagc.metrics.external import (
+    ari,
+    clustering_accuracy,
+    external_metrics,
+    hungarian_mapping,
+    matched_f1,
+    nmi,
+)
+from pyagc.metrics.graph import conductance, graph_metrics, modularity
+from pyagc.metrics.internal import internal_metrics
+
+__all__ = [
+    "clustering_accuracy", "nmi", "ari", "matched_f1", "hungarian_mapping", "external_metrics",
+    "internal_metrics", "modularity", "conductance", "graph_metrics",
+]

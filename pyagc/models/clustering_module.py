@@ -1,0 +1,348 @@
+r"""The Lightning module that composes an encoder and a cluster head.
+
+Training runs in three phases inside one ``Trainer.fit``:
+
+1. **pretrain** (the first ``pretrain_epochs`` epochs, autoencoders only): reconstruction
+   :math:`\mathcal L_r = \lVert \mathbf x - g(f(\mathbf x)) \rVert^2`.
+2. **initialise** (once, at the start of the first joint epoch): the head's
+   :meth:`~pyagc.clusters.BaseClusterHead.initialize` receives the embeddings of the whole
+   training set, gathered and de-duplicated across processes, so every process initialises
+   identically (checked, and rank 0's state is broadcast).
+3. **joint** (``epochs`` epochs): the head's loss (plus ``reconstruction_weight`` times the
+   reconstruction loss if the head does not add it itself), with the head's
+   :meth:`~pyagc.clusters.BaseClusterHead.refresh` called every ``head.refresh_interval`` steps on
+   the whole training set.
+
+Manual use works without Lightning::
+
+    model = ClusteringModule(MLPAutoencoder(64), DECClusterHead(10, 10), pretrain_epochs=0)
+    model.initialize_head(x)          # k-means on the embeddings
+    loss = model({"x": x_batch})      # the current phase's loss
+    labels = model.infer_full(x)
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pyagc.clusters.base import BaseClusterHead, LossOutput, as_loss_output
+from pyagc.utils.distributed import broadcast_module_state, gather_by_index
+
+_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+
+
+def build_optimizer(params: Iterable[nn.Parameter], spec: dict[str, Any] | None) -> torch.optim.Optimizer:
+    spec = dict(spec or {"name": "adam", "lr": 1e-3})
+    name = str(spec.pop("name", "adam")).lower()
+    if name not in _OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; valid: {sorted(_OPTIMIZERS)}")
+    return _OPTIMIZERS[name](params, **spec)
+
+
+class ClusteringModule(pl.LightningModule):
+    r"""Encoder + cluster head, trained by phases (pretrain -> initialise -> joint).
+
+    Args:
+        encoder: maps a batch ``x`` (and ``edge_index`` for graph encoders) to ``z (N, F)``;
+            an autoencoder also has ``decode``.
+        head: a :class:`~pyagc.clusters.BaseClusterHead`.
+        pretrain_epochs: epochs of reconstruction pretraining (autoencoders only).
+        epochs: epochs of joint training.
+        pretrain_optimizer: ``{"name": "adam", "lr": 1e-3, ...}`` for pretraining.
+        optimizer: optimizer spec for joint training (encoder and head parameters).
+        reconstruction_weight: weight of the reconstruction loss added in joint training for
+            heads that do not add it themselves (0: encoder-only fine-tuning, as DEC).
+        gradient_clip: clip the gradient norm at this value (``None``: no clipping).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        head: BaseClusterHead,
+        pretrain_epochs: int = 0,
+        epochs: int = 100,
+        pretrain_optimizer: dict[str, Any] | None = None,
+        optimizer: dict[str, Any] | None = None,
+        reconstruction_weight: float = 0.0,
+        gradient_clip: float | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(head, BaseClusterHead):
+            raise TypeError(f"head must be a BaseClusterHead, got {type(head).__name__}.")
+        if pretrain_epochs < 0 or epochs < 0:
+            raise ValueError(f"pretrain_epochs and epochs must be >= 0, got {pretrain_epochs}, {epochs}.")
+        self.encoder = encoder
+        self.cluster_head = head
+        self.pretrain_epochs = int(pretrain_epochs)
+        self.epochs = int(epochs)
+        self.pretrain_optimizer_spec = dict(pretrain_optimizer or {"name": "adam", "lr": 1e-3})
+        self.optimizer_spec = dict(optimizer or {"name": "adam", "lr": 1e-3})
+        self.reconstruction_weight = float(reconstruction_weight)
+        self.gradient_clip = gradient_clip
+        self.automatic_optimization = False
+        self.register_buffer("joint_steps", torch.tensor(0, dtype=torch.long))
+        self.phase_times: dict[str, float] = {"pretrain": 0.0, "initialize": 0.0, "joint": 0.0, "refresh": 0.0}
+        self.ddp_init_max_abs_diff: float | None = None
+        self._epoch_start = 0.0
+        if self.pretrain_epochs > 0 and not self.is_autoencoder:
+            raise ValueError(
+                f"pretrain_epochs={self.pretrain_epochs} needs an autoencoder, but {type(encoder).__name__} "
+                "has no decoder. Set pretrain_epochs=0 or use an autoencoder encoder."
+            )
+        if self.cluster_head.uses_reconstruction and not self.is_autoencoder:
+            raise ValueError(
+                f"{type(head).__name__} needs reconstructions, but {type(encoder).__name__} has no decoder."
+            )
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def is_autoencoder(self) -> bool:
+        return bool(getattr(self.encoder, "is_autoencoder", False)) and hasattr(self.encoder, "decode")
+
+    @property
+    def encoder_needs_graph(self) -> bool:
+        return bool(getattr(self.encoder, "requires_graph", False))
+
+    @property
+    def phase(self) -> str:
+        """``pretrain`` or ``joint`` (from the trainer's epoch, or the head's state in manual use)."""
+        if self._trainer is not None:
+            return "pretrain" if self.current_epoch < self.pretrain_epochs else "joint"
+        if self.cluster_head.requires_initialization and not self.cluster_head.is_initialized:
+            return "pretrain" if self.is_autoencoder else "joint"
+        return "joint"
+
+    # ------------------------------------------------------------------ forward passes
+    def embed_batch(self, batch: dict[str, Tensor]) -> Tensor:
+        x = batch["x"]
+        if self.encoder_needs_graph:
+            if batch.get("edge_index") is None:
+                raise ValueError(f"{type(self.encoder).__name__} needs a graph: the batch has no `edge_index`.")
+            return self.encoder(x, batch["edge_index"])
+        return self.encoder(x)
+
+    def reconstruction_loss(self, x: Tensor, x_hat: Tensor) -> Tensor:
+        return F.mse_loss(x_hat.reshape(x.shape), x)
+
+    def compute_loss(self, batch: dict[str, Tensor], phase: str | None = None) -> LossOutput:
+        """The loss of ``batch`` in ``phase`` (default: the current phase), with its terms."""
+        phase = phase or self.phase
+        x = batch["x"]
+        z = self.embed_batch(batch)
+        if phase == "pretrain":
+            rec = self.reconstruction_loss(x, self.encoder.decode(z))
+            return LossOutput(rec, {"reconstruction": rec})
+        head = self.cluster_head
+        needs_rec = head.uses_reconstruction or self.reconstruction_weight > 0
+        x_hat = self.encoder.decode(z).reshape(x.shape) if needs_rec and self.is_autoencoder else None
+        context: dict[str, Any] = {"index": batch.get("index"), "x": x, "x_hat": x_hat}
+        for key in ("edge_index", "views"):
+            if key in batch:
+                context[key] = batch[key]
+        out = as_loss_output(head(z, **context))
+        total, comps = out.total, dict(out.components)
+        if self.reconstruction_weight > 0 and not head.uses_reconstruction and x_hat is not None:
+            rec = self.reconstruction_loss(x, x_hat)
+            total = total + self.reconstruction_weight * rec
+            comps["reconstruction"] = rec
+        return LossOutput(total, comps)
+
+    def forward(self, batch: dict[str, Tensor] | Tensor) -> Tensor:
+        """The current phase's training loss of a batch (a dict ``{x, index?, edge_index?}`` or ``x``)."""
+        if isinstance(batch, Tensor):
+            batch = {"x": batch}
+        return self.compute_loss(batch).total
+
+    # ------------------------------------------------------------------ full-dataset passes
+    def _batches(self, data: Any) -> Iterator[dict[str, Tensor]]:
+        """Iterate over ``data`` (tensor, batch dict, DataLoader, DataModule, PyG ``Data``) as batch dicts."""
+        if isinstance(data, Tensor):
+            for start in range(0, data.shape[0], 4096):
+                chunk = data[start : start + 4096]
+                yield {"x": chunk, "index": torch.arange(start, start + chunk.shape[0])}
+            return
+        if isinstance(data, dict):
+            batch = dict(data)
+            batch.setdefault("index", torch.arange(batch["x"].shape[0]))
+            yield batch
+            return
+        if hasattr(data, "full_dataloader"):
+            data.setup() if getattr(data, "x", 1) is None else None
+            yield from self._batches(data.full_dataloader())
+            return
+        if hasattr(data, "edge_index") and hasattr(data, "x"):  # torch_geometric Data
+            yield {"x": data.x, "edge_index": data.edge_index, "index": torch.arange(data.x.shape[0])}
+            return
+        if isinstance(data, Iterable):
+            offset = 0
+            for batch in data:
+                if isinstance(batch, (list, tuple)):
+                    batch = {"x": batch[0]}
+                if "index" not in batch:
+                    batch = dict(batch, index=torch.arange(offset, offset + batch["x"].shape[0]))
+                offset += batch["x"].shape[0]
+                yield batch
+            return
+        raise TypeError(f"cannot iterate over {type(data).__name__}; pass a tensor, DataLoader or DataModule.")
+
+    @torch.no_grad()
+    def embed(self, data: Any, with_labels: bool = False) -> Tensor | tuple[Tensor, Tensor | None]:
+        """Embeddings of every sample of ``data`` ordered by dataset index (gathered under DDP)."""
+        was_training = self.training
+        self.eval()
+        zs, idx, ys = [], [], []
+        for batch in self._batches(data):
+            batch = {k: (v.to(self.device) if isinstance(v, Tensor) else v) for k, v in batch.items()}
+            zs.append(self.embed_batch(batch).float())
+            idx.append(batch["index"])
+            if "y" in batch:
+                ys.append(batch["y"])
+        self.train(was_training)
+        z, index = torch.cat(zs), torch.cat(idx)
+        z, order_index = gather_by_index(z, index)
+        if not with_labels:
+            return z
+        y = gather_by_index(torch.cat(ys).reshape(-1, 1), index)[0].flatten() if ys else None
+        return z, y
+
+    def _full_data(self) -> Any:
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is not None and hasattr(dm, "full_dataloader"):
+            return dm.full_dataloader()
+        raise RuntimeError(
+            "full-dataset steps need a DataModule with full_dataloader() (any pyagc.data DataModule); "
+            "pass datamodule=... to trainer.fit."
+        )
+
+    @torch.no_grad()
+    def initialize_head(self, data: Any | None = None) -> None:
+        """Run the head's initialisation on the embeddings of the whole training set."""
+        start = time.perf_counter()
+        z = self.embed(data if data is not None else self._full_data())
+        self.cluster_head.initialize(z)
+        self.cluster_head.mark_initialized()
+        self.ddp_init_max_abs_diff = broadcast_module_state(self.cluster_head)
+        self.phase_times["initialize"] += time.perf_counter() - start
+        if self.cluster_head.refresh_interval:
+            self.refresh_head(data)
+
+    @torch.no_grad()
+    def refresh_head(self, data: Any | None = None) -> None:
+        start = time.perf_counter()
+        z = self.embed(data if data is not None else self._full_data())
+        self.cluster_head.refresh(z)
+        self.phase_times["refresh"] += time.perf_counter() - start
+
+    @torch.no_grad()
+    def infer_full(self, data: Any, soft: bool = False) -> Tensor:
+        """Cluster labels (or probabilities with ``soft``) of every sample of ``data``, by index."""
+        z = self.embed(data)
+        return self.cluster_head.cluster(z, soft=soft)
+
+    # ------------------------------------------------------------------ Lightning hooks
+    def configure_optimizers(self):
+        pre_params = list(self.encoder.parameters())
+        joint_params = list(self.encoder.parameters()) + list(self.cluster_head.parameters())
+        return [build_optimizer(pre_params, self.pretrain_optimizer_spec),
+                build_optimizer(joint_params, self.optimizer_spec)]
+
+    def on_fit_start(self) -> None:
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is not None:
+            validate_pairing(self, dm)
+
+    def on_train_epoch_start(self) -> None:
+        self._epoch_start = time.perf_counter()
+        head = self.cluster_head
+        if self.phase == "joint" and head.requires_initialization and not head.is_initialized:
+            self.initialize_head()
+
+    def on_train_epoch_end(self) -> None:
+        self.phase_times[self.phase] += time.perf_counter() - self._epoch_start
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        phase = self.phase
+        head = self.cluster_head
+        if phase == "joint" and head.refresh_interval and self.joint_steps > 0 \
+                and int(self.joint_steps) % head.refresh_interval == 0:
+            self.refresh_head()
+            if bool(getattr(head, "converged", torch.tensor(False))):
+                self.trainer.should_stop = True
+        pre_opt, joint_opt = self.optimizers()
+        opt = pre_opt if phase == "pretrain" else joint_opt
+        out = self.compute_loss(batch, phase)
+        if not torch.isfinite(out.total):
+            raise FloatingPointError(
+                f"the {phase} loss became {float(out.total)} at epoch {self.current_epoch}; lower the "
+                "learning rate or check the data scaling."
+            )
+        opt.zero_grad(set_to_none=True)
+        self.manual_backward(out.total)
+        if self.gradient_clip:
+            self.clip_gradients(opt, gradient_clip_val=self.gradient_clip, gradient_clip_algorithm="norm")
+        opt.step()
+        if phase == "joint":
+            self.joint_steps += 1
+        bs = int(batch["x"].shape[0])
+        self.log(f"{phase}/loss", out.total.detach(), prog_bar=True, on_step=True, on_epoch=True, batch_size=bs)
+        for name, value in out.components.items():
+            self.log(f"{phase}/{name}", value.detach(), on_step=False, on_epoch=True, batch_size=bs)
+        return out.total.detach()
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["pyagc_phase_times"] = dict(self.phase_times)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.phase_times.update(checkpoint.get("pyagc_phase_times", {}))
+
+
+def validate_pairing(model: ClusteringModule, datamodule: Any) -> None:
+    """Fail early, with a clear message, when the model cannot train on the data."""
+    if hasattr(datamodule, "setup") and getattr(datamodule, "x", 1) is None:
+        datamodule.setup("fit")
+    head = model.cluster_head
+    is_graph = bool(getattr(datamodule, "is_graph", False))
+    if head.requires_graph and not is_graph:
+        raise ValueError(
+            f"{type(head).__name__} needs a graph (edge_index) but the data {getattr(datamodule, 'name', '')!r} "
+            "is not a graph. Use a graph DataModule (e.g. data=cora) or a head that needs no graph."
+        )
+    if model.encoder_needs_graph and not is_graph:
+        raise ValueError(f"{type(model.encoder).__name__} needs a graph but the data is not a graph.")
+    n = getattr(datamodule, "n_samples", None)
+    if n is not None and head.n_clusters > n:
+        raise ValueError(f"n_clusters={head.n_clusters} is larger than the number of samples ({n}).")
+    # One forward pass on two samples: catches feature sizes that do not match the encoder.
+    batch = next(iter(model._batches(datamodule)))
+    if not is_graph:
+        batch = {k: v[:2] if isinstance(v, Tensor) else v for k, v in batch.items()}
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        z = model.embed_batch({k: (v.to(model.device) if isinstance(v, Tensor) else v) for k, v in batch.items()})
+    model.train(was_training)
+    dim = getattr(head, "embedding_dim", None)
+    if dim is not None and z.shape[1] != dim:
+        raise ValueError(
+            f"the encoder gives {z.shape[1]}-dimensional embeddings but {type(head).__name__} expects "
+            f"{dim}. Set head.embedding_dim={z.shape[1]} (or the encoder's latent_dim={dim})."
+        )
+    if not math.isfinite(float(z.sum())):
+        raise FloatingPointError("the encoder produced NaN/inf embeddings on the first samples.")
+
+
+def peak_memory_mb() -> dict[str, float]:
+    """Peak resident memory of this process (and of the GPU when one was used), in MiB."""
+    out = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return out

@@ -1,0 +1,1 @@
+"""Utilities: distributed helpers, seeding, plotting."""
