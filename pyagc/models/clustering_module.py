@@ -300,6 +300,8 @@ class ClusteringModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["pyagc_phase_times"] = dict(self.phase_times)
+        if getattr(self, "pyagc_config", None) is not None:
+            checkpoint["pyagc_config"] = self.pyagc_config
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.phase_times.update(checkpoint.get("pyagc_phase_times", {}))

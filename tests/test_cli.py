@@ -1,0 +1,151 @@
+"""End-to-end runs of the Hydra experiments (in-process for speed; DDP through the CLI)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import MissingConfigException
+
+from pyagc.cli.build import config_dir
+from pyagc.cli.train import run
+
+CONFIGS = Path(config_dir())
+HEADS = sorted(p.stem for p in (CONFIGS / "head").glob("*.yaml"))
+EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
+SMALL = ["data.limit=300", "encoder.hidden_dims=[64,64]", "trainer.enable_progress_bar=false"]
+
+
+def make_cfg(out: Path, overrides: list[str], config_name: str = "train"):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose(config_name=config_name, overrides=[f"paths.output_dir={out}", *overrides])
+
+
+def assignments(out: Path) -> np.ndarray:
+    return np.loadtxt(out / "assignments.csv", delimiter=",", skiprows=1, dtype=int)
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_every_head_config_runs_a_fast_dev_run(head, tmp_path):
+    cfg = make_cfg(tmp_path, [f"head={head}", "debug=fast", "model.pretrain_epochs=0", *SMALL])
+    metrics = run(cfg)
+    assert metrics["joint_steps"] == 1 and 0.0 <= metrics["acc"] <= 1.0
+    assert (tmp_path / "metrics.json").is_file()
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes(experiment, tmp_path):
+    cfg = make_cfg(tmp_path, [f"experiment={experiment}"])
+    assert cfg.task_name == experiment and "_target_" in cfg.head and "_target_" in cfg.data
+
+
+def test_default_experiment_learns_and_writes_outputs(tmp_path):
+    cfg = make_cfg(tmp_path, ["model.pretrain_epochs=15", "model.epochs=10", "encoder.hidden_dims=[256,256]",
+                              "trainer.enable_progress_bar=false"])
+    m = run(cfg)
+    assert m["acc"] > 0.5, m  # 10 digit classes: chance is ~0.1; a short run already clusters
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    for key in ("acc", "nmi", "ari", "f1", "silhouette", "davies_bouldin", "calinski_harabasz", "time_s", "peak_rss_mb"):
+        assert key in saved
+    assert set(saved["time_s"]) >= {"pretrain", "initialize", "joint", "total"}
+    a = assignments(tmp_path)
+    assert a.shape == (1797, 3) and a[:, 1].max() < 10
+    assert (tmp_path / "embedding.png").stat().st_size > 10_000
+    assert Path(saved["checkpoint"]).is_file()
+
+    # pyagc-eval with the saved checkpoint reproduces the assignments
+    from pyagc.cli.evaluate import run as run_eval
+
+    eval_out = tmp_path / "eval"
+    ecfg = make_cfg(eval_out, [f"ckpt={saved['checkpoint']}"], config_name="eval")
+    em = run_eval(ecfg)
+    assert em["acc"] == pytest.approx(saved["acc"])
+    assert np.array_equal(assignments(eval_out), a)
+
+
+def test_same_seed_same_assignments(tmp_path):
+    args = ["model.pretrain_epochs=3", "model.epochs=3", "plot=false", "callbacks=none", *SMALL]
+    run(make_cfg(tmp_path / "a", args))
+    run(make_cfg(tmp_path / "b", args))
+    run(make_cfg(tmp_path / "c", [*args, "seed=5"]))
+    assert np.array_equal(assignments(tmp_path / "a"), assignments(tmp_path / "b"))
+    assert not np.array_equal(assignments(tmp_path / "a")[:, 1], assignments(tmp_path / "c")[:, 1])
+
+
+def test_resume_from_last_checkpoint_matches_uninterrupted(tmp_path):
+    base = ["model.pretrain_epochs=3", "model.epochs=4", "head.update_interval=3", "plot=false", *SMALL]
+    run(make_cfg(tmp_path / "full", base))
+    # "killed" after 4 epochs (pretraining done, 1 joint epoch), then resumed from last.ckpt
+    run(make_cfg(tmp_path / "part", [*base, "trainer.max_epochs=4"]))
+    ckpt = tmp_path / "part" / "checkpoints" / "last.ckpt"
+    assert ckpt.is_file()
+    run(make_cfg(tmp_path / "resumed", [*base, f"ckpt_path={ckpt}"]))
+    assert np.array_equal(assignments(tmp_path / "full"), assignments(tmp_path / "resumed"))
+
+
+def _no_outputs(out: Path) -> bool:
+    return not any((out / f).exists() for f in ("metrics.json", "assignments.csv", "embedding.png")) and \
+        not list(out.rglob("*.ckpt"))
+
+
+def test_bad_inputs_fail_before_training_and_write_nothing(tmp_path):
+    x = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    x[7, 1] = np.inf
+    np.save(tmp_path / "bad.npy", x)
+    cases = [
+        (["data=file", f"data.path={tmp_path / 'bad.npy'}", "n_clusters=3"], ValueError, "NaN/inf"),
+        (["n_clusters=1"], ValueError, "at least 2"),
+        (["data.limit=20", "n_clusters=50"], ValueError, "larger than the number of samples"),
+        (["encoder.in_features=10"], ValueError, "expects 10 input features but got 64"),
+        (["data=usps", f"data.root={tmp_path / 'nowhere'}"], FileNotFoundError, "nowhere"),
+        (["encoder=gcn", "model.pretrain_epochs=0"], ValueError, "needs a graph"),
+        (["head._target_=test_cli.GraphOnlyHead"], ValueError, "needs a graph"),
+        (["head.embedding_dim=7"], ValueError, "expects 7"),
+    ]
+    for i, (overrides, exc, message) in enumerate(cases):
+        out = tmp_path / f"case{i}"
+        with pytest.raises(exc, match=message):
+            run(make_cfg(out, ["model.pretrain_epochs=1", "model.epochs=1", *overrides]))
+        assert _no_outputs(out), overrides
+
+
+def test_unknown_component_lists_valid_names(tmp_path):
+    with pytest.raises(MissingConfigException, match="(?s)Available options in 'head'.*dec.*idec"):
+        make_cfg(tmp_path, ["head=decc"])
+    with pytest.raises(MissingConfigException, match="(?s)Available options in 'data'.*digits"):
+        make_cfg(tmp_path, ["data=digitz"])
+
+
+from pyagc.clusters import DECClusterHead  # noqa: E402
+
+
+class GraphOnlyHead(DECClusterHead):
+    requires_graph = True
+
+
+def _cli(out: Path, args: list[str]) -> dict:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "pyagc.cli.train", f"hydra.run.dir={out}", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_ddp_two_cpu_processes_match_one_process(tmp_path):
+    # the global batch is 128 in both runs: 2 processes x 64, or 1 process x 128
+    common = ["model.pretrain_epochs=4", "model.epochs=4", "head.update_interval=10", "data.limit=600",
+              "encoder.hidden_dims=[64,64]", "plot=false", "logger=none", "callbacks=none", "threads=1"]
+    ddp = _cli(tmp_path / "ddp", [*common, "trainer=ddp_cpu", "data.batch_size=64"])
+    one = _cli(tmp_path / "one", [*common, "data.batch_size=128"])
+    assert ddp["world_size"] == 2 and one["world_size"] == 1
+    assert ddp["ddp_init_max_abs_diff"] == 0.0  # identical centres on both ranks after initialisation
+    assert ddp["n_samples"] == one["n_samples"] == 600  # gathered without DistributedSampler's padding
+    for k in ("acc", "nmi", "ari"):
+        assert abs(ddp[k] - one[k]) < 0.02, (k, ddp[k], one[k])

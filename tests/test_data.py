@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+import torch
+
+from pyagc.data import GraphDataModule, ImageDataModule, TabularDataModule, get_dataset, scale_features
+
+
+def test_digits_batches_carry_x_index_y():
+    dm = TabularDataModule("digits", scaling="minmax", batch_size=100)
+    dm.setup()
+    assert dm.input_shape == (64,) and dm.n_samples == 1797 and dm.n_classes == 10
+    assert 0.0 <= float(dm.x.min()) and float(dm.x.max()) <= 1.0
+    seen = torch.cat([b["index"] for b in dm.train_dataloader()])
+    assert sorted(seen.tolist()) == list(range(1797))  # every sample once per epoch
+    batch = next(iter(dm.train_dataloader()))
+    assert torch.equal(batch["x"], dm.x[batch["index"]]) and torch.equal(batch["y"], dm.y[batch["index"]])
+
+
+def test_shuffling_depends_on_seed_and_epoch_only():
+    a, b = TabularDataModule("iris", seed=3, batch_size=10), TabularDataModule("iris", seed=3, batch_size=10)
+    la, lb = a.train_dataloader(), b.train_dataloader()
+    first = next(iter(la))["index"]
+    assert torch.equal(first, next(iter(lb))["index"])
+    la.sampler.set_epoch(1)
+    assert not torch.equal(first, next(iter(la))["index"])
+
+
+def test_scalings():
+    x = torch.tensor([[1.0, 10.0], [3.0, 10.0], [5.0, 10.0]])
+    z = scale_features(x, "standard")
+    assert torch.allclose(z[:, 0].mean(), torch.tensor(0.0)) and torch.allclose(z[:, 1], torch.zeros(3))
+    assert scale_features(x, "minmax")[:, 0].tolist() == [0.0, 0.5, 1.0]
+    g = scale_features(x, "global_z")
+    assert abs(float(g.mean())) < 1e-6 and abs(float(g.std(unbiased=False)) - 1) < 1e-5
+    with pytest.raises(ValueError, match="valid"):
+        scale_features(x, "zscore")
+
+
+def test_nan_features_fail_with_a_clear_message(tmp_path):
+    x = np.random.default_rng(0).normal(size=(20, 3))
+    x[4, 2] = np.nan
+    np.save(tmp_path / "x.npy", x)
+    dm = TabularDataModule(name=None, path=str(tmp_path / "x.npy"))
+    with pytest.raises(ValueError, match=r"NaN/inf values in 1 samples \(first rows: \[4\]\)"):
+        dm.setup()
+
+
+def test_unknown_and_missing_data_name_the_problem(tmp_path):
+    with pytest.raises(ValueError, match="valid: .*digits"):
+        TabularDataModule("digitz").setup()
+    with pytest.raises(ValueError, match="valid: .*usps"):
+        ImageDataModule("cifar")
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "USPS_missing")):
+        ImageDataModule("usps", root=str(tmp_path / "USPS_missing")).setup()
+    with pytest.raises(FileNotFoundError, match="MNIST"):
+        ImageDataModule("mnist", root=str(tmp_path)).setup()
+
+
+def test_benchmark_format(shared_data):
+    dm = TabularDataModule("fcps/hepta", root=str(shared_data / "clustering"))
+    dm.setup()
+    assert dm.input_shape == (3,) and dm.n_samples == 212 and dm.n_classes == 7
+    assert int(dm.y.min()) == 0
+    path = shared_data / "clustering" / "sipu" / "flame.data.gz"
+    dm2 = TabularDataModule(name=None, path=str(path), labels_index=1)
+    dm2.setup()
+    assert dm2.n_samples == 240 and int(dm2.y.min()) == -1  # labels1 has noise points
+
+
+def test_usps_and_mnist_from_local_files(shared_data):
+    usps = ImageDataModule("usps", root=str(shared_data / "usps"))
+    usps.setup()
+    assert usps.input_shape == (1, 16, 16) and usps.n_samples == 9298 and usps.n_classes == 10
+    assert 0.0 <= float(usps.x.min()) and float(usps.x.max()) <= 1.0
+    mnist = ImageDataModule("mnist", root=str(shared_data / "torchvision"), split="test", limit=500, flatten=True)
+    mnist.setup()
+    assert mnist.input_shape == (784,) and mnist.n_samples == 500
+
+
+def test_graphs(shared_data):
+    x, edge_index, y = get_dataset("Cora", root=str(shared_data / "planetoid"))
+    assert x.shape == (2708, 1433) and edge_index.shape == (2, 10556) and int(y.max()) == 6
+    dm = GraphDataModule("KarateClub")
+    dm.setup()
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["edge_index"].shape[0] == 2 and batch["x"].shape[0] == 34
+    with pytest.raises(ValueError, match="valid"):
+        get_dataset("Corra")
