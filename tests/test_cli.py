@@ -149,3 +149,26 @@ def test_ddp_two_cpu_processes_match_one_process(tmp_path):
     assert ddp["n_samples"] == one["n_samples"] == 600  # gathered without DistributedSampler's padding
     for k in ("acc", "nmi", "ari"):
         assert abs(ddp[k] - one[k]) < 0.02, (k, ddp[k], one[k])
+
+
+ENCODER_DATA = {
+    "mlp_autoencoder": ["data=digits", "data.limit=200"],
+    "conv_autoencoder": ["data=usps", "data.limit=200"],
+    "resnet18": ["data=usps", "data.limit=64", "data.batch_size=32", "encoder.latent_dim=16"],
+    "resnet50": ["data=usps", "data.limit=32", "data.batch_size=16", "encoder.latent_dim=16"],
+    "gcn": ["data=karateclub", "head=kmeans"],
+}
+
+
+@pytest.mark.parametrize("encoder", sorted(p.stem for p in (CONFIGS / "encoder").glob("*.yaml")))
+def test_every_encoder_config_runs_a_fast_dev_run(encoder, tmp_path, shared_data):
+    assert encoder in ENCODER_DATA, f"add a data pairing for the new encoder config {encoder!r}"
+    overrides = [f"encoder={encoder}", "debug=fast", "model.pretrain_epochs=0", *ENCODER_DATA[encoder]]
+    if encoder.startswith("resnet") or encoder == "gcn":
+        overrides.append("head.n_init=2" if encoder == "gcn" else "head.n_init=1")
+    if encoder == "gcn":
+        overrides.append("n_clusters=4")
+    m = run(make_cfg(tmp_path, overrides))
+    assert m["joint_steps"] == 1 and m["encoder"] in ("MLPAutoencoder", "ConvAutoencoder", "ResNetEncoder", "GCN")
+    if encoder == "gcn":
+        assert "modularity" in m and "conductance" in m

@@ -17,7 +17,7 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, open_dict
-from pytorch_lightning.callbacks import ProgressBar
+from pytorch_lightning.callbacks import ModelCheckpoint, ProgressBar
 
 from pyagc.cli.build import build_components, config_dir, instantiate
 from pyagc.evaluation import evaluate, is_rank_zero, save_outputs
@@ -52,6 +52,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     callbacks = _instantiate_list(cfg.get("callbacks"))
     if trainer_cfg.get("enable_progress_bar") is False:
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    if not any(isinstance(c, ModelCheckpoint) for c in callbacks):
+        with open_dict(trainer_cfg):
+            trainer_cfg.enable_checkpointing = False  # no silent default checkpoints in the cwd
     loggers = _instantiate_list(cfg.get("logger"))
     trainer: pl.Trainer = instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False)
 
