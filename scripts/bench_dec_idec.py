@@ -53,7 +53,8 @@ def run_one(method: str, dm, args, seed: int, pretrained: dict | None) -> tuple[
     pre_time = 0.0
     if pretrained is None:
         ae = ClusteringModule(enc, head, pretrain_epochs=args.pretrain_epochs, epochs=0,
-                              pretrain_optimizer={"name": "adam", "lr": args.lr})
+                              pretrain_optimizer={"name": "adam", "lr": args.lr},
+                              pretrain_noise=args.pretrain_noise)
         trainer(args.pretrain_epochs).fit(ae, datamodule=dm)
         pretrained = copy.deepcopy(enc.state_dict())
         pre_time = time.perf_counter() - t0
@@ -85,6 +86,7 @@ def main() -> None:
     p.add_argument("--update-interval", type=int, default=140)
     p.add_argument("--tol", type=float, default=0.001)
     p.add_argument("--gamma", type=float, default=0.1)
+    p.add_argument("--pretrain-noise", type=float, default=0.0, help="denoising pretraining (input dropout rate)")
     p.add_argument("--hidden", nargs="+", type=int, default=[500, 500, 2000])
     p.add_argument("--latent", type=int, default=10)
     p.add_argument("--limit", type=int, default=None)
@@ -105,6 +107,7 @@ def main() -> None:
             print(json.dumps(res), flush=True)
             runs.append(res)
     print(f"\n{args.data} scaling={args.scaling} bs={args.batch_size} pre={args.pretrain_epochs} "
+          f"noise={args.pretrain_noise} "
           f"joint={args.epochs} ({platform.processor() or platform.machine()}, {args.threads} thread(s))")
     for method in args.methods:
         rs = [r for r in runs if r["method"] == method]

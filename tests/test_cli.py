@@ -79,11 +79,12 @@ def test_same_seed_same_assignments(tmp_path):
     assert not np.array_equal(assignments(tmp_path / "a")[:, 1], assignments(tmp_path / "c")[:, 1])
 
 
-def test_resume_from_last_checkpoint_matches_uninterrupted(tmp_path):
+@pytest.mark.parametrize("killed_after", [2, 5])  # during pretraining; after DEC's stopping rule fired
+def test_resume_from_last_checkpoint_matches_uninterrupted(killed_after, tmp_path):
     base = ["model.pretrain_epochs=3", "model.epochs=4", "head.update_interval=3", "plot=false", *SMALL]
     run(make_cfg(tmp_path / "full", base))
-    # "killed" after 4 epochs (pretraining done, 1 joint epoch), then resumed from last.ckpt
-    run(make_cfg(tmp_path / "part", [*base, "trainer.max_epochs=4"]))
+    # "killed" after some epochs, then resumed from last.ckpt
+    run(make_cfg(tmp_path / "part", [*base, f"trainer.max_epochs={killed_after}"]))
     ckpt = tmp_path / "part" / "checkpoints" / "last.ckpt"
     assert ckpt.is_file()
     run(make_cfg(tmp_path / "resumed", [*base, f"ckpt_path={ckpt}"]))
@@ -172,3 +173,17 @@ def test_every_encoder_config_runs_a_fast_dev_run(encoder, tmp_path, shared_data
     assert m["joint_steps"] == 1 and m["encoder"] in ("MLPAutoencoder", "ConvAutoencoder", "ResNetEncoder", "GCN")
     if encoder == "gcn":
         assert "modularity" in m and "conductance" in m
+
+
+def test_multirun_over_seeds_writes_a_summary(tmp_path):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "pyagc.cli.train", "--multirun", "seed=0,1", f"hydra.sweep.dir={tmp_path}",
+           "model.pretrain_epochs=2", "model.epochs=2", "data.limit=300", "encoder.hidden_dims=[32]",
+           "logger=none", "callbacks=none", "plot=false"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["n_runs"] == 2 and {r["seed"] for r in summary["runs"]} == {0, 1}
+    accs = [r["acc"] for r in summary["runs"]]
+    assert summary["mean"]["acc"] == pytest.approx(np.mean(accs))
+    assert "mean ± std" in (tmp_path / "summary.md").read_text()

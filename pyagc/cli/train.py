@@ -60,10 +60,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     fit_time = time.perf_counter() - start
-
-    result = evaluate(model, datamodule)
     ckpt_cb = getattr(trainer, "checkpoint_callback", None)
     last_ckpt = getattr(ckpt_cb, "last_model_path", "") if ckpt_cb is not None else ""
+
+    result = evaluate(model, datamodule)
     extra = {
         "experiment": cfg.get("task_name"),
         "seed": int(cfg.seed),

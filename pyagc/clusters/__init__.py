@@ -4,6 +4,7 @@ from pyagc.clusters.base import BaseClusterHead, LossOutput, as_loss_output
 from pyagc.clusters.dec import DECClusterHead, kl_divergence, student_t_assignment, target_distribution
 from pyagc.clusters.idec import IDECClusterHead
 from pyagc.clusters.kmeans import KMeansClusterHead, KMeansResult, kmeans, pairwise_sq_dists
+from pyagc.clusters.som import SOMClusterHead
 
 __all__ = [
     "BaseClusterHead",
@@ -12,6 +13,7 @@ __all__ = [
     "KMeansClusterHead",
     "DECClusterHead",
     "IDECClusterHead",
+    "SOMClusterHead",
     "kmeans",
     "KMeansResult",
     "pairwise_sq_dists",
