@@ -33,8 +33,12 @@ def make_data(name: str, scaling: str, batch_size: int, seed: int, limit: int | 
     return TabularDataModule(name, scaling=scaling, batch_size=batch_size, seed=seed, limit=limit)
 
 
+PRECISION = "32-true"
+
+
 def trainer(epochs: int) -> pl.Trainer:
     return pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                      precision=PRECISION,
                       enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
 
 
@@ -94,7 +98,10 @@ def main() -> None:
     p.add_argument("--dec-adam", action="store_true", help="train DEC's joint phase with Adam instead of SGD")
     p.add_argument("--share-pretraining", action="store_true")
     p.add_argument("--out", default=None)
+    p.add_argument("--precision", default="32-true", help="Lightning precision, e.g. bf16-mixed (AMX on CPU)")
     args = p.parse_args()
+    global PRECISION
+    PRECISION = args.precision
     torch.set_num_threads(args.threads)
     runs = []
     for seed in args.seeds:
@@ -107,7 +114,7 @@ def main() -> None:
             print(json.dumps(res), flush=True)
             runs.append(res)
     print(f"\n{args.data} scaling={args.scaling} bs={args.batch_size} pre={args.pretrain_epochs} "
-          f"noise={args.pretrain_noise} "
+          f"noise={args.pretrain_noise} precision={args.precision} "
           f"joint={args.epochs} ({platform.processor() or platform.machine()}, {args.threads} thread(s))")
     for method in args.methods:
         rs = [r for r in runs if r["method"] == method]

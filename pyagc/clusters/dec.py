@@ -30,7 +30,13 @@ from pyagc.clusters.kmeans import kmeans, pairwise_sq_dists
 
 
 def student_t_assignment(z: Tensor, centers: Tensor, alpha: float = 1.0) -> Tensor:
-    """Soft assignments ``q`` (N, K) of DEC's Student-t kernel."""
+    """Soft assignments ``q`` (N, K) of DEC's Student-t kernel (always computed in float32:
+    the expanded squared distance cancels catastrophically in bfloat16)."""
+    with torch.autocast(device_type=z.device.type, enabled=False):
+        return _student_t(z.float(), centers.float(), alpha)
+
+
+def _student_t(z: Tensor, centers: Tensor, alpha: float) -> Tensor:
     d = pairwise_sq_dists(z, centers)
     q = (1.0 + d / alpha).pow(-(alpha + 1.0) / 2.0)
     return q / q.sum(1, keepdim=True)

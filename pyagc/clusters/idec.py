@@ -51,7 +51,7 @@ class IDECClusterHead(DECClusterHead):
                 "use an autoencoder (e.g. MLPAutoencoder) and call head(z, x=x, x_hat=decoder(z))."
             )
         kl = self.clustering_loss(z, index)
-        recon = F.mse_loss(x_hat, x)
+        recon = F.mse_loss(x_hat.float(), x.float())
         return LossOutput(total=recon + self.gamma * kl, components={"kl": kl, "reconstruction": recon})
 
     def extra_repr(self) -> str:

@@ -165,7 +165,8 @@ class KMeansClusterHead(BaseClusterHead):
 
     def forward(self, z: Tensor, **context: Any) -> Tensor:
         self.check_embeddings(z, self.embedding_dim)
-        return pairwise_sq_dists(z, self.centers).min(1).values.mean()
+        with torch.autocast(device_type=z.device.type, enabled=False):  # float32 distances
+            return pairwise_sq_dists(z.float(), self.centers.float()).min(1).values.mean()
 
     @torch.no_grad()
     def cluster(self, z: Tensor, soft: bool = False) -> Tensor:

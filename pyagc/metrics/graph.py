@@ -27,29 +27,28 @@ def _undirected_edges(edge_index: Any) -> tuple[np.ndarray, np.ndarray]:
     return pairs[:, 0], pairs[:, 1]
 
 
-def modularity(edge_index: Any, labels: Any) -> float:
+def _cluster_degrees(edge_index: Any, labels: Any):
+    """Shared preparation: labels, undirected edges ``(u, v)``, edge count, K, per-cluster degree sum."""
     labels = to_numpy(labels).astype(np.int64).ravel()
     u, v = _undirected_edges(edge_index)
-    m = len(u)
-    if m == 0:
-        return 0.0
     k = int(labels.max()) + 1
     deg = np.bincount(np.concatenate([u, v]), minlength=len(labels)).astype(np.float64)
-    d_c = np.bincount(labels, weights=deg, minlength=k)
+    return labels, u, v, len(u), k, np.bincount(labels, weights=deg, minlength=k)
+
+
+def modularity(edge_index: Any, labels: Any) -> float:
+    labels, u, v, m, k, d_c = _cluster_degrees(edge_index, labels)
+    if m == 0:
+        return 0.0
     same = labels[u] == labels[v]
     l_c = np.bincount(labels[u][same], minlength=k).astype(np.float64)
     return float((l_c / m - (d_c / (2 * m)) ** 2).sum())
 
 
 def conductance(edge_index: Any, labels: Any) -> float:
-    labels = to_numpy(labels).astype(np.int64).ravel()
-    u, v = _undirected_edges(edge_index)
-    m = len(u)
+    labels, u, v, m, k, vol = _cluster_degrees(edge_index, labels)
     if m == 0:
         return 0.0
-    k = int(labels.max()) + 1
-    deg = np.bincount(np.concatenate([u, v]), minlength=len(labels)).astype(np.float64)
-    vol = np.bincount(labels, weights=deg, minlength=k)
     cross = labels[u] != labels[v]
     cut = np.bincount(labels[u][cross], minlength=k) + np.bincount(labels[v][cross], minlength=k)
     present = np.bincount(labels, minlength=k) > 0

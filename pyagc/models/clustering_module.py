@@ -41,10 +41,17 @@ _OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torc
 
 
 def build_optimizer(params: Iterable[nn.Parameter], spec: dict[str, Any] | None) -> torch.optim.Optimizer:
+    """Build an optimizer from ``{"name": "adam" | "adamw" | "sgd", **kwargs}``.
+
+    Adam, AdamW and SGD use PyTorch's fused kernels unless ``fused: false`` is given: the same
+    update rule in one pass over the parameters, which on CPU is several times faster than the
+    per-op ``foreach`` path for large MLPs (DEC's 2000-wide layers).
+    """
     spec = dict(spec or {"name": "adam", "lr": 1e-3})
     name = str(spec.pop("name", "adam")).lower()
     if name not in _OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; valid: {sorted(_OPTIMIZERS)}")
+    spec.setdefault("fused", True)
     return _OPTIMIZERS[name](params, **spec)
 
 
@@ -138,7 +145,7 @@ class ClusteringModule(pl.LightningModule):
         return self.encoder(x)
 
     def reconstruction_loss(self, x: Tensor, x_hat: Tensor) -> Tensor:
-        return F.mse_loss(x_hat.reshape(x.shape), x)
+        return F.mse_loss(x_hat.reshape(x.shape).float(), x.float())
 
     def compute_loss(self, batch: dict[str, Tensor], phase: str | None = None) -> LossOutput:
         """The loss of ``batch`` in ``phase`` (default: the current phase), with its terms."""
