@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import argparse
 import copy
+import datetime
 import json
+import os
 import platform
+import shlex
+import sys
 import time
 
 import numpy as np
@@ -97,7 +101,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--dec-adam", action="store_true", help="train DEC's joint phase with Adam instead of SGD")
     p.add_argument("--share-pretraining", action="store_true")
-    p.add_argument("--out", default=None)
+    p.add_argument("--out", default=None, help="write every run as JSON")
+    p.add_argument("--md", default=None, help="append a markdown results section (e.g. benchmarks/dec_idec.md)")
     p.add_argument("--precision", default="32-true", help="Lightning precision, e.g. bf16-mixed (AMX on CPU)")
     args = p.parse_args()
     global PRECISION
@@ -124,6 +129,34 @@ def main() -> None:
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"args": vars(args), "runs": runs}, f, indent=2)
+    if args.md:
+        write_markdown(args, runs)
+
+
+def write_markdown(args, runs: list[dict]) -> None:
+    """Append a results section (date, machine, command, per-run rows, means) to ``args.md``."""
+    lines = [
+        f"## {args.data}: {', '.join(m.upper() for m in args.methods)} ({datetime.date.today().isoformat()})", "",
+        f"- machine: {os.cpu_count()} CPUs, {platform.platform()}, torch {torch.__version__}, "
+        f"{args.threads} thread(s), precision {args.precision}",
+        f"- command: `python {shlex.join(['scripts/bench_dec_idec.py', *sys.argv[1:]])}`",
+        f"- settings: scaling={args.scaling}, batch_size={args.batch_size}, pretrain_epochs={args.pretrain_epochs}, "
+        f"epochs={args.epochs}, update_interval={args.update_interval}, tol={args.tol}, gamma={args.gamma}, "
+        f"layers [d, {', '.join(map(str, args.hidden))}, {args.latent}], pretrain_noise={args.pretrain_noise}, "
+        f"shared pretraining={args.share_pretraining}",
+        "", "| method | seed | ACC | NMI | ARI | F1 | joint steps | pretrain s | joint s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in runs:
+        lines.append(f"| {r['method']} | {r['seed']} | {r['acc']:.4f} | {r['nmi']:.4f} | {r['ari']:.4f} | "
+                     f"{r['f1']:.4f} | {r['joint_steps']} | {r['pretrain_s']:.1f} | {r['joint_s']:.1f} |")
+    for method in args.methods:
+        rs = [r for r in runs if r["method"] == method]
+        lines.append(f"| **{method} mean** | | **{np.mean([r['acc'] for r in rs]):.4f}** | "
+                     f"{np.mean([r['nmi'] for r in rs]):.4f} | {np.mean([r['ari'] for r in rs]):.4f} | "
+                     f"{np.mean([r['f1'] for r in rs]):.4f} | | | |")
+    with open(args.md, "a") as f:
+        f.write("\n".join(lines) + "\n\n")
 
 
 if __name__ == "__main__":

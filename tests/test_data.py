@@ -86,3 +86,19 @@ def test_graphs(shared_data):
     assert batch["edge_index"].shape[0] == 2 and batch["x"].shape[0] == 34
     with pytest.raises(ValueError, match="valid"):
         get_dataset("Corra")
+
+
+def test_image_folder(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls, value in (("dark", 40), ("light", 220)):
+        (tmp_path / cls).mkdir()
+        for i in range(4):
+            pixels = np.clip(rng.normal(value, 10, (20, 24, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(tmp_path / cls / f"{i}.png")
+    dm = ImageDataModule("imagefolder", root=str(tmp_path), image_size=16, grayscale=True)
+    dm.setup()
+    assert dm.input_shape == (1, 16, 16) and dm.n_samples == 8 and dm.n_classes == 2
+    dark = dm.x[dm.y == 0].mean()
+    assert float(dark) < 0.3 < 0.7 < float(dm.x[dm.y == 1].mean())
