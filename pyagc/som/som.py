@@ -36,6 +36,7 @@ FEATURE_SPACES = ("weights", "positions", "combined")
 _CHUNK = 4096  # samples per chunk when computing BMUs of large inputs
 _MAX_DENSE_GRID = 2500  # neurons up to which the (M, M) grid distance matrix is cached
 _ERROR_SUBSAMPLE = 10000  # samples used for the per-epoch quantisation / topographic error
+_EPOCH_COPY_MAX = 2**26  # up to this many values, each epoch's shuffled data is copied at once
 
 
 class SOM(nn.Module):
@@ -224,6 +225,13 @@ class SOM(nn.Module):
         p = self.positions
         return ((p[bmu][:, None, :] - p[None, :, :]) ** 2).sum(-1)
 
+    def _grid_d2_matrix(self) -> Optional[torch.Tensor]:
+        """The cached ``(M, M)`` squared grid distances, or ``None`` above ``_MAX_DENSE_GRID`` neurons."""
+        if self.n_neurons > _MAX_DENSE_GRID:
+            return None
+        self._grid_sq_dist_rows(torch.zeros(1, dtype=torch.long, device=self.positions.device))
+        return self._grid_d2
+
     def neighborhood_matrix(self, sigma: float, bmus: Optional[torch.Tensor] = None) -> torch.Tensor:
         r"""Neighbourhood weights :math:`h(c, j; \sigma)`.
 
@@ -261,11 +269,24 @@ class SOM(nn.Module):
 
     @torch.no_grad()
     def _topk_bmus(self, x: torch.Tensor, k: int = 1):
+        """The ``k`` nearest prototypes of every row of ``x``: (distances, indices), each ``(N, k)``.
+
+        Euclidean: the squared distances are ``|x|^2 - 2 s`` with the scores
+        ``s = x . w - |w|^2 / 2`` (one matrix product per chunk, the largest scores are the BMUs).
+        """
         w = self.weights.detach()
         dists, idxs = [], []
+        if self.distance_function == "euclidean":
+            half_w2 = 0.5 * (w * w).sum(1)
         for s in range(0, x.shape[0], _CHUNK):
-            d = pairwise_distance(x[s : s + _CHUNK], w, self.distance_function, squared=True)
-            v, i = torch.topk(d, k, dim=1, largest=False)
+            xc = x[s : s + _CHUNK]
+            if self.distance_function == "euclidean":
+                score = (xc @ w.T).sub_(half_w2)
+                v, i = (score.max(1, keepdim=True) if k == 1 else torch.topk(score, k, dim=1))
+                v = ((xc * xc).sum(1, keepdim=True) - 2.0 * v).clamp_(min=0.0)
+            else:
+                d = pairwise_distance(xc, w, self.distance_function, squared=True)
+                v, i = d.min(1, keepdim=True) if k == 1 else torch.topk(d, k, dim=1, largest=False)
             dists.append(v)
             idxs.append(i)
         return torch.cat(dists), torch.cat(idxs)
@@ -372,21 +393,50 @@ class SOM(nn.Module):
 
             bar = tqdm(iterator, desc="SOM training", unit="epoch")
             iterator = bar
+        # The loop is dispatch-bound for small batches, so each step is a handful of fused ops and
+        # never waits for the device: Euclidean BMUs from one matrix product with the augmented
+        # batch [x, 1] and prototypes [w, -|w|^2/2] (largest score = nearest prototype); the
+        # Gaussian from one gather of the cached grid distances (exponent clamped at -80, which
+        # avoids the slow denormal range of exp and changes weights by < 1e-34); the update
+        # W <- W (1 - c sum_b h) + c H^T X from one product with the same augmented batch.
+        euclid = self.distance_function == "euclidean"
+        gauss = self.neighborhood_function == "gaussian"
+        mexican = self.neighborhood_function == "mexican_hat"
+        F = self.num_features
+        G = self._grid_d2_matrix()  # None for very large maps (rows computed on the fly)
+        ones = torch.ones(n, 1, device=X.device, dtype=X.dtype)
         with torch.no_grad():
             for epoch in iterator:
                 perm = torch.randperm(n, generator=gen).to(self.device)
+                # (n, F + 1) in this epoch's order; very large data are gathered batch by batch
+                Xe = torch.cat([X[perm], ones], 1) if n * (F + 1) <= _EPOCH_COPY_MAX else None
                 for s in range(steps):
-                    xb = X[perm[s * bs : (s + 1) * bs]]
+                    if Xe is not None:
+                        xa = Xe[s * bs : (s + 1) * bs]
+                    else:
+                        idx = perm[s * bs : (s + 1) * bs]
+                        xa = torch.cat([X[idx], ones[: idx.shape[0]]], 1)
+                    xb = xa[:, :F]
                     t = float(epoch * steps + s)
                     sig = decay(self.sigma_decay, self.sigma, self.sigma_end, t, total)
                     lr = decay(self.lr_decay, self.learning_rate, self.learning_rate_end, t, total)
-                    d = pairwise_distance(xb, W, self.distance_function, squared=True)
-                    h = neighborhood(self._grid_sq_dist_rows(d.argmin(dim=1)), sig, self.neighborhood_function)
-                    if self.neighborhood_function == "mexican_hat":
+                    if euclid:
+                        Wa = torch.cat([W, (W * W).sum(1, keepdim=True).mul_(-0.5)], 1)
+                        bmu = (xa @ Wa.T).max(1).indices
+                    else:
+                        bmu = pairwise_distance(xb, W, self.distance_function, squared=True).min(1).indices
+                    g = G.index_select(0, bmu) if G is not None else self._grid_sq_dist_rows(bmu)
+                    if gauss:
+                        h = g.mul_(-0.5 / (sig * sig)).clamp_(min=-80.0).exp_()
+                    else:
+                        h = neighborhood(g, sig, self.neighborhood_function)
+                    if mexican:
                         # a neuron with net negative weight sum(h) < 0 would be pushed away without
                         # bound (w grows like (1 + lr|sum h|)^t); such neurons are left unchanged
                         h = h * (h.sum(0, keepdim=True) >= 0)
-                    W.add_((h.T @ xb - h.sum(0)[:, None] * W), alpha=lr / xb.shape[0])
+                    c = lr / xa.shape[0]
+                    S = h.T @ xa  # (M, F + 1): [H^T X, H^T 1]
+                    W.mul_(S[:, F:].mul(-c).add_(1.0)).add_(S[:, :F], alpha=c)
                 qe, te = self._errors(X_eval)
                 self.history["quantization_error"].append(qe)
                 self.history["topographic_error"].append(te)
@@ -490,7 +540,7 @@ class SOM(nn.Module):
         Methods: :obj:`"kmeans"`, :obj:`"gmm"`, :obj:`"hdbscan"` on the neurons in
         ``feature_space`` (:obj:`"weights"`, :obj:`"positions"` or :obj:`"combined"`);
         :obj:`"tsk"` (topology-seeded k-means on the data, :func:`~pyagc.som.tsk.som_tsk`),
-        :obj:`"densom"` (density watershed on the hit map, :func:`~pyagc.som.densom.densom`),
+        :obj:`"densom"` (density watershed on the map, :func:`~pyagc.som.densom.densom`),
         :obj:`"autosom"` (:func:`~pyagc.som.autosom.autosom`). Extra keyword arguments go to the
         method's function.
 
@@ -541,7 +591,7 @@ class SOM(nn.Module):
                     warnings.warn("DenSOM finds k itself; n_clusters is ignored.", stacklevel=2)
                 from .densom import densom
 
-                res = densom(hits, self.x, self.y, self.topology, **kwargs)
+                res = densom(hits, self.x, self.y, self.topology, data=X, weights=W, **kwargs)
                 res["feature_space"] = "grid density"
             else:
                 from .autosom import autosom
