@@ -57,8 +57,19 @@ def run_one(method: str, dm, args, seed: int, pretrained: dict | None) -> tuple[
     opt = {"name": "sgd", "lr": 0.01, "momentum": 0.9} if method == "dec" else {"name": "adam", "lr": args.lr}
     if method == "dec" and args.dec_adam:
         opt = {"name": "adam", "lr": args.lr}
+    custom = args.dec_opt if method == "dec" else args.idec_opt
+    if custom:
+        opt = parse_optimizer(custom)
     t0 = time.perf_counter()
     pre_time = 0.0
+    cache = None
+    if args.ae_cache:
+        key = (f"{args.data}_{args.scaling}_bs{args.batch_size}_pre{args.pretrain_epochs}_lr{args.lr}_"
+               f"h{'-'.join(map(str, args.hidden))}_z{args.latent}_n{args.pretrain_noise}_{args.precision}_"
+               f"l{args.limit}_s{seed}")
+        cache = os.path.join(args.ae_cache, key + ".pt")
+        if pretrained is None and os.path.exists(cache):
+            pretrained = torch.load(cache)
     if pretrained is None:
         ae = ClusteringModule(enc, head, pretrain_epochs=args.pretrain_epochs, epochs=0,
                               pretrain_optimizer={"name": "adam", "lr": args.lr},
@@ -66,6 +77,9 @@ def run_one(method: str, dm, args, seed: int, pretrained: dict | None) -> tuple[
         trainer(args.pretrain_epochs).fit(ae, datamodule=dm)
         pretrained = copy.deepcopy(enc.state_dict())
         pre_time = time.perf_counter() - t0
+        if cache:
+            os.makedirs(args.ae_cache, exist_ok=True)
+            torch.save(pretrained, cache)
     enc.load_state_dict(pretrained)
     model = ClusteringModule(enc, head, pretrain_epochs=0, epochs=args.epochs, optimizer=opt)
     t1 = time.perf_counter()
@@ -79,6 +93,15 @@ def run_one(method: str, dm, args, seed: int, pretrained: dict | None) -> tuple[
            "pretrain_s": round(pre_time, 2), "joint_s": round(joint_time, 2),
            "joint_steps": int(model.joint_steps), "kmeans_on_final_z_acc": external_metrics(dm.y.numpy(), km)["acc"]}
     return res, pretrained
+
+
+def parse_optimizer(text: str) -> dict:
+    """``name:lr[:momentum]`` -> optimizer spec, e.g. ``sgd:0.1:0.99`` or ``adam:0.001``."""
+    parts = text.split(":")
+    spec = {"name": parts[0], "lr": float(parts[1])}
+    if len(parts) > 2:
+        spec["momentum"] = float(parts[2])
+    return spec
 
 
 def main() -> None:
@@ -101,6 +124,9 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--dec-adam", action="store_true", help="train DEC's joint phase with Adam instead of SGD")
     p.add_argument("--share-pretraining", action="store_true")
+    p.add_argument("--dec-opt", default=None, help="DEC joint optimizer name:lr[:momentum] (default sgd:0.01:0.9)")
+    p.add_argument("--idec-opt", default=None, help="IDEC joint optimizer name:lr[:momentum] (default adam:LR)")
+    p.add_argument("--ae-cache", default=None, help="folder to save/reuse pretrained autoencoders (sweeps)")
     p.add_argument("--out", default=None, help="write every run as JSON")
     p.add_argument("--md", default=None, help="append a markdown results section (e.g. benchmarks/dec_idec.md)")
     p.add_argument("--precision", default="32-true", help="Lightning precision, e.g. bf16-mixed (AMX on CPU)")
@@ -143,7 +169,8 @@ def write_markdown(args, runs: list[dict]) -> None:
         f"- settings: scaling={args.scaling}, batch_size={args.batch_size}, pretrain_epochs={args.pretrain_epochs}, "
         f"epochs={args.epochs}, update_interval={args.update_interval}, tol={args.tol}, gamma={args.gamma}, "
         f"layers [d, {', '.join(map(str, args.hidden))}, {args.latent}], pretrain_noise={args.pretrain_noise}, "
-        f"shared pretraining={args.share_pretraining}",
+        f"shared pretraining={args.share_pretraining}, DEC opt={args.dec_opt or 'sgd:0.01:0.9'}, "
+        f"IDEC opt={args.idec_opt or 'adam:' + str(args.lr)}",
         "", "| method | seed | ACC | NMI | ARI | F1 | joint steps | pretrain s | joint s |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,13 @@ from pyagc.evaluation import evaluate, is_rank_zero, save_outputs
 from pyagc.models.clustering_module import peak_memory_mb, validate_pairing
 
 log = logging.getLogger("pyagc")
+
+# Lightning's notes that do not apply to clustering runs (few batches per epoch, no val loop).
+for _pattern in (".*smaller than the logging interval.*", ".*does not have many workers.*",
+                 ".*LeafSpec.*is deprecated.*", ".*dirpath has changed.*"):
+    warnings.filterwarnings("ignore", _pattern)
+logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
+    lambda record: "litlogger" not in record.getMessage())
 
 
 def _instantiate_list(cfg: DictConfig | None) -> list[Any]:
