@@ -29,10 +29,16 @@ def plot_embedding(z: np.ndarray, labels: np.ndarray, y: np.ndarray | None = Non
                    path: str | Path | None = None) -> plt.Figure:
     """Scatter the 2-D PCA of the embeddings, coloured by cluster (and by class when ``y`` is known)."""
     pts, keep = project_2d(z)
+    if y is not None:  # colour each cluster like the class it is matched to (Hungarian), so colours compare
+        from pyagc.metrics import hungarian_mapping
+
+        mapping = hungarian_mapping(y, labels)
+        spare = iter(range(int(max(y.max(), labels.max())) + 1, 10**6))
+        labels = np.array([mapping[c] if c in mapping else next(spare) for c in labels.tolist()])
     panels = [("clusters", labels[keep])] + ([("classes", y[keep])] if y is not None else [])
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 5), squeeze=False)
     for ax, (name, colour) in zip(axes[0], panels):
-        ax.scatter(pts[:, 0], pts[:, 1], c=colour, cmap="tab20", s=4, alpha=0.8, linewidths=0)
+        ax.scatter(pts[:, 0], pts[:, 1], c=colour, cmap="tab20", vmin=0, vmax=19, s=4, alpha=0.8, linewidths=0)
         ax.set_title(f"{title} — coloured by {name}".strip(" —"))
         ax.set_xlabel("PC 1")
         ax.set_ylabel("PC 2")
