@@ -2,6 +2,7 @@
 
 from pyagc.clusters.base import BaseClusterHead, LossOutput, as_loss_output
 from pyagc.clusters.dec import DECClusterHead, kl_divergence, student_t_assignment, target_distribution
+from pyagc.clusters.dmon import DMoNClusterHead, collapse_regularization, spectral_modularity_loss
 from pyagc.clusters.idec import IDECClusterHead
 from pyagc.clusters.kmeans import KMeansClusterHead, KMeansResult, kmeans, pairwise_sq_dists
 from pyagc.clusters.som import SOMClusterHead
@@ -14,6 +15,9 @@ __all__ = [
     "DECClusterHead",
     "IDECClusterHead",
     "SOMClusterHead",
+    "DMoNClusterHead",
+    "spectral_modularity_loss",
+    "collapse_regularization",
     "kmeans",
     "KMeansResult",
     "pairwise_sq_dists",

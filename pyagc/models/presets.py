@@ -11,8 +11,8 @@ from typing import Any
 
 from torch import nn
 
-from pyagc.clusters import DECClusterHead, IDECClusterHead
-from pyagc.encoders import MLPAutoencoder
+from pyagc.clusters import DECClusterHead, DMoNClusterHead, IDECClusterHead
+from pyagc.encoders import GCN, MLPAutoencoder
 from pyagc.models.clustering_module import ClusteringModule
 
 
@@ -50,4 +50,21 @@ def IDEC(n_features: int | None = None, n_clusters: int = 10, encoder: nn.Module
                            update_interval=update_interval, tol=tol, seed=seed)
     return ClusteringModule(enc, head, pretrain_epochs=pretrain_epochs, epochs=epochs,
                             pretrain_optimizer=pretrain_optimizer or {"name": "adam", "lr": 1e-3},
+                            optimizer=optimizer or {"name": "adam", "lr": 1e-3})
+
+
+def DMoN(encoder: nn.Module | None = None, n_features: int | None = None, n_clusters: int = 16,
+         hidden_channels: int = 64, collapse_regularization: float = 1.0, dropout: float = 0.5,
+         epochs: int = 1000, optimizer: dict[str, Any] | None = None) -> ClusteringModule:
+    """DMoN (Tsitsulin et al., JMLR 2023): a one-layer SeLU GCN and the DMoN head, Adam(1e-3).
+
+    ``model.cluster_head`` can be replaced by any :class:`~pyagc.clusters.BaseClusterHead`.
+    """
+    if encoder is None:
+        if n_features is None:
+            raise ValueError("give either an encoder or n_features (the node feature size) to build the default GCN.")
+        encoder = GCN(n_features, hidden_channels, hidden_channels, num_layers=1, activation="selu", act_last=True)
+    head = DMoNClusterHead(n_clusters, encoder.latent_dim, collapse_regularization=collapse_regularization,
+                           dropout=dropout)
+    return ClusteringModule(encoder, head, pretrain_epochs=0, epochs=epochs,
                             optimizer=optimizer or {"name": "adam", "lr": 1e-3})
