@@ -27,6 +27,8 @@ class GCN(nn.Module):
         activation: activation name.
         conv: ``gcn`` | ``gat`` | ``sage``.
         act_last: apply the activation after the last layer too (DMoN-style SeLU encoders).
+        cached: cache the normalised adjacency of GCN layers (full-batch, transductive graphs only:
+            the same graph at every step; leave ``False`` for mini-batches of subgraphs).
     """
 
     is_autoencoder = False
@@ -42,6 +44,7 @@ class GCN(nn.Module):
         activation: str = "relu",
         conv: str = "gcn",
         act_last: bool = False,
+        cached: bool = False,
     ) -> None:
         super().__init__()
         from torch_geometric.nn import GATConv, GCNConv, SAGEConv
@@ -52,7 +55,8 @@ class GCN(nn.Module):
             raise ValueError(f"num_layers must be >= 1, got {num_layers}.")
         layer = {"gcn": GCNConv, "gat": GATConv, "sage": SAGEConv}[conv]
         dims = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
-        self.convs = nn.ModuleList(layer(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        extra = {"cached": True} if cached and conv == "gcn" else {}
+        self.convs = nn.ModuleList(layer(a, b, **extra) for a, b in zip(dims[:-1], dims[1:]))
         self.act = make_activation(activation)
         self.dropout = nn.Dropout(dropout)
         self.act_last = act_last

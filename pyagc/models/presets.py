@@ -63,7 +63,8 @@ def DMoN(encoder: nn.Module | None = None, n_features: int | None = None, n_clus
     if encoder is None:
         if n_features is None:
             raise ValueError("give either an encoder or n_features (the node feature size) to build the default GCN.")
-        encoder = GCN(n_features, hidden_channels, hidden_channels, num_layers=1, activation="selu", act_last=True)
+        encoder = GCN(n_features, hidden_channels, hidden_channels, num_layers=1, activation="selu", act_last=True,
+                      cached=True)
     head = DMoNClusterHead(n_clusters, encoder.latent_dim, collapse_regularization=collapse_regularization,
                            dropout=dropout)
     return ClusteringModule(encoder, head, pretrain_epochs=0, epochs=epochs,
