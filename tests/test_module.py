@@ -1,0 +1,62 @@
+import pytest
+import torch
+
+from pyagc.clusters import DECClusterHead
+from pyagc.encoders import MLPAutoencoder
+from pyagc.models import ClusteringModule, build_optimizer
+
+
+def _model(**kw):
+    torch.manual_seed(0)
+    return ClusteringModule(MLPAutoencoder(8, hidden_dims=[16], latent_dim=2), DECClusterHead(2, 2), **kw)
+
+
+def test_manual_phase_follows_head_state():
+    model = _model(pretrain_epochs=0)
+    x = torch.rand(32, 8)
+    assert model.phase == "pretrain"  # autoencoder, head not initialised: reconstruction first
+    rec = model.compute_loss({"x": x})
+    assert set(rec.components) == {"reconstruction"}
+    model.initialize_head(x)
+    assert model.phase == "joint" and model.cluster_head.target.shape == (32, 2)
+    out = model.compute_loss({"x": x[:8], "index": torch.arange(8)})
+    assert set(out.components) == {"kl"}
+
+
+def test_denoising_pretraining_corrupts_only_in_training():
+    model = _model(pretrain_noise=0.5)
+    x = torch.rand(64, 8)
+    clean = _model(pretrain_noise=0.0)
+    model.eval()
+    clean.eval()
+    assert torch.equal(model.compute_loss({"x": x}, "pretrain").total, clean.compute_loss({"x": x}, "pretrain").total)
+    model.train()
+    noisy = [float(model.compute_loss({"x": x}, "pretrain").total) for _ in range(3)]
+    assert len(set(noisy)) == 3  # a new corruption every call
+    with pytest.raises(ValueError, match="pretrain_noise"):
+        _model(pretrain_noise=1.0)
+
+
+def test_reconstruction_weight_adds_a_term_for_heads_without_one():
+    model = _model(reconstruction_weight=0.5)
+    x = torch.rand(16, 8)
+    model.initialize_head(x)
+    out = model.compute_loss({"x": x, "index": torch.arange(16)})
+    assert set(out.components) == {"kl", "reconstruction"}
+    assert torch.isclose(out.total, out.components["kl"] + 0.5 * out.components["reconstruction"])
+
+
+def test_build_optimizer_uses_fused_kernels_and_names_valid_ones():
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    opt = build_optimizer(params, {"name": "adam", "lr": 0.1})
+    assert opt.defaults["fused"] is True and opt.defaults["lr"] == 0.1
+    assert build_optimizer(params, {"name": "sgd", "lr": 0.1, "fused": False}).defaults["fused"] is False
+    with pytest.raises(ValueError, match="valid: \\['adam', 'adamw', 'sgd'\\]"):
+        build_optimizer(params, {"name": "lbfgs"})
+
+
+def test_pretraining_needs_an_autoencoder():
+    from pyagc.encoders import GCN
+
+    with pytest.raises(ValueError, match="needs an autoencoder"):
+        ClusteringModule(GCN(4, 8, 2), DECClusterHead(2, 2), pretrain_epochs=3)
