@@ -195,8 +195,8 @@ module.write_text(textwrap.dedent('''
 '''))
 run_dir = out / "cli_run"
 command = [sys.executable, "-m", "pyagc.cli.train", f"data={GRAPH.lower()}", "encoder=gcn_dmon", "model=dmon",
-           "head=dmon", "head._target_=my_heads.SmoothCentroidHead", "+head.beta=2.0", "~head.collapse_regularization",
-           "~head.dropout", "model.epochs=150", "logger=none", "callbacks=none", "plot=false",
+           "head=user", "head._target_=my_heads.SmoothCentroidHead", "+head.beta=2.0", "model.epochs=150",
+           "logger=none", "callbacks=none", "plot=false",
            f"hydra.run.dir={run_dir}", "threads=1"]
 print("6. $", " ".join(command[2:]))
 env = dict(os.environ, PYTHONPATH=f"{out}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
