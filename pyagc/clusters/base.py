@@ -107,6 +107,15 @@ class BaseClusterHead(nn.Module):
                 "NaN/inf and lower the learning rate if training diverged."
             )
 
+    def check_initialization_input(self, z: Tensor, expected_dim: int | None = None) -> None:
+        """:meth:`check_embeddings` plus: at least ``n_clusters`` samples to initialise from."""
+        self.check_embeddings(z, expected_dim)
+        if z.shape[0] < self.n_clusters:
+            raise ValueError(
+                f"n_clusters={self.n_clusters} is larger than the number of samples ({z.shape[0]}); "
+                "lower n_clusters or use more data."
+            )
+
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):  # noqa: D401 - torch hook
         for name in self._resizable_buffers:

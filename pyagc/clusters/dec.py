@@ -104,11 +104,7 @@ class DECClusterHead(BaseClusterHead):
 
     @torch.no_grad()
     def initialize(self, z: Tensor, **context: Any) -> None:
-        self.check_embeddings(z, self.embedding_dim)
-        if z.shape[0] < self.n_clusters:
-            raise ValueError(
-                f"n_clusters={self.n_clusters} is larger than the number of samples ({z.shape[0]})."
-            )
+        self.check_initialization_input(z, self.embedding_dim)
         result = kmeans(z.detach(), self.n_clusters, n_init=self.n_init, seed=self.seed)
         self.centers.data.copy_(result.centers.to(self.centers))
         self.mark_initialized()

@@ -206,11 +206,7 @@ class SOMClusterHead(BaseClusterHead):
     @torch.no_grad()
     def initialize(self, z: Tensor, **context: Any) -> None:
         """Initialise the prototypes from the embeddings of the whole training set."""
-        self.check_embeddings(z, self.embedding_dim)
-        if z.shape[0] < self.n_clusters:
-            raise ValueError(
-                f"n_clusters={self.n_clusters} is larger than the number of samples ({z.shape[0]})."
-            )
+        self.check_initialization_input(z, self.embedding_dim)
         z = z.detach().float()
         if self.init == "fit":
             self.som.initialize_weights(z.cpu().numpy(), "pca" if z.shape[0] >= 2 else "sample")

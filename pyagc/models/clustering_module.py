@@ -192,7 +192,8 @@ class ClusteringModule(pl.LightningModule):
             yield batch
             return
         if hasattr(data, "full_dataloader"):
-            data.setup() if getattr(data, "x", 1) is None else None
+            if getattr(data, "x", 1) is None:  # a pyagc DataModule not set up yet
+                data.setup()
             yield from self._batches(data.full_dataloader())
             return
         if hasattr(data, "edge_index") and hasattr(data, "x"):  # torch_geometric Data
@@ -224,7 +225,7 @@ class ClusteringModule(pl.LightningModule):
                 ys.append(batch["y"])
         self.train(was_training)
         z, index = torch.cat(zs), torch.cat(idx)
-        z, order_index = gather_by_index(z, index)
+        z, _ = gather_by_index(z, index)
         if not with_labels:
             return z
         y = gather_by_index(torch.cat(ys).reshape(-1, 1), index)[0].flatten() if ys else None
