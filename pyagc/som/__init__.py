@@ -17,7 +17,7 @@ from .cluster_kmeans_gmm_hdbscan import (
     select_k_bic,
     select_k_silhouette,
 )
-from .densom import densom, otsu_threshold, watershed_maxima
+from .densom import default_sigma, densom, otsu_threshold, watershed_maxima
 from .grid import grid_neighbors, grid_positions, smooth_on_grid, suggest_grid_size
 from .neighborhood import DECAY_FUNCTIONS, DISTANCE_FUNCTIONS, NEIGHBORHOOD_FUNCTIONS, neighborhood
 from .som import CLUSTER_METHODS, FEATURE_SPACES, INITIALIZATION_MODES, SOM
@@ -28,6 +28,7 @@ __all__ = [
     "SOM",
     "SOMVisualizer",
     "som_tsk",
+    "default_sigma",
     "densom",
     "autosom",
     "select_k_gmm_bic",

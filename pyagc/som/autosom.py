@@ -65,10 +65,11 @@ def autosom(
     n_clusters: Optional[int] = None,
     random_state: Optional[int] = 0,
     max_samples: int = 2000,
-    densom_sigma: float = 1.0,
+    densom_sigma: Optional[float] = None,
     tsk_kwargs: Optional[Dict[str, Any]] = None,
 ) -> Dict[str, Any]:
-    """Run AutoSOM (see the module docstring); ``n_clusters`` skips step 1.
+    """Run AutoSOM (see the module docstring); ``n_clusters`` skips step 1. ``densom_sigma`` is
+    DenSOM's smoothing width (:obj:`None`: its default, :func:`~pyagc.som.densom.default_sigma`).
 
     Returns:
         dict: the winning route's result plus ``route`` (``"tsk"`` or ``"densom"``),

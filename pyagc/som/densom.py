@@ -5,43 +5,52 @@ r"""DenSOM: density watershed on a trained SOM.
    :math:`\rho_j = \sum_i g_\sigma(\lVert p_i - p_j\rVert) d_i / \sum_i g_\sigma(\lVert p_i - p_j\rVert)`,
    computed as a separable convolution (:func:`pyagc.som.grid.smooth_on_grid`; on hexagonal
    grids the two passes use the true, half-cell-shifted positions, which gives the exact
-   isotropic Gaussian). Two estimates of :math:`d_j`:
+   isotropic Gaussian). By default :math:`\sigma` follows the map's resolution,
+   :math:`\sigma = \sqrt{xy}/12` (:func:`default_sigma`): a map with four times the neurons on
+   the same data has twice the linear resolution, so the same smoothing in data space needs
+   twice :math:`\sigma` in grid units; a fixed :math:`\sigma` in grid units smooths small maps
+   too much (merging clusters) and large maps too little (splitting them on Poisson noise).
+   Two estimates of :math:`d_j`:
 
    * ``density="hits"`` (default): the hit map :math:`d_j = h_j` (samples per neuron);
    * ``density="data"``: the **data-space log-density** at the prototype,
      a Gaussian kernel density estimate of the data evaluated at :math:`w_j`,
      :math:`d_j = \log \sum_i \exp(-\lVert x_i - w_j\rVert^2 / 2h^2)` (log-sum-exp, no
      underflow), with the bandwidth :math:`h` set from the data, not tuned: the median distance
-     of a sample to its BMU's prototype (the map's resolution). The raw hit counts are flattened
-     by the SOM's magnification (dense regions get more neurons, so hits per neuron stay nearly
-     constant) and are Poisson-noisy; the data density at the prototype is not. Working with the
-     log keeps clusters whose densities differ by orders of magnitude (a dense core in a sparse
-     shell) on one scale for the threshold. On FCPS it finds the true :math:`k` on as many sets
-     as the hit map (5/9 on seed 0, 16 vs 13 of 27 over seeds 0-2) but on other sets, and it
-     splits three well-separated blobs into four (the far tail of the log-density stretches
-     Otsu's histogram, so the shallow gaps between clusters stay core): see
-     ``benchmarks/densom_fcps.md``. It is therefore an option, not the default.
+     of a sample to its BMU's prototype (the map's resolution). Working with the log keeps
+     clusters whose densities differ by orders of magnitude on one scale for the threshold.
+     It finds the true :math:`k` on fewer FCPS sets than the hit map and splits three
+     well-separated blobs into four (the far tail of the log-density stretches Otsu's
+     histogram; see ``benchmarks/densom_fcps.md``), so it is an option, not the default.
 2. **Core neurons.** :math:`\rho_j > \tau` with :math:`\tau` Otsu's threshold
    (`Otsu, 1979 <https://doi.org/10.1109/TSMC.1979.4310076>`_), maximising the between-class
    variance :math:`\omega_0\omega_1(\mu_0 - \mu_1)^2` of the :math:`\rho` histogram.
-3. **Watershed.** Core neurons are flooded in order of decreasing :math:`\rho`
-   (`Vincent & Soille, 1991 <https://doi.org/10.1109/34.87344>`_, for maxima instead of
-   minima): a neuron with no already-flooded core neighbour is a local density maximum and
-   seeds a new basin; otherwise it joins the basin of its densest flooded neighbour. Grid
+3. **Watershed with persistence.** *All* neurons are flooded in order of decreasing
+   :math:`\rho` (`Vincent & Soille, 1991 <https://doi.org/10.1109/34.87344>`_, for maxima
+   instead of minima): a neuron with no already-flooded neighbour is a local density maximum
+   and seeds a new basin; otherwise it joins the basin of its densest flooded neighbour. Grid
    adjacency: 6 neighbours (hexagonal) or 8 (rectangular). Density estimates are noisy, so the
-   plain watershed over-segments: a basin whose peak density :math:`D_a` exceeds the density
-   :math:`D_s` of the saddle where it meets a higher basin by less than ``min_persistence``
-   :math:`\pi` of its peak, :math:`D_s > (1 - \pi) D_a`, is merged into it (persistence as in
-   ToMATo, `Chazal et al., 2013 <https://doi.org/10.1145/2535927>`_; on the log-density the
-   same test reads :math:`\rho_a - \rho_s < -\log(1 - \pi)`); ``min_persistence=0`` is the
-   plain watershed.
+   plain watershed over-segments: when two basins meet at a neuron (a saddle of density
+   :math:`D_s`), the lower one, of peak density :math:`D_a`, is merged into the higher one if
+   its persistence is below ``min_persistence`` :math:`\pi` of its peak,
+   :math:`D_a - D_s < \pi D_a` (topological persistence as in ToMATo,
+   `Chazal et al., 2013 <https://doi.org/10.1145/2535927>`_; the test is a density *ratio*,
+   so it does not change when the density is multiplied by a constant, e.g. more samples on
+   the same map; on the log-density the same ratio test reads
+   :math:`\rho_a - \rho_s < -\log(1 - \pi)`); ``min_persistence=0`` is the plain watershed.
+   The flood and the merges run over the whole map, not only over the core: two core islands
+   that the threshold separates by a shallow dip (e.g. the rim of a map, whose border
+   neurons collect the samples outside the map and so look denser than its inside) are one
+   cluster if the dip is not persistent, while a deep gap keeps them apart.
 4. **Noise.** Non-core neurons get label ``-1``; samples whose BMU is not core are noise.
 
-:math:`k` is the number of surviving basins: it is found, not given.
+:math:`k` is the number of persistent basins that contain core neurons: it is found, not given.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
@@ -126,6 +135,21 @@ def watershed_maxima(density: np.ndarray, neighbors: np.ndarray, mask: np.ndarra
     return {"labels": labels, "seeds": seeds, "merges": merges}
 
 
+def default_sigma(x: int, y: int) -> float:
+    r"""Default smoothing width of DenSOM in grid units: :math:`\sigma = \sqrt{xy}/12`, a fixed
+    share of the map's (geometric mean) side, so that it follows the map's resolution."""
+    return math.sqrt(float(x) * float(y)) / 12.0
+
+
+def restrict_to_core(labels: np.ndarray, seeds: list, core: np.ndarray) -> Tuple[np.ndarray, list]:
+    """Keep the basin labels of the ``core`` neurons only (``-1`` elsewhere), renumber the basins
+    that keep at least one core neuron as ``0..k-1`` and return them with their peak neurons."""
+    lab = np.where(core, labels, -1)
+    uniq = np.unique(lab[lab >= 0])
+    out = np.where(lab >= 0, np.searchsorted(uniq, lab), -1).astype(np.int64)
+    return out, [seeds[int(u)] for u in uniq]
+
+
 def data_log_density(data: np.ndarray, weights: np.ndarray, bandwidth: Optional[float] = None,
                      chunk: int = 4096) -> Tuple[np.ndarray, float]:
     r"""Log of the Gaussian kernel density of ``data`` at every prototype (up to a constant).
@@ -157,7 +181,7 @@ def densom(
     x: int,
     y: int,
     topology: str = "hexagonal",
-    sigma: float = 1.0,
+    sigma: Optional[float] = None,
     min_persistence: float = 0.3,
     data: Optional[np.ndarray] = None,
     weights: Optional[np.ndarray] = None,
@@ -168,7 +192,8 @@ def densom(
     Args:
         hits (np.ndarray): ``(x*y,)`` samples per neuron.
         x (int), y (int): grid size. topology (str): ``"rectangular"`` or ``"hexagonal"``.
-        sigma (float, optional): width of the Gaussian smoothing in grid units. (default: :obj:`1.0`)
+        sigma (float, optional): width of the Gaussian smoothing in grid units; :obj:`None` means
+            :func:`default_sigma`, :math:`\sqrt{xy}/12`. (default: :obj:`None`)
         min_persistence (float, optional): merge a basin whose peak density exceeds its saddle with
             a higher basin by less than this share of its peak; :obj:`0` is the plain watershed.
             (default: :obj:`0.3`)
@@ -182,7 +207,8 @@ def densom(
         dict: ``labels`` (per neuron, ``-1`` = non-core), ``n_clusters``, ``density`` (the
         smoothed density :math:`\rho` the threshold and the flood use: log-density for
         ``"data"``), ``density_kind``, ``threshold``, ``core`` (bool per neuron), ``seeds`` (peak
-        neuron of every cluster), ``bandwidth`` (``"data"`` only).
+        neuron of every cluster), ``sigma`` (the smoothing width used), ``persistence_merges``,
+        ``bandwidth`` (``"data"`` only).
     """
     hits = np.asarray(hits, dtype=np.float64)
     if len(hits) != x * y:
@@ -191,6 +217,12 @@ def densom(
         raise ValueError("The hit map is empty: fit the SOM on data (or pass the data to cluster) first.")
     if density not in ("data", "hits"):
         raise ValueError(f"Unknown density {density!r}. Valid options are: 'hits', 'data'.")
+    if sigma is None:
+        sigma = default_sigma(x, y)
+    elif not (isinstance(sigma, numbers.Real) and math.isfinite(sigma) and sigma >= 0):
+        raise ValueError(f"sigma must be a finite number >= 0 (grid units) or None for the default, got {sigma!r}.")
+    if not (isinstance(min_persistence, numbers.Real) and 0 <= min_persistence < 1):
+        raise ValueError(f"min_persistence must be in [0, 1), got {min_persistence!r}.")
     bandwidth = None
     if density == "data":
         if data is None or weights is None:
@@ -205,8 +237,9 @@ def densom(
     thr = otsu_threshold(rho)
     core = rho > thr
     nbrs = grid_neighbors(grid_positions(x, y, topology), topology)
-    ws = watershed_maxima(rho, nbrs, core, float(min_persistence), log_density=density == "data")
-    labels = ws["labels"]
+    # flood (and merge) over the whole map; the threshold only decides which neurons are noise
+    ws = watershed_maxima(rho, nbrs, np.ones(len(rho), dtype=bool), float(min_persistence), log_density=density == "data")
+    labels, seeds = restrict_to_core(ws["labels"], ws["seeds"], core)
     out = {
         "labels": labels,
         "n_clusters": int(labels.max() + 1) if (labels >= 0).any() else 0,
@@ -214,7 +247,7 @@ def densom(
         "density_kind": density,
         "threshold": thr,
         "core": core,
-        "seeds": ws["seeds"],
+        "seeds": seeds,
         "sigma": float(sigma),
         "persistence_merges": ws["merges"],
     }
