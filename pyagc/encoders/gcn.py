@@ -8,9 +8,11 @@ https://arxiv.org/abs/1609.02907: each layer computes
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from pyagc.encoders.base import make_activation
+from pyagc.encoders.sparse import SparseAdjacencyCache, SparseFeatureCache, SparseInputLinear, feature_density
 
 _CONVS = ("gcn", "gat", "sage")
 
@@ -29,6 +31,15 @@ class GCN(nn.Module):
         act_last: apply the activation after the last layer too (DMoN-style SeLU encoders).
         cached: cache the normalised adjacency of GCN layers (full-batch, transductive graphs only:
             the same graph at every step; leave ``False`` for mini-batches of subgraphs).
+        sparse_features: compute the first GCN layer's :math:`\mathbf X\mathbf W` with a sparse (CSR)
+            feature matrix: ``None`` (default) decides from the data (at most
+            ``sparse_density`` non-zeros, e.g. bag-of-words features: Cora 1.3 %), ``True`` / ``False``
+            force it. Only for ``conv="gcn"`` and features that need no gradient; the result is the
+            same as the dense product (float32), much faster on sparse features.
+        sparse_density: the largest share of non-zeros for which ``sparse_features=None`` goes sparse.
+        sparse_adjacency: aggregate GCN messages with a cached CSR adjacency (one fused sparse product)
+            instead of gathering and scattering per edge; same result, about 2x faster on CPU. Only for
+            ``conv="gcn"``; these layers then run in float32 even under autocast (no bf16 sparse CPU kernels).
     """
 
     is_autoencoder = False
@@ -45,6 +56,9 @@ class GCN(nn.Module):
         conv: str = "gcn",
         act_last: bool = False,
         cached: bool = False,
+        sparse_features: bool | None = None,
+        sparse_density: float = 0.1,
+        sparse_adjacency: bool = True,
     ) -> None:
         super().__init__()
         from torch_geometric.nn import GATConv, GCNConv, SAGEConv
@@ -57,6 +71,20 @@ class GCN(nn.Module):
         dims = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
         extra = {"cached": True} if cached and conv == "gcn" else {}
         self.convs = nn.ModuleList(layer(a, b, **extra) for a, b in zip(dims[:-1], dims[1:]))
+        if sparse_features and conv != "gcn":
+            raise ValueError(f"sparse_features=True needs conv='gcn', got conv={conv!r}.")
+        self.sparse_features = sparse_features if conv == "gcn" else False
+        self.sparse_density = float(sparse_density)
+        if self.sparse_features is not False:
+            first = self.convs[0]
+            lin = SparseInputLinear(first.lin.in_channels, first.lin.out_channels, bias=first.lin.bias is not None,
+                                    weight_initializer="glorot")
+            lin.load_state_dict(first.lin.state_dict())
+            first.lin = lin
+        self._sparse_cache = SparseFeatureCache()
+        self.sparse_adjacency = bool(sparse_adjacency) and conv == "gcn"
+        self._adjacency_cache = SparseAdjacencyCache()
+        self._density_checked: tuple[int, bool] | None = None
         self.act = make_activation(activation)
         self.dropout = nn.Dropout(dropout)
         self.act_last = act_last
@@ -71,12 +99,32 @@ class GCN(nn.Module):
                 f"GCN expects {self.in_channels} node features but got {x.shape[1]}. "
                 f"Set encoder.in_channels={x.shape[1]}."
             )
-        h = x
+        h = self._maybe_sparse(x)
+        if not (self.sparse_adjacency and edge_index.layout == torch.strided):
+            return self._layers(h, edge_index)
+        adjacency = self._adjacency_cache(edge_index, x.shape[0])
+        # sparse kernels have no bf16/fp16 CPU path: the (cheap) message passing runs in float32
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self._layers(h if h.layout != torch.strided else h.float(), adjacency)
+
+    def _layers(self, h: Tensor, edge_index: Tensor) -> Tensor:
         for i, conv in enumerate(self.convs):
             h = conv(self.dropout(h), edge_index)
             if i < len(self.convs) - 1 or self.act_last:
                 h = self.act(h)
         return h
+
+    def _maybe_sparse(self, x: Tensor) -> Tensor:
+        """The CSR form of ``x`` for the first layer when that is on and valid, else ``x``."""
+        if self.sparse_features is False or x.layout != torch.strided or x.requires_grad \
+                or (self.training and self.dropout.p > 0):
+            return x
+        if self.sparse_features is None:  # auto: decide once per feature tensor
+            if self._density_checked is None or self._density_checked[0] != id(x):
+                self._density_checked = (id(x), feature_density(x) <= self.sparse_density)
+            if not self._density_checked[1]:
+                return x
+        return self._sparse_cache(x)
 
     def encode(self, x: Tensor, edge_index: Tensor | None = None) -> Tensor:
         return self.forward(x, edge_index)

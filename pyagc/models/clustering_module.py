@@ -72,6 +72,16 @@ class ClusteringModule(pl.LightningModule):
         pretrain_noise: denoising pretraining: each input value is dropped with this probability
             (inverted dropout) and the clean input is reconstructed, as the stacked denoising
             autoencoder of DEC (0.2 in the paper). 0 disables it.
+        pretrain_objective: replaces reconstruction as the pretraining loss: a module called as
+            ``objective(encoder, batch)`` returning a scalar or a :class:`~pyagc.clusters.LossOutput`
+            (e.g. :class:`~pyagc.objectives.GraphContrastiveObjective`); its own parameters (projection
+            heads) are trained with the encoder in the pretraining phase. Any encoder can be pretrained
+            this way, autoencoder or not.
+
+    Mini-batches of sampled subgraphs (``GraphDataModule(batch_size=...)``) carry
+    ``num_seed_nodes``: the first that many nodes are the batch's seed nodes. Heads that need the graph
+    get the whole sampled subgraph (its edges and degrees); other heads, embeddings and metrics use the
+    seed nodes only.
     """
 
     def __init__(
@@ -85,6 +95,7 @@ class ClusteringModule(pl.LightningModule):
         reconstruction_weight: float = 0.0,
         gradient_clip: float | None = None,
         pretrain_noise: float = 0.0,
+        pretrain_objective: nn.Module | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(head, BaseClusterHead):
@@ -102,15 +113,17 @@ class ClusteringModule(pl.LightningModule):
         if not 0.0 <= pretrain_noise < 1.0:
             raise ValueError(f"pretrain_noise must be in [0, 1), got {pretrain_noise}.")
         self.pretrain_noise = float(pretrain_noise)
+        self.pretrain_objective = pretrain_objective
         self.automatic_optimization = False
         self.register_buffer("joint_steps", torch.tensor(0, dtype=torch.long))
         self.phase_times: dict[str, float] = {"pretrain": 0.0, "initialize": 0.0, "joint": 0.0, "refresh": 0.0}
         self.ddp_init_max_abs_diff: float | None = None
         self._epoch_start = 0.0
-        if self.pretrain_epochs > 0 and not self.is_autoencoder:
+        if self.pretrain_epochs > 0 and not self.is_autoencoder and pretrain_objective is None:
             raise ValueError(
-                f"pretrain_epochs={self.pretrain_epochs} needs an autoencoder, but {type(encoder).__name__} "
-                "has no decoder. Set pretrain_epochs=0 or use an autoencoder encoder."
+                f"pretrain_epochs={self.pretrain_epochs} needs an autoencoder or a pretrain_objective, but "
+                f"{type(encoder).__name__} has no decoder. Set pretrain_epochs=0, use an autoencoder encoder, "
+                "or give model.pretrain_objective (e.g. a contrastive objective)."
             )
         if self.cluster_head.uses_reconstruction and not self.is_autoencoder:
             raise ValueError(
@@ -147,20 +160,46 @@ class ClusteringModule(pl.LightningModule):
     def reconstruction_loss(self, x: Tensor, x_hat: Tensor) -> Tensor:
         return F.mse_loss(x_hat.reshape(x.shape).float(), x.float())
 
+    def variational_encoder(self) -> nn.Module:
+        """The encoder, checked to be variational (``encode_distribution(x) -> (mu, logvar)``)."""
+        enc = self.encoder
+        if not callable(getattr(enc, "encode_distribution", None)) or not getattr(enc, "variational", True):
+            raise ValueError(
+                f"{type(self.cluster_head).__name__} needs a variational encoder with encode_distribution(x) -> "
+                f"(mu, logvar), but {type(enc).__name__} is not variational: set encoder.variational=true "
+                "(e.g. encoder=mlp_vae)."
+            )
+        return enc
+
     def compute_loss(self, batch: dict[str, Tensor], phase: str | None = None) -> LossOutput:
         """The loss of ``batch`` in ``phase`` (default: the current phase), with its terms."""
         phase = phase or self.phase
         x = batch["x"]
+        if phase == "pretrain" and self.pretrain_objective is not None:
+            out = as_loss_output(self.pretrain_objective(self.encoder, batch))
+            return LossOutput(out.total, dict(out.components))
         if phase == "pretrain":
             noisy = dict(batch, x=F.dropout(x, self.pretrain_noise)) if self.pretrain_noise > 0 and self.training \
                 else batch
             rec = self.reconstruction_loss(x, self.encoder.decode(self.embed_batch(noisy)))
             return LossOutput(rec, {"reconstruction": rec})
-        z = self.embed_batch(batch)
         head = self.cluster_head
+        variational: dict[str, Tensor] = {}
+        if head.uses_variational:
+            # one reparametrised sample z = mu + eps * sigma of q(z|x); x_hat decodes the sample
+            mu, logvar = self.variational_encoder().encode_distribution(x)
+            z = mu.float() + torch.randn_like(mu, dtype=torch.float32) * torch.exp(0.5 * logvar.float())
+            variational = {"mu": mu, "logvar": logvar}
+        else:
+            z = self.embed_batch(batch)
+        seeds = batch.get("num_seed_nodes")
+        if seeds is not None and not head.requires_graph:  # sampled subgraph: the loss is on the seed nodes
+            seeds = int(seeds)
+            z, x = z[:seeds], x[:seeds]
+            batch = {k: (v[:seeds] if k in ("index", "y") else v) for k, v in batch.items()}
         needs_rec = head.uses_reconstruction or self.reconstruction_weight > 0
         x_hat = self.encoder.decode(z).reshape(x.shape) if needs_rec and self.is_autoencoder else None
-        context: dict[str, Any] = {"index": batch.get("index"), "x": x, "x_hat": x_hat}
+        context: dict[str, Any] = {"index": batch.get("index"), "x": x, "x_hat": x_hat, **variational}
         for key in ("edge_index", "views"):
             if key in batch:
                 context[key] = batch[key]
@@ -219,10 +258,12 @@ class ClusteringModule(pl.LightningModule):
         zs, idx, ys = [], [], []
         for batch in self._batches(data):
             batch = {k: (v.to(self.device) if isinstance(v, Tensor) else v) for k, v in batch.items()}
-            zs.append(self.embed_batch(batch).float())
-            idx.append(batch["index"])
+            z = self.embed_batch(batch).float()
+            seeds = int(batch.get("num_seed_nodes", z.shape[0]))  # sampled subgraphs: seed nodes only
+            zs.append(z[:seeds])
+            idx.append(batch["index"][:seeds])
             if "y" in batch:
-                ys.append(batch["y"])
+                ys.append(batch["y"][:seeds])
         self.train(was_training)
         z, index = torch.cat(zs), torch.cat(idx)
         z, _ = gather_by_index(z, index)
@@ -268,6 +309,8 @@ class ClusteringModule(pl.LightningModule):
     # ------------------------------------------------------------------ Lightning hooks
     def configure_optimizers(self):
         pre_params = list(self.encoder.parameters())
+        if self.pretrain_objective is not None:
+            pre_params += list(self.pretrain_objective.parameters())
         joint_params = list(self.encoder.parameters()) + list(self.cluster_head.parameters())
         return [build_optimizer(pre_params, self.pretrain_optimizer_spec),
                 build_optimizer(joint_params, self.optimizer_spec)]
@@ -342,6 +385,14 @@ def validate_pairing(model: ClusteringModule, datamodule: Any) -> None:
         )
     if model.encoder_needs_graph and not is_graph:
         raise ValueError(f"{type(model.encoder).__name__} needs a graph but the data is not a graph.")
+    if getattr(datamodule, "is_mini_batch", False) and any(
+            getattr(m, "cached", False) for m in model.encoder.modules() if m is not model.encoder):
+        raise ValueError(
+            "the encoder caches its normalised adjacency (cached=true), which is only valid when every step sees "
+            "the same whole graph; with sampled mini-batches (data.num_neighbors) set encoder.cached=false."
+        )
+    if head.uses_variational:  # before pretraining, not at the first joint step
+        model.variational_encoder()
     n = getattr(datamodule, "n_samples", None)
     if n is not None and head.n_clusters > n:
         raise ValueError(f"n_clusters={head.n_clusters} is larger than the number of samples ({n}).")
