@@ -33,11 +33,14 @@ def assignments(out: Path) -> np.ndarray:
 
 
 GRAPH_HEADS = {"dmon"}  # heads whose loss needs edge_index: run them on a graph
+HEAD_ENCODERS = {"vade": "mlp_vae"}  # heads that need a particular encoder (VaDE: a variational one)
 
 
 @pytest.mark.parametrize("head", HEADS)
 def test_every_head_config_runs_a_fast_dev_run(head, tmp_path):
     data = ["data=karateclub", "encoder=gcn", "n_clusters=4"] if head in GRAPH_HEADS else SMALL
+    if head in HEAD_ENCODERS:
+        data = [f"encoder={HEAD_ENCODERS[head]}", *data]
     cfg = make_cfg(tmp_path, [f"head={head}", "debug=fast", "model.pretrain_epochs=0", *data])
     metrics = run(cfg)
     assert metrics["joint_steps"] == 1 and 0.0 <= metrics["acc"] <= 1.0
@@ -158,6 +161,7 @@ def test_ddp_two_cpu_processes_match_one_process(tmp_path):
 
 ENCODER_DATA = {
     "mlp_autoencoder": ["data=digits", "data.limit=200"],
+    "mlp_vae": ["data=digits", "data.limit=200"],
     "conv_autoencoder": ["data=usps", "data.limit=200"],
     "resnet18": ["data=usps", "data.limit=64", "data.batch_size=32", "encoder.latent_dim=16"],
     "resnet50": ["data=usps", "data.limit=32", "data.batch_size=16", "encoder.latent_dim=16"],

@@ -4,6 +4,10 @@ Guo, Liu, Zhu & Yin, *Deep Clustering with Convolutional Autoencoders*, ICONIP 2
 https://xifengguo.github.io/papers/ICONIP17-DCEC.pdf: conv(32, 5x5, s2) - conv(64, 5x5, s2) -
 conv(128, 3x3, s2) - dense(F), mirrored by transposed convolutions. Trained with
 :math:`\mathcal L_r = \lVert \mathbf x - g(f(\mathbf x)) \rVert^2 / (CHW)`.
+
+With ``variational=True`` a log-variance layer sits next to the dense (mean) bottleneck layer:
+``encode`` returns the mean, ``encode_distribution`` returns ``(mu, logvar)`` (a VAE encoder, as
+variational heads such as :class:`~pyagc.clusters.VaDEClusterHead` need).
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ class ConvAutoencoder(Autoencoder):
         latent_dim: embedding size :math:`F`.
         activation: activation name.
         batch_norm: batch normalisation after each conv.
+        variational: add a log-variance layer next to the mean layer (VAE encoder).
+        output_activation: activation of the decoder's output (``None``: linear; ``"sigmoid"`` for
+            pixel probabilities, as a Bernoulli decoder needs).
     """
 
     def __init__(
@@ -42,6 +49,8 @@ class ConvAutoencoder(Autoencoder):
         latent_dim: int = 10,
         activation: str = "relu",
         batch_norm: bool = False,
+        variational: bool = False,
+        output_activation: str | None = None,
     ) -> None:
         super().__init__()
         self.in_channels = int(in_channels)
@@ -69,6 +78,8 @@ class ConvAutoencoder(Autoencoder):
         self._bottleneck_shape = (channels[-1], sizes[-1], sizes[-1])
         flat = channels[-1] * sizes[-1] ** 2
         self.to_latent = nn.Linear(flat, self.latent_dim)
+        self.variational = bool(variational)
+        self.to_logvar = nn.Linear(flat, self.latent_dim) if self.variational else None
         self.from_latent = nn.Sequential(nn.Linear(self.latent_dim, flat), make_activation(activation))
         dec: list[nn.Module] = []
         rev_channels = channels[::-1][1:] + [self.in_channels]
@@ -86,9 +97,12 @@ class ConvAutoencoder(Autoencoder):
                     dec.append(nn.BatchNorm2d(c))
                 dec.append(make_activation(activation))
             c_in = c
+        self.output_activation = output_activation
+        if output_activation is not None:
+            dec.append(make_activation(output_activation))
         self.decoder_conv = nn.Sequential(*dec)
 
-    def encode(self, x: Tensor) -> Tensor:
+    def _features(self, x: Tensor) -> Tensor:
         if x.dim() == 2 and x.shape[1] == self.in_channels * self.image_size**2:
             x = x.view(-1, self.in_channels, self.image_size, self.image_size)
         if x.dim() != 4 or x.shape[1:] != (self.in_channels, self.image_size, self.image_size):
@@ -96,7 +110,21 @@ class ConvAutoencoder(Autoencoder):
                 f"ConvAutoencoder expects images (B, {self.in_channels}, {self.image_size}, {self.image_size}), "
                 f"got {tuple(x.shape)}. Set encoder.in_channels / encoder.image_size to match the data."
             )
-        return self.to_latent(self.encoder_conv(x).flatten(1))
+        return self.encoder_conv(x).flatten(1)
+
+    def encode(self, x: Tensor) -> Tensor:
+        r"""The embedding (for a variational encoder: the mean of :math:`q(\mathbf z \mid \mathbf x)`)."""
+        return self.to_latent(self._features(x))
+
+    def encode_distribution(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        r"""Mean and log-variance ``(B, F)`` each of :math:`q(\mathbf z \mid \mathbf x)` (``variational=True`` only)."""
+        if self.to_logvar is None:
+            raise ValueError(
+                "encode_distribution needs a variational encoder: build ConvAutoencoder(variational=True) "
+                "(set encoder.variational=true)."
+            )
+        h = self._features(x)
+        return self.to_latent(h), self.to_logvar(h)
 
     def decode(self, z: Tensor) -> Tensor:
         h = self.from_latent(z).view(-1, *self._bottleneck_shape)

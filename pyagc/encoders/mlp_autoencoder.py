@@ -6,6 +6,14 @@ Default widths :math:`d`-500-500-2000-10 follow Xie et al., ICML 2016
 .. math:: \mathcal L_r = \frac{1}{B\,d}\sum_i \lVert \mathbf x_i - g(f(\mathbf x_i)) \rVert^2 .
 
 Inputs of any shape ``(B, ...)`` are flattened; ``decode`` returns ``(B, d)``.
+
+With ``variational=True`` the encoder also has a log-variance layer next to its last (mean)
+layer, as the inference network of a VAE (Kingma & Welling, https://arxiv.org/abs/1312.6114) and
+of VaDE (Jiang et al., IJCAI 2017, https://arxiv.org/abs/1611.05148):
+:math:`q(\mathbf z \mid \mathbf x) = \mathcal N(\boldsymbol\mu(\mathbf x), \operatorname{diag}\boldsymbol\sigma^2(\mathbf x))`.
+``encode`` keeps returning the mean :math:`\boldsymbol\mu(\mathbf x)` (deterministic embeddings for
+pretraining, initialisation and clustering); ``encode_distribution`` returns
+:math:`(\boldsymbol\mu, \log\boldsymbol\sigma^2)`.
 """
 
 from __future__ import annotations
@@ -44,6 +52,10 @@ class MLPAutoencoder(Autoencoder):
         dropout: dropout rate after each hidden activation.
         init: weight initialisation, ``"xavier"`` (Glorot uniform, as the DEC/IDEC reference
             code) or ``"default"`` (PyTorch's).
+        variational: add a log-variance layer next to the mean layer (a VAE encoder; needed by
+            variational heads such as :class:`~pyagc.clusters.VaDEClusterHead`).
+        output_activation: activation of the decoder's output (``None``: linear). ``"sigmoid"``
+            gives pixel probabilities in (0, 1), as a Bernoulli decoder needs.
     """
 
     def __init__(
@@ -55,6 +67,8 @@ class MLPAutoencoder(Autoencoder):
         batch_norm: bool = False,
         dropout: float = 0.0,
         init: str = "xavier",
+        variational: bool = False,
+        output_activation: str | None = None,
     ) -> None:
         super().__init__()
         if in_features < 1 or latent_dim < 1:
@@ -65,6 +79,12 @@ class MLPAutoencoder(Autoencoder):
         dims = [self.in_features, *self.hidden_dims, self.latent_dim]
         self.encoder = _mlp(dims, activation, batch_norm, dropout, last_linear=True)
         self.decoder = _mlp(dims[::-1], activation, batch_norm, dropout, last_linear=True)
+        self.output_activation = output_activation
+        if output_activation is not None:
+            self.decoder.append(make_activation(output_activation))
+        self.variational = bool(variational)
+        # the mean is the encoder's last linear layer; the log-variance layer reads the same features
+        self.logvar_layer = nn.Linear(dims[-2], self.latent_dim) if self.variational else None
         if init == "xavier":
             for m in self.modules():
                 if isinstance(m, nn.Linear):
@@ -73,17 +93,32 @@ class MLPAutoencoder(Autoencoder):
         elif init != "default":
             raise ValueError(f"unknown init {init!r}; valid: ['xavier', 'default']")
 
-    def encode(self, x: Tensor) -> Tensor:
+    def _flat(self, x: Tensor) -> Tensor:
         x = x.flatten(1)
         if x.shape[1] != self.in_features:
             raise ValueError(
                 f"MLPAutoencoder expects {self.in_features} input features but got {x.shape[1]}. "
                 f"Set encoder.in_features={x.shape[1]} (the data's feature size)."
             )
-        return self.encoder(x)
+        return x
+
+    def encode(self, x: Tensor) -> Tensor:
+        r"""The embedding (for a variational encoder: the mean of :math:`q(\mathbf z \mid \mathbf x)`)."""
+        return self.encoder(self._flat(x))
+
+    def encode_distribution(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        r"""Mean and log-variance ``(B, F)`` each of :math:`q(\mathbf z \mid \mathbf x)` (``variational=True`` only)."""
+        if self.logvar_layer is None:
+            raise ValueError(
+                "encode_distribution needs a variational encoder: build MLPAutoencoder(variational=True) "
+                "(set encoder.variational=true, e.g. encoder=mlp_vae)."
+            )
+        h = self.encoder[:-1](self._flat(x))
+        return self.encoder[-1](h), self.logvar_layer(h)
 
     def decode(self, z: Tensor) -> Tensor:
         return self.decoder(z)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, hidden_dims={self.hidden_dims}, latent_dim={self.latent_dim}"
+        return (f"in_features={self.in_features}, hidden_dims={self.hidden_dims}, latent_dim={self.latent_dim}, "
+                f"variational={self.variational}")

@@ -9,9 +9,11 @@ from pyagc.metrics.external import (
     nmi,
 )
 from pyagc.metrics.graph import conductance, graph_metrics, modularity
+from pyagc.metrics.hierarchical import dendrogram_purity, leaf_purity
 from pyagc.metrics.internal import internal_metrics
 
 __all__ = [
     "clustering_accuracy", "nmi", "ari", "matched_f1", "hungarian_mapping", "external_metrics",
     "internal_metrics", "modularity", "conductance", "graph_metrics",
+    "dendrogram_purity", "leaf_purity",
 ]

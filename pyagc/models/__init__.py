@@ -2,5 +2,10 @@
 
 from pyagc.models.clustering_module import ClusteringModule, build_optimizer, peak_memory_mb, validate_pairing
 from pyagc.models.presets import DEC, IDEC, DMoN
+from pyagc.models.presets import ACeDeC
+from pyagc.models.presets import DCN
+from pyagc.models.presets import DeepECT
+from pyagc.models.presets import VaDE
+from pyagc.models.presets import DipEncoder
 
-__all__ = ["ClusteringModule", "DEC", "IDEC", "DMoN", "build_optimizer", "validate_pairing", "peak_memory_mb"]
+__all__ = ["ClusteringModule", "DEC", "IDEC", "DMoN", "ACeDeC", "DCN", "DeepECT", "VaDE", "DipEncoder", "build_optimizer", "validate_pairing", "peak_memory_mb"]

@@ -69,3 +69,109 @@ def DMoN(encoder: nn.Module | None = None, n_features: int | None = None, n_clus
                            dropout=dropout)
     return ClusteringModule(encoder, head, pretrain_epochs=0, epochs=epochs,
                             optimizer=optimizer or {"name": "adam", "lr": 1e-3})
+
+
+def DCN(n_features: int | None = None, n_clusters: int = 10, encoder: nn.Module | None = None,
+        hidden_dims: Sequence[int] = (500, 500, 2000), latent_dim: int = 10, pretrain_epochs: int = 200,
+        epochs: int = 100, lambda_: float = 1.0, initial_count: int | None = 100, n_init: int = 20,
+        pretrain_optimizer: dict[str, Any] | None = None, optimizer: dict[str, Any] | None = None,
+        seed: int = 0) -> ClusteringModule:
+    """DCN (Yang et al., ICML 2017): MLP autoencoder pretraining, then reconstruction + lambda/2 k-means
+    loss with count-based centre updates (centres are buffers, not trained by the optimizer), Adam."""
+    from pyagc.clusters import DCNClusterHead
+
+    enc = _encoder(encoder, n_features, hidden_dims, latent_dim)
+    head = DCNClusterHead(n_clusters, getattr(enc, "latent_dim", latent_dim), lambda_=lambda_,
+                          initial_count=initial_count, n_init=n_init, seed=seed)
+    return ClusteringModule(enc, head, pretrain_epochs=pretrain_epochs, epochs=epochs,
+                            pretrain_optimizer=pretrain_optimizer or {"name": "adam", "lr": 1e-3},
+                            optimizer=optimizer or {"name": "adam", "lr": 1e-3})
+
+
+def DeepECT(n_features: int | None = None, n_clusters: int = 10, encoder: nn.Module | None = None,
+            hidden_dims: Sequence[int] = (500, 500, 2000), latent_dim: int = 10, pretrain_epochs: int = 50,
+            epochs: int = 50, max_leaves: int = 20, split_interval: int = 500, prune_threshold: float = 0.1,
+            clustering_weight: float = 0.02, reconstruction_weight: float = 1.0,
+            pretrain_optimizer: dict[str, Any] | None = None, optimizer: dict[str, Any] | None = None,
+            seed: int = 0) -> ClusteringModule:
+    """DeepECT (Mautz et al., ICDM 2019 / DSE 2020): MLP autoencoder pretraining, then a cluster tree grown
+    every ``split_interval`` steps up to ``max_leaves`` leaves, loss reconstruction + 0.02 (node-centre + projection)
+    (the weight that worked on digits with the per-element reconstruction), Adam. ``split_interval`` counts steps:
+    about 2 epochs is clustpy's schedule. Score it flat with ``model.cluster_head.cluster(z, n_clusters=k)``."""
+    from pyagc.clusters.deepect import DeepECTClusterHead
+
+    enc = _encoder(encoder, n_features, hidden_dims, latent_dim)
+    head = DeepECTClusterHead(n_clusters, getattr(enc, "latent_dim", latent_dim), max_leaves=max_leaves,
+                              split_interval=split_interval, prune_threshold=prune_threshold,
+                              clustering_weight=clustering_weight, reconstruction_weight=reconstruction_weight,
+                              seed=seed)
+    return ClusteringModule(enc, head, pretrain_epochs=pretrain_epochs, epochs=epochs,
+                            pretrain_optimizer=pretrain_optimizer or {"name": "adam", "lr": 1e-3},
+                            optimizer=optimizer or {"name": "adam", "lr": 1e-3})
+
+
+def ACeDeC(n_features: int | None = None, n_clusters: int = 10, encoder: nn.Module | None = None,
+           hidden_dims: Sequence[int] = (500, 500, 2000), latent_dim: int = 10, pretrain_epochs: int = 100,
+           epochs: int = 150, reconstruction_weight: float = 1.0, beta_lr_multiplier: float = 10.0,
+           n_init: int = 10, pretrain_optimizer: dict[str, Any] | None = None,
+           optimizer: dict[str, Any] | None = None, seed: int = 0) -> ClusteringModule:
+    """ACe/DeC (Miklautz et al., IJCAI 2021): MLP autoencoder pretraining, then reconstruction + the
+    clustered-space and shared-space k-means losses under a learned orthogonal rotation V and weights beta
+    (beta learned 10x faster), Adam(1e-3) pretraining and Adam(1e-4) joint training (the authors' defaults)."""
+    from pyagc.clusters import ACeDeCClusterHead
+
+    enc = _encoder(encoder, n_features, hidden_dims, latent_dim)
+    head = ACeDeCClusterHead(n_clusters, getattr(enc, "latent_dim", latent_dim),
+                             reconstruction_weight=reconstruction_weight, beta_lr_multiplier=beta_lr_multiplier,
+                             n_init=n_init, seed=seed)
+    return ClusteringModule(enc, head, pretrain_epochs=pretrain_epochs, epochs=epochs,
+                            pretrain_optimizer=pretrain_optimizer or {"name": "adam", "lr": 1e-3},
+                            optimizer=optimizer or {"name": "adam", "lr": 1e-4})
+
+
+def VaDE(n_features: int | None = None, n_clusters: int = 10, encoder: nn.Module | None = None,
+         hidden_dims: Sequence[int] = (500, 500, 2000), latent_dim: int = 10, pretrain_epochs: int = 200,
+         epochs: int = 300, reconstruction: str = "bce", init: str = "gmm", n_init: int = 10,
+         pretrain_optimizer: dict[str, Any] | None = None, optimizer: dict[str, Any] | None = None,
+         seed: int = 0) -> ClusteringModule:
+    """VaDE (Jiang et al., IJCAI 2017): plain AE pretraining of a variational MLP autoencoder (on the
+    mean), diagonal-GMM initialisation of the prior, then the negative ELBO over VAE + prior with Adam
+    (lr 0.002 constant; the paper decays it by 0.9 every 10 epochs). ``reconstruction="bce"`` (inputs
+    in [0, 1]) gives the default encoder a sigmoid output; a given ``encoder`` must be variational."""
+    from pyagc.clusters import VaDEClusterHead
+
+    if encoder is None:
+        if n_features is None:
+            raise ValueError("give either an encoder or n_features (the input dimension) to build the default "
+                             "variational MLP autoencoder.")
+        encoder = MLPAutoencoder(n_features, hidden_dims=hidden_dims, latent_dim=latent_dim, variational=True,
+                                 output_activation="sigmoid" if reconstruction == "bce" else None)
+    head = VaDEClusterHead(n_clusters, getattr(encoder, "latent_dim", latent_dim), reconstruction=reconstruction,
+                           init=init, n_init=n_init, seed=seed)
+    model = ClusteringModule(encoder, head, pretrain_epochs=pretrain_epochs, epochs=epochs,
+                             pretrain_optimizer=pretrain_optimizer or {"name": "adam", "lr": 1e-3},
+                             optimizer=optimizer or {"name": "adam", "lr": 2e-3})
+    model.variational_encoder()  # a non-variational encoder fails here, not after pretraining
+    return model
+
+
+def DipEncoder(n_features: int | None = None, n_clusters: int = 10, encoder: nn.Module | None = None,
+               hidden_dims: Sequence[int] = (500, 500, 2000), latent_dim: int = 10, pretrain_epochs: int = 100,
+               epochs: int = 150, update_interval: int = 8, clustering_weight: float = 1.0,
+               reconstruction_weight: float | None = None, max_cluster_size_diff_factor: float = 3.0,
+               min_cluster_points: int = 10, pretrain_optimizer: dict[str, Any] | None = None,
+               optimizer: dict[str, Any] | None = None, n_init: int = 10, seed: int = 0) -> ClusteringModule:
+    """DipEncoder (Leiber et al., KDD 2022): MLP autoencoder pretraining (Adam 1e-3), then pairwise dip losses on
+    learnable projection axes plus the reconstruction (weight 1/(4 L0)), Adam(1e-4); relabel every
+    ``update_interval`` steps (the paper: once per epoch, i.e. the number of batches per epoch)."""
+    from pyagc.clusters.dipencoder import DipEncoderClusterHead
+
+    enc = _encoder(encoder, n_features, hidden_dims, latent_dim)
+    head = DipEncoderClusterHead(n_clusters, getattr(enc, "latent_dim", latent_dim),
+                                 clustering_weight=clustering_weight, reconstruction_weight=reconstruction_weight,
+                                 update_interval=update_interval,
+                                 max_cluster_size_diff_factor=max_cluster_size_diff_factor,
+                                 min_cluster_points=min_cluster_points, n_init=n_init, seed=seed)
+    return ClusteringModule(enc, head, pretrain_epochs=pretrain_epochs, epochs=epochs,
+                            pretrain_optimizer=pretrain_optimizer or {"name": "adam", "lr": 1e-3},
+                            optimizer=optimizer or {"name": "adam", "lr": 1e-4})

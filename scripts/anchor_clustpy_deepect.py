@@ -1,0 +1,145 @@
+"""Run clustpy's DeepECT once and print one JSON line (anchor for ``bench_deepect_vs_clustpy.py``).
+
+Runs in the separate anchor environment (clustpy is NOT a pyagc dependency)::
+
+    /work/benchvenv/bin/python scripts/anchor_clustpy_deepect.py --data digits --scaling minmax --seed 0 \
+        --pretrain-epochs 50 --epochs 50 --batch-size 256 --threads 1
+
+Prints ``{"lib": "clustpy", "seed", "acc", "nmi", "ari", "dp", "lp", "n_leaves", "time_s", ...}``.
+``acc/nmi/ari`` score ``flat_clustering(k)`` (the tree pruned to k leaves by undoing the most recent
+splits, clustpy's own flat result) at the number of classes k; ``dp`` is the exact dendrogram purity
+(Kobren et al. 2017, same formula as ``pyagc.metrics.dendrogram_purity``, re-implemented here because
+this script does not import pyagc) and ``lp`` the leaf purity, both of the full tree with every sample in
+its predicted leaf (``labels_``). ``time_s`` / ``cpu_s`` = wall / process CPU time of ``fit`` (pretraining,
+initial 2-means, tree growing and clustering epochs, final prediction); an untimed warm-up runs first. Data loading and
+scaling come from ``anchor_clustpy_runner.py`` (identical to pyagc's).
+
+Facts about clustpy 0.0.3's DeepECT (read from clustpy/deep/deepect.py, hierarchical/_cluster_tree.py):
+
+* Defaults used here: ``max_n_leaf_nodes=20``, ``grow_interval=2`` (epochs; the tree is also grown at
+  epoch 0), ``pruning_threshold=0.1``, Adam, pretraining lr 1e-3, clustering lr 1e-4, reconstruction
+  ``mean_squared_error`` summed over features, ``clustering_loss_weight=ssl_loss_weight=1``,
+  FeedforwardAutoencoder with LeakyReLU; the initial root split is sklearn KMeans(2, n_init=20).
+* Leaf centres are ``nn.Parameter`` added to the optimizer as they are created and trained by the
+  node-centre loss (Euclidean norm to the stop-gradient batch mean, divided by the number of leaves);
+  split-node centres are weighted means of their children; weights ``w = 0.5 w + 0.5 n`` per batch;
+  nodes with ``w < pruning_threshold`` are deleted, the sibling replaces the parent.
+* Growing (every ``grow_interval`` epochs, on the whole data set): the leaf with the largest sum of
+  squared distances is split by sklearn KMeans(2, n_init=20); new leaves get weight 1.
+* Projection (data compression) loss: ``|(sg[mu_c] - z) . (mu_l - mu_r)/sg||mu_l - mu_r|||`` for both
+  children of every split node, divided by ``2 * n_split_nodes * batch_size``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from anchor_clustpy_runner import default_data_root, load_data, metrics, scale, subsample, warm_up  # noqa: E402
+
+
+def dendrogram_purity(y: np.ndarray, assignment: np.ndarray, parent: np.ndarray) -> float:
+    """Exact dendrogram purity: pairs of same-class samples, purity of their lowest common ancestor."""
+    _, yi = np.unique(y, return_inverse=True)
+    m = len(parent)
+    depth = np.zeros(m, dtype=int)
+    for v in range(m):
+        u = v
+        while parent[u] >= 0:
+            depth[v] += 1
+            u = parent[u]
+    counts = np.zeros((m, yi.max() + 1), dtype=np.int64)
+    np.add.at(counts, (assignment, yi), 1)
+    for v in np.argsort(-depth, kind="stable"):
+        if parent[v] >= 0:
+            counts[parent[v]] += counts[v]
+    pairs = counts * (counts - 1) // 2
+    child = np.zeros_like(pairs)
+    np.add.at(child, parent[parent >= 0], pairs[parent >= 0])
+    purity = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    total = pairs[parent == -1].sum()
+    return float(((pairs - child) * purity).sum() / total) if total else 1.0
+
+
+def leaf_purity(y: np.ndarray, assignment: np.ndarray) -> float:
+    _, yi = np.unique(y, return_inverse=True)
+    _, ai = np.unique(assignment, return_inverse=True)
+    table = np.zeros((ai.max() + 1, yi.max() + 1), dtype=np.int64)
+    np.add.at(table, (ai, yi), 1)
+    return float(table.max(1).sum() / len(y))
+
+
+def tree_arrays(tree, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(parent, assignment)`` of clustpy's BinaryClusterTree: node index of each sample's leaf."""
+    nodes = [tree.root_node_]
+    i = 0
+    while i < len(nodes):
+        node = nodes[i]
+        if not node.is_leaf_node():
+            nodes += [node.left_node_, node.right_node_]
+        i += 1
+    index = {id(n): j for j, n in enumerate(nodes)}
+    parent = np.array([-1 if n is tree.root_node_ else index[id(n.parent_node)] for n in nodes], dtype=np.int64)
+    leaf_of_label = {n.labels[0]: index[id(n)] for n in nodes if n.is_leaf_node()}
+    assignment = np.array([leaf_of_label[int(lab)] for lab in labels], dtype=np.int64)
+    return parent, assignment
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", choices=["digits", "usps", "mnist"], default="digits")
+    p.add_argument("--scaling", choices=["minmax", "standard", "global_z", "none"], default="minmax")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pretrain-epochs", type=int, default=50)
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--hidden", nargs="+", type=int, default=[500, 500, 2000])
+    p.add_argument("--latent", type=int, default=10)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--data-root", default=None)
+    args = p.parse_args()
+
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    import torch
+    torch.set_num_threads(args.threads)
+    root = Path(args.data_root).expanduser() if args.data_root else default_data_root()
+    x, y = load_data(args.data, root)
+    keep = subsample(len(x), args.limit, args.seed)
+    if keep is not None:
+        x, y = x[keep], y[keep]
+    x = scale(x, args.scaling)
+    k = int(len(np.unique(y)))
+
+    from clustpy.deep import DeepECT
+    from clustpy.deep.neural_networks import FeedforwardAutoencoder
+
+    warm_up()
+    layers = [x.shape[1], *args.hidden, args.latent]
+    model = DeepECT(batch_size=args.batch_size, pretrain_epochs=args.pretrain_epochs, clustering_epochs=args.epochs,
+                    neural_network=(FeedforwardAutoencoder, {"layers": layers}), embedding_size=args.latent,
+                    device="cpu", random_state=args.seed)
+    t0, c0 = time.perf_counter(), time.process_time()
+    with contextlib.redirect_stdout(io.StringIO()):
+        model.fit(x)
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    labels = np.asarray(model.labels_)
+    parent, assignment = tree_arrays(model.tree_, labels)
+    flat = model.flat_clustering(k)
+    res = {"lib": "clustpy", "seed": args.seed, **metrics(y, flat), "dp": dendrogram_purity(y, assignment, parent),
+           "lp": leaf_purity(y, assignment), "n_leaves": int(len(np.unique(assignment))),
+           "time_s": round(elapsed, 2), "cpu_s": round(cpu, 2), "n": int(len(x))}
+    print(json.dumps(res), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+import copy
+import math
+
+import pytest
+import torch
+
+from pyagc.callbacks import ReclusteringBarrier
+from pyagc.callbacks.reclustering_barrier import fresh_copy
+from pyagc.clusters import DCNClusterHead, DECClusterHead, KMeansClusterHead, kmeans
+from pyagc.encoders import MLPAutoencoder
+from pyagc.models import ClusteringModule
+
+
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def blobs(n_per: int = 40) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[0.0] * 8, [5.0] * 8, [-5.0] * 8])
+    return torch.cat([c + torch.randn(n_per, 8, generator=g) for c in centres])
+
+
+def small_model(head_cls=DECClusterHead, **head_kw) -> ClusteringModule:
+    torch.manual_seed(0)
+    enc = MLPAutoencoder(8, hidden_dims=(16, 12), latent_dim=3)
+    return ClusteringModule(enc, head_cls(3, 3, **head_kw), pretrain_epochs=0, epochs=1)
+
+
+def test_soft_reset_moves_weights_toward_a_fresh_init_by_alpha():
+    model = small_model()
+    x = blobs()
+    model.initialize_head(x)
+    before = copy.deepcopy(model.encoder.state_dict())
+    cb = ReclusteringBarrier(alpha=0.8, seed=5, recluster=False, reset_momentum=False)
+    names = cb.apply(model, epoch=7)
+    # encoder.encoder = [Linear(8,16), ReLU, Linear(16,12), ReLU, Linear(12,3)]: the embedding layer is kept
+    assert names == ["encoder.0", "encoder.2"]
+    after = model.encoder.state_dict()
+    for index, name in enumerate(names):
+        layer = model.encoder.get_submodule(name)
+        fresh = fresh_copy(layer, cb.layer_seed(7, index), "xavier")
+        for p in ("weight", "bias"):
+            old, new, phi = before[f"{name}.{p}"], after[f"{name}.{p}"], getattr(fresh, p).detach()
+            assert torch.allclose(new, 0.8 * old + 0.2 * phi, atol=1e-6)
+        # the fresh weights are a new Xavier-uniform draw (not the old weights), biases zero
+        bound = math.sqrt(6.0 / sum(fresh.weight.shape))
+        assert fresh.weight.abs().max() <= bound and fresh.weight.std() > bound / 4
+        assert not torch.allclose(fresh.weight, before[f"{name}.weight"])
+        assert torch.count_nonzero(fresh.bias) == 0
+        # by hand: new - alpha * old is (1 - alpha) times the fresh draw
+        assert torch.allclose((after[f"{name}.weight"] - 0.8 * before[f"{name}.weight"]) / 0.2, fresh.weight,
+                              atol=1e-5)
+    for key in before:  # embedding layer and decoder untouched
+        if not key.startswith(("encoder.0.", "encoder.2.")):
+            assert torch.equal(before[key], after[key]), key
+
+
+def test_fresh_weights_are_deterministic_and_alpha_one_is_a_no_op():
+    a, b = small_model(), small_model()
+    ReclusteringBarrier(alpha=0.5, seed=1, recluster=False).apply(a, epoch=3)
+    ReclusteringBarrier(alpha=0.5, seed=1, recluster=False).apply(b, epoch=3)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    c = small_model()
+    ReclusteringBarrier(alpha=0.5, seed=2, recluster=False).apply(c, epoch=3)
+    assert not torch.equal(a.encoder.encoder[0].weight, c.encoder.encoder[0].weight)
+    d, ref = small_model(), small_model()
+    ReclusteringBarrier(alpha=1.0, recluster=False).apply(d, epoch=3)
+    assert all(torch.equal(p, q) for p, q in zip(d.parameters(), ref.parameters()))
+
+
+def test_optimizer_state_is_reset_and_centres_are_recomputed():
+    model = small_model()
+    x = blobs()
+    model.initialize_head(x)
+    opt = torch.optim.Adam(list(model.encoder.parameters()) + list(model.cluster_head.parameters()), lr=1e-2)
+    sgd = torch.optim.SGD(model.encoder.parameters(), lr=1e-3, momentum=0.9)
+    for _ in range(3):
+        for o in (opt, sgd):
+            o.zero_grad()
+            model({"x": x, "index": torch.arange(len(x))}).backward()
+            o.step()
+    assert len(opt.state) > 0 and len(sgd.state) > 0
+    centres_before = model.cluster_head.centers.detach().clone()
+    ReclusteringBarrier(alpha=0.6, seed=0).apply(model, [opt, sgd], epoch=1, data=x)
+    assert len(opt.state) == 0 and len(sgd.state) == 0
+    # the centres are k-means of the *reset* encoder's embeddings of all samples
+    expected = kmeans(model.embed(x), 3, n_init=model.cluster_head.n_init, seed=model.cluster_head.seed).centers
+    assert torch.allclose(model.cluster_head.centers, expected, atol=1e-5)
+    assert not torch.allclose(model.cluster_head.centers, centres_before)
+    # DEC's target distribution was refreshed for every sample
+    assert model.cluster_head.target.shape == (len(x), 3)
+    # optimizers keep working after the reset
+    opt.zero_grad()
+    model({"x": x, "index": torch.arange(len(x))}).backward()
+    opt.step()
+
+
+@pytest.mark.parametrize("head_cls", [DCNClusterHead, KMeansClusterHead])
+def test_works_with_other_centroid_heads(head_cls):
+    model = small_model(head_cls)
+    x = blobs()
+    model.initialize_head(x)
+    if isinstance(model.cluster_head, DCNClusterHead):  # let the DCN counts grow, then check they restart
+        model.train()
+        model({"x": x})
+        assert int(model.cluster_head.counts.sum()) == 300 + len(x)
+    ReclusteringBarrier(alpha=0.8, seed=0).apply(model, epoch=1, data=x)
+    expected = kmeans(model.embed(x), 3, n_init=model.cluster_head.n_init, seed=model.cluster_head.seed).centers
+    assert torch.allclose(model.cluster_head.centers, expected, atol=1e-5)
+    if isinstance(model.cluster_head, DCNClusterHead):
+        assert model.cluster_head.counts.tolist() == [100, 100, 100]
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="alpha"):
+        ReclusteringBarrier(alpha=1.5)
+    with pytest.raises(ValueError, match="reset_interval"):
+        ReclusteringBarrier(reset_interval=0)
+    with pytest.raises(ValueError, match="init"):
+        ReclusteringBarrier(init="orthogonal")
+    with pytest.raises(ValueError, match="no submodule 'encoder.9'.*encoder.0"):
+        ReclusteringBarrier(layers=["encoder.9"], recluster=False).apply(small_model())
+
+
+def test_trainer_run_with_dec_on_digits(one_thread):
+    import pytorch_lightning as pl
+
+    from pyagc.data import TabularDataModule
+
+    def fit(callback):
+        dm = TabularDataModule("digits", scaling="minmax", batch_size=100, seed=0, limit=400)
+        dm.setup()
+        pl.seed_everything(0, verbose=False)
+        torch.manual_seed(0)
+        enc = MLPAutoencoder(dm.n_features, hidden_dims=(32, 32), latent_dim=5)
+        model = ClusteringModule(enc, DECClusterHead(10, 5, update_interval=4, tol=0.0, n_init=2),
+                                 pretrain_epochs=2, epochs=4, optimizer={"name": "sgd", "lr": 0.01, "momentum": 0.9})
+        trainer = pl.Trainer(max_epochs=6, accelerator="cpu", logger=False, enable_checkpointing=False,
+                             enable_progress_bar=False, enable_model_summary=False, callbacks=[callback])
+        trainer.fit(model, datamodule=dm)
+        return model, dm, trainer
+
+    cb = ReclusteringBarrier(reset_interval=2, alpha=0.8, seed=0)
+    model, dm, trainer = fit(cb)
+    assert cb.applied_at == [4]  # joint epochs 0..3: applied at the start of joint epoch 2 = trainer epoch 4
+    assert trainer.current_epoch == 6 and int(model.joint_steps) == 16
+    labels = model.infer_full(dm)
+    assert labels.shape == (400,) and int(labels.max()) < 10
+    cb2 = ReclusteringBarrier(reset_interval=2, alpha=0.8, seed=0)
+    model2, dm2, _ = fit(cb2)
+    assert torch.equal(model2.infer_full(dm2), labels)  # deterministic for a seed
+    assert torch.equal(model2.cluster_head.centers, model.cluster_head.centers)
