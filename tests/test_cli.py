@@ -169,6 +169,7 @@ ENCODER_DATA = {
     "gcn_dmon": ["data=karateclub", "head=dmon"],
     "gat": ["data=karateclub", "head=kmeans"],
     "sage": ["data=karateclub", "head=kmeans"],
+    "propagation_gcn": ["data=karateclub", "head=kmeans"],
 }
 
 
@@ -176,14 +177,14 @@ ENCODER_DATA = {
 def test_every_encoder_config_runs_a_fast_dev_run(encoder, tmp_path, shared_data):
     assert encoder in ENCODER_DATA, f"add a data pairing for the new encoder config {encoder!r}"
     overrides = [f"encoder={encoder}", "debug=fast", "model.pretrain_epochs=0", *ENCODER_DATA[encoder]]
-    graph = encoder in ("gcn", "gcn_dmon", "gat", "sage")
+    graph = encoder in ("gcn", "gcn_dmon", "gat", "sage", "propagation_gcn")
     if encoder.startswith("resnet") or graph:
         if encoder != "gcn_dmon":  # the DMoN head has no k-means initialisation
             overrides.append("head.n_init=2" if graph else "head.n_init=1")
     if graph:
         overrides.append("n_clusters=4")
     m = run(make_cfg(tmp_path, overrides))
-    assert m["joint_steps"] == 1 and m["encoder"] in ("MLPAutoencoder", "ConvAutoencoder", "ResNetEncoder", "GCN")
+    assert m["joint_steps"] == 1 and m["encoder"] in ("MLPAutoencoder", "ConvAutoencoder", "ResNetEncoder", "GCN", "PropagationGCN")
     if graph:
         assert "modularity" in m and "conductance" in m
 

@@ -60,3 +60,20 @@ def test_pretraining_needs_an_autoencoder():
 
     with pytest.raises(ValueError, match="needs an autoencoder"):
         ClusteringModule(GCN(4, 8, 2), DECClusterHead(2, 2), pretrain_epochs=3)
+
+
+def test_head_is_initialised_when_training_ends_without_a_joint_phase():
+    import pytorch_lightning as pl
+
+    from pyagc.clusters import KMeansClusterHead
+    from pyagc.data import TabularDataModule
+
+    pl.seed_everything(0)
+    dm = TabularDataModule("iris", scaling="standard", batch_size=50)
+    model = ClusteringModule(MLPAutoencoder(4, hidden_dims=(16,), latent_dim=2), KMeansClusterHead(3, 2),
+                             pretrain_epochs=2, epochs=0)
+    pl.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False).fit(model, datamodule=dm)
+    assert model.cluster_head.is_initialized and int(model.joint_steps) == 0
+    labels = model.infer_full(dm)
+    assert set(labels.tolist()) == {0, 1, 2}  # k-means on the pretrained embeddings, not all-zero centres

@@ -335,6 +335,12 @@ class ClusteringModule(pl.LightningModule):
         if self.phase == "joint" and head.requires_initialization and not head.is_initialized:
             self.initialize_head()
 
+    def on_train_end(self) -> None:
+        # epochs=0 (e.g. k-means on pretrained embeddings): the head still gets its initialisation
+        head = self.cluster_head
+        if head.requires_initialization and not head.is_initialized:
+            self.initialize_head()
+
     def on_train_epoch_end(self) -> None:
         self.phase_times[self.phase] += time.perf_counter() - self._epoch_start
 
