@@ -62,9 +62,13 @@ def test_caches_reuse_the_same_tensor_and_rebuild_after_changes():
     assert features(x) is not first and features(x).to_dense()[0, 0] == 5.0
     a = adjacency(edge_index, 60)
     assert adjacency(edge_index, 60) is a and adjacency(edge_index.clone(), 60) is not a
-    # the CSR adjacency is A^T: row = target, so row i lists the sources of edges into node i
-    dense = a.to_dense()
-    assert dense.sum() == edge_index.shape[1] and dense[edge_index[1], edge_index[0]].eq(1).all()
+    # D^-1/2 (A + I) D^-1/2 with row = target node, and its transpose
+    dense = torch.zeros(60, 60)
+    dense[edge_index[1], edge_index[0]] = 1.0
+    dense += torch.eye(60)
+    inv_sqrt = dense.sum(1).rsqrt()
+    torch.testing.assert_close(a[0].to_dense(), inv_sqrt[:, None] * dense * inv_sqrt[None, :])
+    torch.testing.assert_close(a[1].to_dense(), a[0].to_dense().t())
 
 
 def test_neighbor_sampler_draws_real_edges_without_replacement_and_relabels_seeds_first():

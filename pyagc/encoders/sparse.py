@@ -99,26 +99,51 @@ class SparseFeatureCache:
         self._source, self._version, self._value = None, -1, None
 
 
-class SparseAdjacencyCache:
-    """The transposed adjacency ``A^T`` (row = target node) of ``edge_index`` as a CSR matrix, built once.
+class _CSRPropagate(torch.autograd.Function):
+    """``A @ h`` for a constant CSR ``A``; the gradient of ``h`` is ``A^T @ grad`` with a cached CSR ``A^T``
+    (autograd through ``torch.sparse.mm`` would transpose -- convert and sort -- ``A`` at every step)."""
 
-    torch-geometric layers accept it in place of ``edge_index`` and aggregate with one sparse-dense
-    product. A hit needs the same ``edge_index`` object, unchanged, and the same node count.
+    @staticmethod
+    def forward(ctx, a: Tensor, a_t: Tensor, h: Tensor) -> Tensor:  # noqa: D102
+        ctx.a_t = a_t
+        return a @ h
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # noqa: D102
+        return None, None, ctx.a_t @ grad if ctx.needs_input_grad[2] else None
+
+
+def gcn_propagate(adjacency: tuple[Tensor, Tensor], h: Tensor) -> Tensor:
+    r""":math:`\hat{\mathbf A} \mathbf H` with ``adjacency = (A_hat, A_hat^T)`` from :class:`SparseAdjacencyCache`."""
+    return _CSRPropagate.apply(adjacency[0], adjacency[1], h)
+
+
+class SparseAdjacencyCache:
+    r"""GCN's normalised adjacency :math:`\hat{\mathbf A} = \tilde{\mathbf D}^{-1/2}(\mathbf A + \mathbf I)
+    \tilde{\mathbf D}^{-1/2}` of ``edge_index`` as CSR matrices ``(A_hat, A_hat^T)`` (row = target node),
+    built once with torch-geometric's ``gcn_norm``, so that each GCN layer aggregates with one fused
+    sparse-dense product (:func:`gcn_propagate`) and its backward needs no transposition.
+    A hit needs the same ``edge_index`` object, unchanged, and the same node count.
     """
 
     def __init__(self) -> None:
         self._source: Tensor | None = None
         self._key: tuple = ()
-        self._value: Tensor | None = None
+        self._value: tuple[Tensor, Tensor] | None = None
 
-    def __call__(self, edge_index: Tensor, num_nodes: int) -> Tensor:
+    def __call__(self, edge_index: Tensor, num_nodes: int, improved: bool = False,
+                 add_self_loops: bool = True) -> tuple[Tensor, Tensor]:
+        from torch_geometric.nn.conv.gcn_conv import gcn_norm
         from torch_geometric.utils import to_torch_csr_tensor
 
-        key = (edge_index._version, int(num_nodes))
+        key = (edge_index._version, int(num_nodes), improved, add_self_loops)
         if edge_index is not self._source or key != self._key:
+            index, weight = gcn_norm(edge_index, None, num_nodes, improved, add_self_loops, "source_to_target",
+                                     torch.float32)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                self._value = to_torch_csr_tensor(edge_index.flip(0), size=(num_nodes, num_nodes))
+                self._value = (to_torch_csr_tensor(index.flip(0), weight, size=(num_nodes, num_nodes)),
+                               to_torch_csr_tensor(index, weight, size=(num_nodes, num_nodes)))
             self._source, self._key = edge_index, key
         return self._value  # type: ignore[return-value]
 
