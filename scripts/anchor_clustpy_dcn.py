@@ -9,9 +9,10 @@ Prints ``{"lib": "clustpy", "method": "dcn", "seed", "acc", "nmi", "ari", "time_
 ``acc/nmi/ari`` are for clustpy's DCN labels (``dcn_labels_``: nearest DCN centre, as pyagc reports),
 ``kmeans_acc`` for clustpy's ``labels_`` (a k-means re-run on the final embedding). ``time_s`` = wall
 time of the whole ``fit`` (AE pretraining, initial k-means, clustering epochs, clustpy's final
-k-means and label prediction), not data loading and not one-time imports (an untimed warm-up runs
-first). Data loading, ``--limit`` subsampling, scaling and metrics are imported from
-``anchor_clustpy_runner.py`` (identical inputs to pyagc's ``TabularDataModule``).
+k-means and label prediction), ``cpu_s`` its process CPU time, not data loading and not one-time
+imports (an untimed warm-up runs first). Data loading, ``--limit`` subsampling, scaling, metrics, the
+warm-up, the pyagc-style autoencoder and the JSON line come from ``anchor_clustpy_common.py``
+(identical inputs to pyagc's ``TabularDataModule``).
 
 Facts about clustpy 0.0.3's DCN (read from clustpy/deep/dcn.py):
 
@@ -39,22 +40,13 @@ scaling.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import io
-import json
-import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from anchor_clustpy_runner import cluster_acc, default_data_root, load_data, metrics, scale, subsample  # noqa: E402
-
-
-def elementwise_mse(a, b):
-    import torch.nn.functional as F
-    return F.mse_loss(a, b)
+from anchor_clustpy_common import (  # noqa: E402
+    anchor_parser, cluster_acc, elementwise_mse, emit, prepare, pyagc_style_autoencoder, timed, warm_up,
+)
 
 
 def fit_clustpy_dcn(x, n_clusters: int, args):
@@ -68,14 +60,7 @@ def fit_clustpy_dcn(x, n_clusters: int, args):
                   random_state=args.seed)
     if args.match == "none":
         return DCN(neural_network=(FeedforwardAutoencoder, {"layers": layers}), **common).fit(x)
-    ae = FeedforwardAutoencoder(layers=layers, activation_fn=torch.nn.ReLU, random_state=args.seed)
-    torch.manual_seed(args.seed)
-    for m in ae.modules():
-        if isinstance(m, torch.nn.Linear):
-            torch.nn.init.xavier_uniform_(m.weight)
-            torch.nn.init.zeros_(m.bias)
-    ae.fit(n_epochs=args.pretrain_epochs, optimizer_params={"lr": args.lr}, batch_size=args.batch_size,
-           data=x, optimizer_class=torch.optim.Adam, ssl_loss_fn=elementwise_mse)
+    ae = pyagc_style_autoencoder(x, layers, args)
     kw = dict(common, neural_network=ae, optimizer_class=torch.optim.Adam,
               clustering_optimizer_params={"lr": args.lr}, pretrain_optimizer_params={"lr": args.lr},
               ssl_loss_fn=elementwise_mse, clustering_loss_weight=args.lam, ssl_loss_weight=1.0,
@@ -83,61 +68,20 @@ def fit_clustpy_dcn(x, n_clusters: int, args):
     return DCN(**kw).fit(x)
 
 
-def warm_up() -> None:
-    """Untimed: one-time import costs (clustpy, sklearn KMeans, torch.optim's lazy imports)."""
-    import numpy as np
-    import torch
-    from sklearn.cluster import KMeans
-    import clustpy.deep  # noqa: F401
-    lin = torch.nn.Linear(4, 2)
-    opt = torch.optim.Adam(lin.parameters())
-    opt.zero_grad()
-    lin(torch.ones(3, 4)).pow(2).mean().backward()
-    opt.step()
-    KMeans(n_clusters=2, n_init=1, random_state=0).fit(np.random.default_rng(0).random((20, 2)))
-
-
 def main() -> None:
-    import numpy as np
-
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", choices=["digits", "usps", "mnist"], default="digits")
-    p.add_argument("--scaling", choices=["minmax", "standard", "global_z", "none"], default="minmax")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--pretrain-epochs", type=int, default=50)
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--batch-size", type=int, default=256)
+    p = anchor_parser(__doc__)
     p.add_argument("--lr", type=float, default=1e-3, help="Adam lr of both phases (--match pyagc)")
     p.add_argument("--lambda", dest="lam", type=float, default=1.0, help="clustering_loss_weight (--match pyagc)")
     p.add_argument("--n-init", type=int, default=20, help="initial k-means restarts (--match pyagc)")
-    p.add_argument("--hidden", nargs="+", type=int, default=[500, 500, 2000])
-    p.add_argument("--latent", type=int, default=10)
     p.add_argument("--match", choices=["pyagc", "none"], default="pyagc")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--data-root", default=None)
     args = p.parse_args()
 
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    import torch
-    torch.set_num_threads(args.threads)
-    root = Path(args.data_root).expanduser() if args.data_root else default_data_root()
-    x, y = load_data(args.data, root)
-    keep = subsample(len(x), args.limit, args.seed)
-    if keep is not None:
-        x, y = x[keep], y[keep]
-    x = scale(x, args.scaling)
-    n_clusters = int(len(np.unique(y)))
-
+    x, y, n_clusters = prepare(args)
     warm_up()
-    t0, c0 = time.perf_counter(), time.process_time()
-    with contextlib.redirect_stdout(io.StringIO()):  # clustpy prints; keep stdout one JSON line
+    with timed() as t:  # clustpy prints; keep stdout one JSON line
         model = fit_clustpy_dcn(x, n_clusters, args)
-    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-    res = {"lib": "clustpy", "method": "dcn", "seed": args.seed, **metrics(y, model.dcn_labels_),
-           "time_s": round(elapsed, 2), "cpu_s": round(cpu, 2), "kmeans_acc": cluster_acc(y, model.labels_), "n": int(len(x)),
-           "match": args.match}
-    print(json.dumps(res), flush=True)
+    emit("dcn", args.seed, y, model.dcn_labels_, t, kmeans_acc=cluster_acc(y, model.labels_), n=int(len(x)),
+         match=args.match)
 
 
 if __name__ == "__main__":

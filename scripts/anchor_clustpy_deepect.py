@@ -5,14 +5,15 @@ Runs in the separate anchor environment (clustpy is NOT a pyagc dependency)::
     /work/benchvenv/bin/python scripts/anchor_clustpy_deepect.py --data digits --scaling minmax --seed 0 \
         --pretrain-epochs 50 --epochs 50 --batch-size 256 --threads 1
 
-Prints ``{"lib": "clustpy", "seed", "acc", "nmi", "ari", "dp", "lp", "n_leaves", "time_s", ...}``.
+Prints ``{"lib": "clustpy", "method": "deepect", "seed", "acc", "nmi", "ari", "dp", "lp", "n_leaves", "time_s", ...}``.
 ``acc/nmi/ari`` score ``flat_clustering(k)`` (the tree pruned to k leaves by undoing the most recent
 splits, clustpy's own flat result) at the number of classes k; ``dp`` is the exact dendrogram purity
 (Kobren et al. 2017, same formula as ``pyagc.metrics.dendrogram_purity``, re-implemented here because
 this script does not import pyagc) and ``lp`` the leaf purity, both of the full tree with every sample in
 its predicted leaf (``labels_``). ``time_s`` / ``cpu_s`` = wall / process CPU time of ``fit`` (pretraining,
-initial 2-means, tree growing and clustering epochs, final prediction); an untimed warm-up runs first. Data loading and
-scaling come from ``anchor_clustpy_runner.py`` (identical to pyagc's).
+initial 2-means, tree growing and clustering epochs, final prediction); an untimed warm-up runs first. Data
+loading, scaling, metrics, the warm-up and the JSON line come from ``anchor_clustpy_common.py``
+(identical to pyagc's).
 
 Facts about clustpy 0.0.3's DeepECT (read from clustpy/deep/deepect.py, hierarchical/_cluster_tree.py):
 
@@ -32,19 +33,13 @@ Facts about clustpy 0.0.3's DeepECT (read from clustpy/deep/deepect.py, hierarch
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import io
-import json
-import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from anchor_clustpy_runner import default_data_root, load_data, metrics, scale, subsample, warm_up  # noqa: E402
+from anchor_clustpy_common import anchor_parser, emit, prepare, timed, warm_up  # noqa: E402
 
 
 def dendrogram_purity(y: np.ndarray, assignment: np.ndarray, parent: np.ndarray) -> float:
@@ -95,50 +90,23 @@ def tree_arrays(tree, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", choices=["digits", "usps", "mnist"], default="digits")
-    p.add_argument("--scaling", choices=["minmax", "standard", "global_z", "none"], default="minmax")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--pretrain-epochs", type=int, default=50)
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--hidden", nargs="+", type=int, default=[500, 500, 2000])
-    p.add_argument("--latent", type=int, default=10)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--data-root", default=None)
-    args = p.parse_args()
+    args = anchor_parser(__doc__).parse_args()
 
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    import torch
-    torch.set_num_threads(args.threads)
-    root = Path(args.data_root).expanduser() if args.data_root else default_data_root()
-    x, y = load_data(args.data, root)
-    keep = subsample(len(x), args.limit, args.seed)
-    if keep is not None:
-        x, y = x[keep], y[keep]
-    x = scale(x, args.scaling)
-    k = int(len(np.unique(y)))
-
+    x, y, k = prepare(args)
     from clustpy.deep import DeepECT
     from clustpy.deep.neural_networks import FeedforwardAutoencoder
 
-    warm_up()
+    warm_up(sgd=True)
     layers = [x.shape[1], *args.hidden, args.latent]
     model = DeepECT(batch_size=args.batch_size, pretrain_epochs=args.pretrain_epochs, clustering_epochs=args.epochs,
                     neural_network=(FeedforwardAutoencoder, {"layers": layers}), embedding_size=args.latent,
                     device="cpu", random_state=args.seed)
-    t0, c0 = time.perf_counter(), time.process_time()
-    with contextlib.redirect_stdout(io.StringIO()):
+    with timed() as t:
         model.fit(x)
-    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
     labels = np.asarray(model.labels_)
     parent, assignment = tree_arrays(model.tree_, labels)
-    flat = model.flat_clustering(k)
-    res = {"lib": "clustpy", "seed": args.seed, **metrics(y, flat), "dp": dendrogram_purity(y, assignment, parent),
-           "lp": leaf_purity(y, assignment), "n_leaves": int(len(np.unique(assignment))),
-           "time_s": round(elapsed, 2), "cpu_s": round(cpu, 2), "n": int(len(x))}
-    print(json.dumps(res), flush=True)
+    emit("deepect", args.seed, y, model.flat_clustering(k), t, dp=dendrogram_purity(y, assignment, parent),
+         lp=leaf_purity(y, assignment), n_leaves=int(len(np.unique(assignment))), n=int(len(x)))
 
 
 if __name__ == "__main__":

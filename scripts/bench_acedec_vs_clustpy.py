@@ -19,26 +19,23 @@ Time columns: ``fit_s`` = pyagc's ``trainer.fit`` (pretraining, initialisation, 
 subprocess (interpreter start, imports, data loading, evaluation included). clustpy's ``labels_`` (its default
 output, after ``final_reclustering``) is the reference; its ACeDeC module's own labels before that
 re-clustering (``acedec_labels_``) are reported too. Writes a markdown report (``--out``, default
-``benchmarks/acedec_vs_clustpy_digits.md``), rewritten after every run.
+``benchmarks/acedec_vs_clustpy_digits.md``), rewritten after every run. The shared plumbing
+(subprocesses, alternating order, header, tables, timing) is in ``clustpy_side_by_side.py``.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
-import os
-import platform
-import shlex
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
-
-REPO = Path(__file__).resolve().parent.parent
-SCRIPTS = REPO / "scripts"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from clustpy_side_by_side import (  # noqa: E402
+    METRIC_COLS, SCRIPTS, SEED_LIB, Col, Stopwatch, add_common_args, finish_report, cpu_trainer,
+    header_lines, md_table, mean_std, means_table, ratio_table, run_side_by_side, shared_flags,
+    start_driver, tabular_data,
+)
 
 
 # ----------------------------------------------------------------------------- one pyagc run (subprocess)
@@ -46,24 +43,19 @@ def pyagc_run(args) -> None:
     import pytorch_lightning as pl
     import torch
 
-    from pyagc.data import TabularDataModule
     from pyagc.metrics import external_metrics
     from pyagc.models import ACeDeC
 
     torch.set_num_threads(args.threads)
-    dm = TabularDataModule(args.data, scaling=args.scaling, batch_size=args.batch_size, seed=args.seed,
-                           limit=args.limit)
-    dm.setup()
+    dm = tabular_data(args)
     pl.seed_everything(args.seed, verbose=False)
     model = ACeDeC(n_features=dm.n_features, n_clusters=dm.n_classes, hidden_dims=args.hidden,
                    latent_dim=args.latent, pretrain_epochs=args.pretrain_epochs, epochs=args.epochs,
                    optimizer={"name": "adam", "lr": args.lr}, seed=args.seed)
-    trainer = pl.Trainer(max_epochs=args.pretrain_epochs + args.epochs, accelerator="cpu", devices=1, logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         num_sanity_val_steps=0, precision=args.precision)
-    t0, c0 = time.perf_counter(), time.process_time()
+    trainer = cpu_trainer(args.pretrain_epochs + args.epochs, args.precision)
+    sw = Stopwatch()
     trainer.fit(model, datamodule=dm)
-    fit_s, fit_cpu = time.perf_counter() - t0, time.process_time() - c0
+    fit_s, fit_cpu = sw.wall, sw.cpu
     pred = model.infer_full(dm).numpy()
     split = model.cluster_head.split_spaces(model.embed(dm))
     res = {"lib": "pyagc", "method": "acedec", "seed": args.seed, **external_metrics(dm.y.numpy(), pred),
@@ -74,43 +66,8 @@ def pyagc_run(args) -> None:
 
 
 # ----------------------------------------------------------------------------- driver
-def run_json(cmd: list[str], env: dict) -> tuple[dict, float]:
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stdout[-3000:] + proc.stderr[-5000:])
-        raise RuntimeError(f"command failed ({proc.returncode}): {shlex.join(cmd)}")
-    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.strip().startswith("{")]
-    if not rows:
-        raise RuntimeError(f"no JSON line from: {shlex.join(cmd)}\n{proc.stdout[-2000:]}")
-    return rows[-1], wall
-
-
-def shared_flags(args) -> list[str]:
-    f = ["--data", args.data, "--scaling", args.scaling, "--batch-size", str(args.batch_size),
-         "--pretrain-epochs", str(args.pretrain_epochs), "--epochs", str(args.epochs), "--threads", str(args.threads),
-         "--hidden", *map(str, args.hidden), "--latent", str(args.latent)]
-    if args.limit is not None:
-        f += ["--limit", str(args.limit)]
-    return f
-
-
-def ms(vals: list[float], fmt: str = "{:.4f}") -> str:
-    return (fmt + " ± " + fmt).format(float(np.mean(vals)), float(np.std(vals)))
-
-
 def report(args, runs: list[dict], meta: dict, command: str, done: bool) -> str:
-    lines = [f"# ACe/DeC: pyagc vs clustpy on {args.data}", ""]
-    if not done:
-        lines += ["**Partial: run still in progress.**", ""]
-    lines += [
-        f"- Date: {meta['date']}",
-        f"- Machine: {os.cpu_count()} CPUs (shared), {platform.platform()}, {platform.processor() or platform.machine()}, "
-        f"Python {platform.python_version()}",
-        f"- Versions: torch {meta['torch_pyagc']} (pyagc env), clustpy {meta['clustpy']} with torch "
-        f"{meta['torch_clustpy']} (anchor env `{args.anchor_python}`)",
-        f"- Command: `{command}`",
+    lines = header_lines("ACe/DeC", args, meta, command, done) + [
         f"- Settings: data={args.data} (n={meta.get('n', '?')}), scaling={args.scaling}, seeds={args.seeds}, "
         f"layers [d, {', '.join(map(str, args.hidden))}, {args.latent}], batch_size={args.batch_size}, "
         f"pretrain_epochs={args.pretrain_epochs}, epochs={args.epochs}, threads={args.threads} "
@@ -127,110 +84,59 @@ def report(args, runs: list[dict], meta: dict, command: str, done: bool) -> str:
         "- clustpy ACC/NMI/ARI: `labels_` (its default output, after the final re-clustering); clustpy-inner: "
         "`acedec_labels_` (the trained ACeDeC module's own assignments).",
         "",
-        "| seed | lib | ACC | NMI | ARI | fit_s | fit_cpu_s | proc_s | note |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for r in runs:
+
+    def note(r: dict) -> str:
         raw = r["raw"]
         if r["lib"] == "clustpy":
-            note = (f"inner (acedec_labels_): ACC {raw['acedec_acc']:.4f}, NMI {raw['acedec_nmi']:.4f}, "
+            return (f"inner (acedec_labels_): ACC {raw['acedec_acc']:.4f}, NMI {raw['acedec_nmi']:.4f}, "
                     f"ARI {raw['acedec_ari']:.4f}")
-        else:
-            note = f"clustered-space dims {raw['cluster_space_dims']}/{args.latent}, {raw['joint_steps']} joint steps"
-        lines.append(f"| {r['seed']} | {r['lib']} | {r['acc']:.4f} | {r['nmi']:.4f} | {r['ari']:.4f} | "
-                     f"{r['fit_s']:.1f} | {r['fit_cpu_s']:.1f} | {r['proc_s']:.1f} | {note} |")
-    lines += ["", "Means ± std over seeds (speed ratio = clustpy time / pyagc time):", "",
-              "| lib | runs | ACC | NMI | ARI | fit_s | fit_cpu_s | proc_s |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    per = {}
-    for lib in ("pyagc", "clustpy"):
-        rs = [r for r in runs if r["lib"] == lib]
-        if not rs:
-            continue
-        per[lib] = {k: [r[k] for r in rs] for k in ("acc", "nmi", "ari", "fit_s", "fit_cpu_s", "proc_s")}
-        d = per[lib]
-        lines.append(f"| {lib} | {len(rs)} | {ms(d['acc'])} | {ms(d['nmi'])} | {ms(d['ari'])} | "
-                     f"{ms(d['fit_s'], '{:.1f}')} | {ms(d['fit_cpu_s'], '{:.1f}')} | {ms(d['proc_s'], '{:.1f}')} |")
-        if lib == "clustpy":
-            inner = {k: [r["raw"][f"acedec_{k}"] for r in rs] for k in ("acc", "nmi", "ari")}
-            lines.append(f"| clustpy-inner | {len(rs)} | {ms(inner['acc'])} | {ms(inner['nmi'])} | "
-                         f"{ms(inner['ari'])} | | | |")
+        return f"clustered-space dims {raw['cluster_space_dims']}/{args.latent}, {raw['joint_steps']} joint steps"
+
+    def inner_row(lib: str, rs: list[dict]) -> list[list[str]]:
+        if lib != "clustpy":
+            return []
+        return [["clustpy-inner", str(len(rs)), *(mean_std([r["raw"][f"acedec_{k}"] for r in rs])
+                                                  for k in ("acc", "nmi", "ari")), "", "", ""]]
+
+    times = (Col("fit_s", "fit_s", ".1f"), Col("fit_cpu_s", "fit_cpu_s", ".1f"), Col("proc_s", "proc_s", ".1f"))
+    lines += md_table([*SEED_LIB, *METRIC_COLS, *times, Col("note", note, text=True)], runs)
+    table, per = means_table(runs, [*METRIC_COLS, *times], extra_rows=inner_row)
+    lines += ["", "Means ± std over seeds (speed ratio = clustpy time / pyagc time):", "", *table]
     if len(per) == 2:
-        a, b = per["pyagc"], per["clustpy"]
-        lines += ["", "| speed ratio, wall fit_s | speed ratio, fit_cpu_s | ΔACC | ΔNMI | ΔARI |",
-                  "|---:|---:|---:|---:|---:|",
-                  f"| {np.mean(b['fit_s']) / np.mean(a['fit_s']):.2f}x | "
-                  f"{np.mean(b['fit_cpu_s']) / np.mean(a['fit_cpu_s']):.2f}x | {np.mean(a['acc']) - np.mean(b['acc']):+.4f} | "
-                  f"{np.mean(a['nmi']) - np.mean(b['nmi']):+.4f} | {np.mean(a['ari']) - np.mean(b['ari']):+.4f} |"]
+        lines += ["", *ratio_table(per, [("speed ratio, wall fit_s", "fit_s"),
+                                         ("speed ratio, fit_cpu_s", "fit_cpu_s")])]
     return "\n".join(lines) + "\n"
-
-
-def versions(args, env: dict) -> dict:
-    import torch
-    out = {"torch_pyagc": torch.__version__}
-    code = "import importlib.metadata as m, torch; print(m.version('clustpy'), torch.__version__)"
-    try:
-        res = subprocess.run([args.anchor_python, "-c", code], env=env, capture_output=True, text=True, check=True)
-        out["clustpy"], out["torch_clustpy"] = res.stdout.split()
-    except (subprocess.CalledProcessError, ValueError, FileNotFoundError) as exc:
-        raise SystemExit(f"anchor python {args.anchor_python!r} cannot import clustpy: {exc}")
-    return out
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", choices=["digits"], default="digits")
-    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    add_common_args(p, "acedec", data_choices=["digits"], scaling_choices=["minmax", "standard"])
     p.add_argument("--seed", type=int, default=0, help="(--pyagc-run) the one seed to run")
-    p.add_argument("--scaling", choices=["minmax", "standard"], default="minmax")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--pretrain-epochs", type=int, default=50)
-    p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--lr", type=float, default=1e-4, help="pyagc joint Adam lr (clustpy's default clustering lr)")
-    p.add_argument("--hidden", nargs="+", type=int, default=[500, 500, 2000])
-    p.add_argument("--latent", type=int, default=10)
-    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--precision", default="32-true",
                    help="pyagc only: Lightning precision, e.g. bf16-mixed (AMX on CPU); clustpy runs float32")
-    p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--anchor-python", default="/work/benchvenv/bin/python")
-    p.add_argument("--out", default=None, help="markdown report (default benchmarks/acedec_vs_clustpy_<data>.md)")
-    p.add_argument("--json", default=None, help="also write every run as JSON")
     p.add_argument("--pyagc-run", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.pyagc_run:
         pyagc_run(args)
         return
 
-    out = Path(args.out) if args.out else REPO / "benchmarks" / f"acedec_vs_clustpy_{args.data}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
-               OPENBLAS_NUM_THREADS=str(args.threads), TQDM_DISABLE="1", CLUSTPY_DEVICE="cpu",
-               CUDA_VISIBLE_DEVICES="", PYTHONUNBUFFERED="1")
-    command = shlex.join(["OMP_NUM_THREADS=" + str(args.threads), "python", *sys.argv])
-    meta = {"date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"), **versions(args, env)}
-    runs: list[dict] = []
-    for i, seed in enumerate(args.seeds):
-        order = ("pyagc", "clustpy") if i % 2 == 0 else ("clustpy", "pyagc")
-        for lib in order:
-            if lib == "pyagc":
-                cmd = [sys.executable, str(Path(__file__).resolve()), "--pyagc-run", "--seed", str(seed),
-                       "--lr", str(args.lr), "--precision", args.precision, *shared_flags(args)]
-            else:
-                cmd = [args.anchor_python, str(SCRIPTS / "anchor_clustpy_acedec.py"), "--seed", str(seed),
-                       *shared_flags(args)]
-            r, wall = run_json(cmd, env)
-            meta["n"] = r.get("n", meta.get("n"))
-            row = {"lib": lib, "seed": seed, "acc": r["acc"], "nmi": r["nmi"], "ari": r["ari"], "fit_s": r["time_s"],
-                   "fit_cpu_s": r["cpu_s"], "proc_s": wall, "raw": r}
-            runs.append(row)
-            print(json.dumps({k: v for k, v in row.items() if k != "raw"}), flush=True)
-            out.write_text(report(args, runs, meta, command, done=False))
-    text = report(args, runs, meta, command, done=True)
-    out.write_text(text)
-    print("\n" + text)
-    print(f"wrote {out}")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"args": vars(args), "meta": meta, "runs": runs}, indent=2))
+    out, env, meta, command = start_driver(args, "acedec", CLUSTPY_DEVICE="cpu")
+
+    def command_of(lib: str, seed: int) -> list[str]:
+        if lib == "pyagc":
+            return [sys.executable, str(Path(__file__).resolve()), "--pyagc-run", *shared_flags(args, seed),
+                    "--lr", str(args.lr), "--precision", args.precision]
+        return [args.anchor_python, str(SCRIPTS / "anchor_clustpy_acedec.py"), *shared_flags(args, seed)]
+
+    def make_row(lib: str, seed: int, r: dict, wall: float, cpu: float) -> dict:
+        return {"lib": lib, "seed": seed, "acc": r["acc"], "nmi": r["nmi"], "ari": r["ari"], "fit_s": r["time_s"],
+                "fit_cpu_s": r["cpu_s"], "proc_s": wall, "raw": r}
+
+    runs = run_side_by_side(args.seeds, command_of, env, make_row, meta=meta,
+                            after_run=lambda runs: out.write_text(report(args, runs, meta, command, done=False)))
+    finish_report(args, out, report(args, runs, meta, command, done=True), meta, runs)
 
 
 if __name__ == "__main__":
