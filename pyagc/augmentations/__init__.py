@@ -1,5 +1,8 @@
 """Data augmentations (stochastic views) for contrastive objectives."""
 
 from pyagc.augmentations.graph import EdgeDropping, FeatureMasking, drop_edges, mask_features
+from pyagc.augmentations.images import ImageAugmentation
+from pyagc.augmentations.tabular import GaussianNoise, RandomFeatureMasking, TabularAugmentation
 
-__all__ = ["FeatureMasking", "EdgeDropping", "mask_features", "drop_edges"]
+__all__ = ["FeatureMasking", "EdgeDropping", "mask_features", "drop_edges",
+           "ImageAugmentation", "TabularAugmentation", "GaussianNoise", "RandomFeatureMasking"]

@@ -2,6 +2,7 @@
 
 from pyagc.clusters.acedec import ACeDeCClusterHead, ACeDeCSplit
 from pyagc.clusters.base import BaseClusterHead, LossOutput, as_loss_output
+from pyagc.clusters.contrastive import ContrastiveClusterHead
 from pyagc.clusters.dcn import DCNClusterHead
 from pyagc.clusters.deepect import DeepECTClusterHead
 from pyagc.clusters.dipencoder import DipEncoderClusterHead
@@ -14,6 +15,7 @@ from pyagc.clusters.vade import VaDEClusterHead, vade_kl_terms, vade_responsibil
 
 __all__ = [
     "DipEncoderClusterHead",
+    "ContrastiveClusterHead",
     "BaseClusterHead",
     "LossOutput",
     "as_loss_output",

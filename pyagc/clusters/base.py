@@ -39,6 +39,7 @@ class BaseClusterHead(nn.Module):
     * ``uses_reconstruction`` -- the head's loss needs ``x`` and ``x_hat`` in the context.
     * ``requires_graph`` -- the head's loss needs ``edge_index``.
     * ``uses_variational`` -- the head's loss needs a VAE encoder's ``mu``, ``logvar`` and a sample ``z``.
+    * ``uses_views`` -- the head's loss needs the embeddings of two augmented views (``views=(z_a, z_b)``).
     * ``requires_initialization`` -- :meth:`initialize` must run before :meth:`forward`.
     * ``refresh_interval`` -- steps between calls of :meth:`refresh` (``None``: never).
 
@@ -50,6 +51,7 @@ class BaseClusterHead(nn.Module):
     uses_reconstruction: bool = False
     requires_graph: bool = False
     uses_variational: bool = False
+    uses_views: bool = False
     requires_initialization: bool = False
     refresh_interval: int | None = None
     _resizable_buffers: tuple[str, ...] = ()

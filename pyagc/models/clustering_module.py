@@ -78,6 +78,14 @@ class ClusteringModule(pl.LightningModule):
             (e.g. :class:`~pyagc.objectives.GraphContrastiveObjective`); its own parameters (projection
             heads) are trained with the encoder in the pretraining phase. Any encoder can be pretrained
             this way, autoencoder or not.
+        augmentation: a module ``augmentation(x) -> x_aug`` drawing a random view of a batch (e.g.
+            :class:`~pyagc.augmentations.ImageAugmentation`, :class:`~pyagc.augmentations.TabularAugmentation`),
+            used in joint training by heads with ``uses_views`` (contrastive clustering).
+
+    Heads with ``uses_views`` (e.g. :class:`~pyagc.clusters.ContrastiveClusterHead`) get two views in joint
+    training: ``v1 = augmentation(x)`` and ``v2 = augmentation(x)`` (or the batch's own ``views=(v1, v2)`` when
+    no augmentation is given), each embedded by the encoder, and the head is called as
+    ``head(z1, views=(z1, z2), index=..., x=x, ...)``. Pretraining is unchanged.
 
     Mini-batches of sampled subgraphs (``GraphDataModule(batch_size=...)``) carry
     ``num_seed_nodes``: the first that many nodes are the batch's seed nodes. Heads that need the graph
@@ -97,6 +105,7 @@ class ClusteringModule(pl.LightningModule):
         gradient_clip: float | None = None,
         pretrain_noise: float = 0.0,
         pretrain_objective: nn.Module | None = None,
+        augmentation: nn.Module | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(head, BaseClusterHead):
@@ -115,6 +124,7 @@ class ClusteringModule(pl.LightningModule):
             raise ValueError(f"pretrain_noise must be in [0, 1), got {pretrain_noise}.")
         self.pretrain_noise = float(pretrain_noise)
         self.pretrain_objective = pretrain_objective
+        self.augmentation = augmentation
         self.automatic_optimization = False
         self.register_buffer("joint_steps", torch.tensor(0, dtype=torch.long))
         self.phase_times: dict[str, float] = {"pretrain": 0.0, "initialize": 0.0, "joint": 0.0, "refresh": 0.0}
@@ -193,19 +203,27 @@ class ClusteringModule(pl.LightningModule):
             mu, logvar = self.variational_encoder().encode_distribution(x)
             z = mu.float() + torch.randn_like(mu, dtype=torch.float32) * torch.exp(0.5 * logvar.float())
             variational = {"mu": mu, "logvar": logvar}
+        elif head.uses_views:  # two augmented views, each through the encoder; z is the first view's
+            view_z = self.embed_views(batch)
+            z = view_z[0]
         else:
             z = self.embed_batch(batch)
         seeds = batch.get("num_seed_nodes")
         if seeds is not None and not head.requires_graph:  # sampled subgraph: the loss is on the seed nodes
             seeds = int(seeds)
             z, x = z[:seeds], x[:seeds]
+            if head.uses_views:
+                view_z = (view_z[0][:seeds], view_z[1][:seeds])
             batch = {k: (v[:seeds] if k in ("index", "y") else v) for k, v in batch.items()}
         needs_rec = head.uses_reconstruction or self.reconstruction_weight > 0
-        x_hat = self.encoder.decode(z).reshape(x.shape) if needs_rec and self.is_autoencoder else None
+        z_rec = self.embed_batch(batch)[: x.shape[0]] if head.uses_views and needs_rec and self.is_autoencoder else z
+        x_hat = self.encoder.decode(z_rec).reshape(x.shape) if needs_rec and self.is_autoencoder else None
         context: dict[str, Any] = {"index": batch.get("index"), "x": x, "x_hat": x_hat, **variational}
         for key in ("edge_index", "views"):
             if key in batch:
                 context[key] = batch[key]
+        if head.uses_views:
+            context["views"] = view_z
         out = as_loss_output(head(z, **context))
         total, comps = out.total, dict(out.components)
         if self.reconstruction_weight > 0 and not head.uses_reconstruction and x_hat is not None:
@@ -213,6 +231,21 @@ class ClusteringModule(pl.LightningModule):
             total = total + self.reconstruction_weight * rec
             comps["reconstruction"] = rec
         return LossOutput(total, comps)
+
+    def embed_views(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """Embeddings ``(z1, z2)`` of two random views of the batch (``augmentation``, or the batch's ``views``)."""
+        if self.augmentation is not None:
+            v1, v2 = self.augmentation(batch["x"]), self.augmentation(batch["x"])
+        elif batch.get("views") is not None:
+            v1, v2 = batch["views"]
+        else:
+            raise ValueError(
+                f"{type(self.cluster_head).__name__} trains on two augmented views, but ClusteringModule has no "
+                "augmentation and the batch carries no 'views'. Give ClusteringModule(augmentation=...) "
+                "(e.g. pyagc.augmentations.ImageAugmentation() for images, TabularAugmentation() for feature "
+                "vectors; from the command line model=contrastive)."
+            )
+        return self.embed_batch(dict(batch, x=v1)), self.embed_batch(dict(batch, x=v2))
 
     def forward(self, batch: dict[str, Tensor] | Tensor) -> Tensor:
         """The current phase's training loss of a batch (a dict ``{x, index?, edge_index?}`` or ``x``)."""
@@ -455,6 +488,17 @@ def validate_pairing(model: ClusteringModule, datamodule: Any) -> None:
         )
     if not math.isfinite(float(z.sum())):
         raise FloatingPointError("the encoder produced NaN/inf embeddings on the first samples.")
+    if head.uses_views:  # before training: the views can be made, and their shape fits the encoder
+        if model.augmentation is None and batch.get("views") is None:
+            model.embed_views(batch)  # raises the error that explains what to configure
+        if model.augmentation is not None:
+            with torch.random.fork_rng(devices=[]):  # leaves the global RNG (and so the training views) as it was
+                view = model.augmentation(batch["x"].to(model.device))
+            if view.shape != batch["x"].shape:
+                raise ValueError(
+                    f"{type(model.augmentation).__name__} turned a batch of shape {tuple(batch['x'].shape)} into "
+                    f"{tuple(view.shape)}; an augmentation must keep the batch's shape."
+                )
 
 
 def peak_memory_mb() -> dict[str, float]:

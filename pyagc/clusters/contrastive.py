@@ -1,0 +1,202 @@
+r"""Contrastive Clustering (CC) head.
+
+Li, Hu, Liu, Peng, Zhou & Peng, *Contrastive Clustering*, AAAI 2021,
+https://arxiv.org/abs/2009.09687.
+
+Two augmented views :math:`\mathbf x^a, \mathbf x^b` of a batch of :math:`N` samples are embedded
+by the shared encoder, :math:`\mathbf h^k = f(\mathbf x^k)`. Two projections act on the embeddings:
+
+* the **instance projection** :math:`g_I` (a two-layer MLP) gives :math:`\mathbf z^k_i = g_I(\mathbf h^k_i)`;
+  the instance-level loss is NT-Xent over the :math:`2N` projected samples, the other view of a sample
+  being its positive and the remaining :math:`2N - 2` samples its negatives
+  (:math:`s` is cosine similarity, :math:`\tau_I` the instance temperature, paper 0.5):
+
+  .. math::
+      \ell^a_i = -\log \frac{\exp(s(\mathbf z^a_i, \mathbf z^b_i)/\tau_I)}
+          {\sum_{j=1}^{N} \big[\exp(s(\mathbf z^a_i, \mathbf z^a_j)/\tau_I)\,[j \ne i]
+                            + \exp(s(\mathbf z^a_i, \mathbf z^b_j)/\tau_I)\big]},
+      \qquad
+      \mathcal L_{ins} = \frac{1}{2N} \sum_{i=1}^{N} (\ell^a_i + \ell^b_i);
+
+* the **cluster projection** :math:`g_C` (a two-layer MLP followed by a softmax over :math:`K`)
+  gives the assignment matrices :math:`\mathbf Y^k \in \mathbb R^{N \times K}`. Their **columns**
+  :math:`\hat{\mathbf y}^k_j` (one per cluster) are contrasted the same way with temperature
+  :math:`\tau_C` (paper 1.0), giving :math:`\mathcal L_{clu}'=\frac{1}{2K}\sum_j(\hat\ell^a_j+\hat\ell^b_j)`,
+  and the entropy of the cluster-assignment marginals prevents the trivial solution
+  (all samples in one cluster):
+
+  .. math::
+      P(\hat{\mathbf y}^k_j) = \frac{\sum_{t} Y^k_{tj}}{\lVert \mathbf Y^k \rVert_1}, \qquad
+      H(\mathbf Y) = -\sum_{j=1}^{K} \big[P(\hat{\mathbf y}^a_j)\log P(\hat{\mathbf y}^a_j)
+                                    + P(\hat{\mathbf y}^b_j)\log P(\hat{\mathbf y}^b_j)\big],
+      \qquad
+      \mathcal L_{clu} = \mathcal L_{clu}' - H(\mathbf Y).
+
+The training loss is :math:`\mathcal L = \mathcal L_{ins} + \mathcal L_{clu}` (the paper's eq. 9; the
+entropy is subtracted, so the loss can be negative: its minimum over the entropy is
+:math:`-2\log K`). A sample's cluster is :math:`\arg\max_j Y_{ij}` of its (un-augmented) embedding.
+
+The head receives the two views' embeddings as ``views=(h_a, h_b)`` in its context;
+:class:`~pyagc.models.ClusteringModule` builds them with its ``augmentation``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from pyagc.clusters.base import BaseClusterHead, LossOutput
+
+__all__ = ["ContrastiveClusterHead", "nt_xent", "cluster_contrastive_loss", "assignment_entropy"]
+
+
+def nt_xent(a: Tensor, b: Tensor, temperature: float) -> Tensor:
+    r"""NT-Xent of two aligned sets of vectors ``a, b (M, D)``: row ``i`` of ``a`` and row ``i`` of ``b``
+    are positives, every other row of either set a negative; the mean of the :math:`2M` terms.
+
+    Computed in float32 (outside autocast).
+    """
+    if a.shape != b.shape or a.dim() != 2:
+        raise ValueError(f"nt_xent expects two (M, D) tensors of the same shape, got {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}.")
+    if temperature <= 0:
+        raise ValueError(f"the temperature must be positive, got {temperature}.")
+    with torch.autocast(device_type=a.device.type, enabled=False):
+        m = a.shape[0]
+        u = F.normalize(torch.cat([a, b]).float(), dim=1)
+        logits = u @ u.t() / temperature
+        self_mask = torch.eye(2 * m, dtype=torch.bool, device=a.device)
+        logits = logits.masked_fill(self_mask, float("-inf"))
+        positives = torch.cat([torch.arange(m, 2 * m), torch.arange(0, m)]).to(a.device)
+        return F.cross_entropy(logits, positives)
+
+
+def cluster_contrastive_loss(p_a: Tensor, p_b: Tensor, temperature: float) -> Tensor:
+    r"""The cluster-level contrastive loss :math:`\mathcal L_{clu}'`: NT-Xent over the **columns** of the
+    two views' assignment matrices ``p_a, p_b (N, K)`` (cluster :math:`j` of view a and of view b are
+    positives)."""
+    return nt_xent(p_a.t(), p_b.t(), temperature)
+
+
+def assignment_entropy(p: Tensor) -> Tensor:
+    r"""Entropy :math:`-\sum_j P_j \log P_j` of the cluster-assignment marginal
+    :math:`P_j = \sum_t p_{tj} / \lVert \mathbf p \rVert_1` of an assignment matrix ``p (N, K)`` (float32)."""
+    with torch.autocast(device_type=p.device.type, enabled=False):
+        p = p.float()
+        marginal = p.sum(0) / p.sum()
+        return -(marginal * marginal.clamp_min(1e-12).log()).sum()
+
+
+def _projection(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, out_dim))
+
+
+class ContrastiveClusterHead(BaseClusterHead):
+    r"""Contrastive Clustering: instance-level NT-Xent + cluster-level contrast - assignment entropy.
+
+    Needs the two augmented views' embeddings in the context (``views=(h_a, h_b)``, each ``(N, F)``);
+    :class:`~pyagc.models.ClusteringModule` makes them when given an ``augmentation``
+    (e.g. :class:`~pyagc.augmentations.ImageAugmentation`). Returns a :class:`LossOutput` with the
+    terms ``instance``, ``cluster`` (:math:`\mathcal L_{clu}'`) and ``entropy`` (:math:`H(\mathbf Y)`);
+    ``total = instance + cluster - entropy_weight * entropy``.
+
+    Args:
+        n_clusters: number of clusters :math:`K`.
+        embedding_dim: dimension :math:`F` of the encoder's embeddings (paper: the ResNet's 512 features).
+        instance_dim: output size of the instance projection (paper: 128).
+        hidden_dim: hidden width of both projections (``None``: ``embedding_dim``, as the paper).
+        tau_i: instance-level temperature :math:`\tau_I` (paper: 0.5).
+        tau_c: cluster-level temperature :math:`\tau_C` (paper: 1.0).
+        entropy_weight: weight of :math:`H(\mathbf Y)` (paper: 1).
+    """
+
+    uses_views = True
+
+    def __init__(
+        self,
+        n_clusters: int,
+        embedding_dim: int,
+        instance_dim: int = 128,
+        hidden_dim: int | None = None,
+        tau_i: float = 0.5,
+        tau_c: float = 1.0,
+        entropy_weight: float = 1.0,
+    ) -> None:
+        super().__init__(n_clusters)
+        if embedding_dim is None or int(embedding_dim) < 1:
+            raise ValueError(f"embedding_dim must be a positive integer, got {embedding_dim}.")
+        if int(instance_dim) < 1:
+            raise ValueError(f"instance_dim must be a positive integer, got {instance_dim}.")
+        if hidden_dim is not None and int(hidden_dim) < 1:
+            raise ValueError(f"hidden_dim must be a positive integer or None, got {hidden_dim}.")
+        if tau_i <= 0 or tau_c <= 0:
+            raise ValueError(f"the temperatures tau_i and tau_c must be positive, got {tau_i} and {tau_c}.")
+        if entropy_weight < 0:
+            raise ValueError(f"entropy_weight must be >= 0, got {entropy_weight}.")
+        self.embedding_dim = int(embedding_dim)
+        self.instance_dim = int(instance_dim)
+        self.hidden_dim = int(hidden_dim) if hidden_dim is not None else self.embedding_dim
+        self.tau_i = float(tau_i)
+        self.tau_c = float(tau_c)
+        self.entropy_weight = float(entropy_weight)
+        self.instance_projection = _projection(self.embedding_dim, self.hidden_dim, self.instance_dim)
+        self.cluster_projection = _projection(self.embedding_dim, self.hidden_dim, self.n_clusters)
+
+    # ------------------------------------------------------------------ projections
+    def _as_param_dtype(self, z: Tensor) -> Tensor:
+        return z.to(self.cluster_projection[0].weight.dtype)
+
+    def cluster_probabilities(self, z: Tensor) -> Tensor:
+        """Soft assignments ``Y (N, K)`` of the cluster projection (softmax, float32)."""
+        logits = self.cluster_projection(self._as_param_dtype(z))
+        return torch.softmax(logits.float(), dim=1)
+
+    def instance_features(self, z: Tensor) -> Tensor:
+        """The instance projection ``g_I(z) (N, instance_dim)`` (not normalised)."""
+        return self.instance_projection(self._as_param_dtype(z))
+
+    # ------------------------------------------------------------------ contract
+    def _check_views(self, views: Any) -> tuple[Tensor, Tensor]:
+        if views is None:
+            raise ValueError(
+                "ContrastiveClusterHead needs the embeddings of two augmented views: call it as "
+                "head(z, views=(z_a, z_b)). In ClusteringModule, give an augmentation "
+                "(e.g. augmentation=pyagc.augmentations.ImageAugmentation() or TabularAugmentation()) "
+                "or batches that carry 'views'."
+            )
+        if not isinstance(views, (tuple, list)) or len(views) != 2:
+            raise ValueError(f"views must be a pair (z_a, z_b) of view embeddings, got {type(views).__name__}"
+                             f"{'' if not isinstance(views, (tuple, list)) else f' of length {len(views)}'}.")
+        z_a, z_b = views
+        self.check_embeddings(z_a, self.embedding_dim)
+        self.check_embeddings(z_b, self.embedding_dim)
+        if z_a.shape != z_b.shape:
+            raise ValueError(f"the two views' embeddings must have the same shape, got {tuple(z_a.shape)} and "
+                             f"{tuple(z_b.shape)}.")
+        if z_a.shape[0] < 2:
+            raise ValueError(f"contrastive losses need at least 2 samples per batch, got {z_a.shape[0]}.")
+        return z_a, z_b
+
+    def forward(self, z: Tensor, views: tuple[Tensor, Tensor] | None = None, **context: Any) -> LossOutput:
+        """The CC loss of a batch; ``z`` (the first view's or the clean embeddings) is only checked."""
+        self.check_embeddings(z, self.embedding_dim)
+        z_a, z_b = self._check_views(views)
+        instance = nt_xent(self.instance_features(z_a), self.instance_features(z_b), self.tau_i)
+        p_a, p_b = self.cluster_probabilities(z_a), self.cluster_probabilities(z_b)
+        cluster = cluster_contrastive_loss(p_a, p_b, self.tau_c)
+        entropy = assignment_entropy(p_a) + assignment_entropy(p_b)
+        total = instance + cluster - self.entropy_weight * entropy
+        return LossOutput(total=total, components={"instance": instance, "cluster": cluster, "entropy": entropy})
+
+    @torch.no_grad()
+    def cluster(self, z: Tensor, soft: bool = False) -> Tensor:
+        self.check_embeddings(z, self.embedding_dim)
+        p = self.cluster_probabilities(z)
+        return p if soft else p.argmax(1)
+
+    def extra_repr(self) -> str:
+        return (f"n_clusters={self.n_clusters}, embedding_dim={self.embedding_dim}, instance_dim={self.instance_dim}, "
+                f"hidden_dim={self.hidden_dim}, tau_i={self.tau_i}, tau_c={self.tau_c}")
