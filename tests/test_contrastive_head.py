@@ -16,12 +16,7 @@ from pyagc.models import ClusteringModule
 from pyagc.models.clustering_module import validate_pairing
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def hand_nt_xent(a: list[list[float]], b: list[list[float]], tau: float) -> float:

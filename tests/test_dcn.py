@@ -134,14 +134,6 @@ def test_bad_input_errors():
         DCNClusterHead(3, 2).initialize(torch.randn(2, 2))
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny networks: one intra-op thread is faster and robust on a loaded machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def test_end_to_end_on_digits_with_clustering_module(one_thread):
     import pytorch_lightning as pl

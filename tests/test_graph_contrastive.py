@@ -15,13 +15,7 @@ from pyagc.models import ClusteringModule
 from pyagc.objectives import GraphContrastiveObjective, grace_loss
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny graphs: one thread (OpenMP start-up per op costs more than the op on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_undirected_graph(n: int = 60, m: int = 400, seed: int = 0) -> torch.Tensor:

@@ -11,13 +11,6 @@ from pyagc.encoders import MLPAutoencoder
 from pyagc.models import ClusteringModule
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def blobs(n_per: int = 40) -> torch.Tensor:
     g = torch.Generator().manual_seed(0)

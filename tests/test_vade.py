@@ -184,14 +184,6 @@ def test_bf16_autocast_gives_float32_losses():
     assert out.total.item() == pytest.approx(ref.item(), rel=0.05)
 
 
-@pytest.fixture
-def one_thread():
-    """One intra-op thread: many small matmuls run much faster so on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def test_end_to_end_on_digits_and_checkpoint_round_trip(tmp_path, one_thread):
     pl.seed_everything(0, verbose=False)
