@@ -13,14 +13,6 @@ from pyagc.encoders import MLPAutoencoder
 from pyagc.models import ClusteringModule
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class FakeModule:
     def __init__(self) -> None:
         self.logged: list[tuple[str, float, bool]] = []
