@@ -77,3 +77,23 @@ def test_head_is_initialised_when_training_ends_without_a_joint_phase():
     assert model.cluster_head.is_initialized and int(model.joint_steps) == 0
     labels = model.infer_full(dm)
     assert set(labels.tolist()) == {0, 1, 2}  # k-means on the pretrained embeddings, not all-zero centres
+
+
+def test_lr_schedule_decays_the_joint_learning_rate_per_joint_epoch():
+    import pytorch_lightning as pl
+
+    from pyagc.clusters import KMeansClusterHead
+    from pyagc.data import TabularDataModule
+
+    pl.seed_everything(0)
+    dm = TabularDataModule("iris", scaling="standard", batch_size=50)
+    model = ClusteringModule(MLPAutoencoder(4, hidden_dims=(16,), latent_dim=2), KMeansClusterHead(3, 2),
+                             pretrain_epochs=2, epochs=4, optimizer={"name": "adam", "lr": 0.1},
+                             lr_schedule={"name": "step", "step_size": 2, "gamma": 0.5})
+    pl.Trainer(max_epochs=6, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False).fit(model, datamodule=dm)
+    pre, joint = model.optimizers()
+    assert pre.param_groups[0]["lr"] == 0.001  # pretraining untouched
+    assert joint.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**2)  # 4 joint epochs, halved every 2
+    with pytest.raises(ValueError, match="unknown lr_schedule"):
+        ClusteringModule(MLPAutoencoder(4), KMeansClusterHead(3, 10), lr_schedule={"name": "poly"})

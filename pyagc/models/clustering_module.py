@@ -67,6 +67,9 @@ class ClusteringModule(pl.LightningModule):
         epochs: epochs of joint training.
         pretrain_optimizer: ``{"name": "adam", "lr": 1e-3, ...}`` for pretraining.
         optimizer: optimizer spec for joint training (encoder and head parameters).
+        lr_schedule: learning-rate decay of the joint optimizer, stepped once per joint epoch:
+            ``{"name": "step", "step_size": 10, "gamma": 0.9}`` (times ``gamma`` every ``step_size`` epochs, e.g.
+            VaDE's schedule) or ``{"name": "cosine"}`` (cosine to 0 over ``epochs``); ``None``: constant.
         reconstruction_weight: weight of the reconstruction loss added in joint training for
             heads that do not add it themselves (0: encoder-only fine-tuning, as DEC).
         gradient_clip: clip the gradient norm at this value (``None``: no clipping).
@@ -101,6 +104,7 @@ class ClusteringModule(pl.LightningModule):
         epochs: int = 100,
         pretrain_optimizer: dict[str, Any] | None = None,
         optimizer: dict[str, Any] | None = None,
+        lr_schedule: dict[str, Any] | None = None,
         reconstruction_weight: float = 0.0,
         gradient_clip: float | None = None,
         pretrain_noise: float = 0.0,
@@ -118,6 +122,9 @@ class ClusteringModule(pl.LightningModule):
         self.epochs = int(epochs)
         self.pretrain_optimizer_spec = dict(pretrain_optimizer or {"name": "adam", "lr": 1e-3})
         self.optimizer_spec = dict(optimizer or {"name": "adam", "lr": 1e-3})
+        self.lr_schedule = dict(lr_schedule) if lr_schedule else None
+        if self.lr_schedule and self.lr_schedule.get("name", "step") not in ("step", "cosine"):
+            raise ValueError(f"unknown lr_schedule name {self.lr_schedule.get('name')!r}; valid: ['step', 'cosine']")
         self.reconstruction_weight = float(reconstruction_weight)
         self.gradient_clip = gradient_clip
         if not 0.0 <= pretrain_noise < 1.0:
@@ -348,8 +355,17 @@ class ClusteringModule(pl.LightningModule):
         if self.pretrain_objective is not None:
             pre_params += list(self.pretrain_objective.parameters())
         joint_params = list(self.encoder.parameters()) + list(self.cluster_head.parameters())
-        return [build_optimizer(pre_params, self.pretrain_optimizer_spec),
-                build_optimizer(joint_params, self.optimizer_spec)]
+        optimizers = [build_optimizer(pre_params, self.pretrain_optimizer_spec),
+                      build_optimizer(joint_params, self.optimizer_spec)]
+        if not self.lr_schedule:
+            return optimizers
+        spec = dict(self.lr_schedule)
+        if spec.pop("name", "step") == "cosine":
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizers[1], T_max=max(self.epochs, 1))
+        else:
+            schedule = torch.optim.lr_scheduler.StepLR(optimizers[1], step_size=int(spec.get("step_size", 10)),
+                                                       gamma=float(spec.get("gamma", 0.9)))
+        return optimizers, [schedule]
 
     def on_fit_start(self) -> None:
         remember_missing_cuda()
@@ -376,6 +392,8 @@ class ClusteringModule(pl.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self.phase_times[self.phase] += time.perf_counter() - self._epoch_start
+        if self.lr_schedule and self.phase == "joint":
+            self.lr_schedulers().step()  # saved in checkpoints by Lightning: a resumed run continues the decay
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         phase = self.phase
