@@ -97,3 +97,30 @@ def test_lr_schedule_decays_the_joint_learning_rate_per_joint_epoch():
     assert joint.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**2)  # 4 joint epochs, halved every 2
     with pytest.raises(ValueError, match="unknown lr_schedule"):
         ClusteringModule(MLPAutoencoder(4), KMeansClusterHead(3, 10), lr_schedule={"name": "poly"})
+
+
+def test_epoch_losses_are_logged_once_per_epoch_or_strided_for_one_step_epochs(tmp_path):
+    import csv
+
+    import pytorch_lightning as pl
+    from pytorch_lightning.loggers import CSVLogger
+    from torch_geometric.datasets import KarateClub
+
+    from pyagc.clusters import DMoNClusterHead
+    from pyagc.data import GraphDataModule
+    from pyagc.encoders import GCN
+
+    pl.seed_everything(0)
+    dm = GraphDataModule(name=None, data=KarateClub()[0])  # full batch: one step per epoch
+    model = ClusteringModule(GCN(34, 16, 8, num_layers=1), DMoNClusterHead(4, 8), epochs=25)
+    logger = CSVLogger(tmp_path, name="run")
+    pl.Trainer(max_epochs=25, logger=logger, log_every_n_steps=10, enable_checkpointing=False,
+               enable_progress_bar=False, enable_model_summary=False).fit(model, datamodule=dm)
+    rows = list(csv.DictReader(open(logger.log_dir + "/metrics.csv")))
+    epochs = sorted({int(r["epoch"]) for r in rows if r.get("joint/loss_epoch")})
+    assert epochs == [9, 19, 24]  # every ceil(10 / 1) epochs and the phase's last epoch
+    last = next(r for r in rows if r.get("joint/loss_epoch") and int(r["epoch"]) == 24)
+    total = float(last["joint/loss_epoch"])
+    parts = float(last["joint/spectral"]) + float(last["joint/collapse"])  # collapse weight 1.0
+    assert abs(total - parts) < 1e-5
+    assert any(r.get("joint/loss_step") for r in rows)

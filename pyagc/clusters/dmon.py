@@ -78,7 +78,7 @@ class DMoNClusterHead(BaseClusterHead):
         self.dropout = float(dropout)
 
     def _dropout(self, z: Tensor) -> Tensor:
-        # inverted dropout from a uniform draw: the same distribution as nn.Dropout, ~3x faster on CPU
+        # inverted dropout from a uniform draw: the same distribution as nn.Dropout, faster on CPU
         # (torch's bernoulli_ kernel draws element by element)
         if not self.training or self.dropout == 0.0:
             return z

@@ -45,7 +45,7 @@ class GCN(nn.Module):
         sparse_density: the largest share of non-zeros for which ``sparse_features=None`` goes sparse.
         sparse_adjacency: aggregate with the normalised adjacency as a cached CSR matrix (one fused sparse
             product per layer, backward without re-transposing) instead of gathering and scattering per
-            edge; the same GCNConv parameters and result, several times faster on CPU. Only for
+            edge; the same GCNConv parameters and result, faster on CPU. Only for
             ``conv="gcn"`` with ``normalize=True`` (the default); these layers then run in float32 even under
             autocast (no bf16 sparse CPU kernels).
     """
@@ -92,7 +92,7 @@ class GCN(nn.Module):
         self._sparse_cache = SparseFeatureCache()
         self.sparse_adjacency = bool(sparse_adjacency) and conv == "gcn"
         self._adjacency_cache = SparseAdjacencyCache()
-        self._density_checked: tuple[int, bool] | None = None
+        self._density_checked: tuple[Tensor, bool] | None = None
         self.act = make_activation(activation)
         self.dropout = nn.Dropout(dropout)
         self.act_last = act_last
@@ -136,8 +136,8 @@ class GCN(nn.Module):
                 or (self.training and self.dropout.p > 0):
             return x
         if self.sparse_features is None:  # auto: decide once per feature tensor
-            if self._density_checked is None or self._density_checked[0] != id(x):
-                self._density_checked = (id(x), feature_density(x) <= self.sparse_density)
+            if self._density_checked is None or self._density_checked[0] is not x:
+                self._density_checked = (x, feature_density(x) <= self.sparse_density)
             if not self._density_checked[1]:
                 return x
         return self._sparse_cache(x)

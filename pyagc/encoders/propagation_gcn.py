@@ -16,35 +16,20 @@ https://arxiv.org/abs/2205.07865) apply to the features before encoding.
 
 from __future__ import annotations
 
-import warnings
 
 import torch
 from torch import Tensor, nn
 
 from pyagc.encoders.base import make_activation
-from pyagc.encoders.sparse import feature_density, sparse_linear, to_sparse_features
+from pyagc.encoders.sparse import (
+    SparseAdjacencyCache,
+    feature_density,
+    gcn_propagate,
+    sparse_linear,
+    to_sparse_features,
+)
 
-__all__ = ["PropagationGCN", "normalized_adjacency"]
-
-
-def normalized_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
-    r""":math:`\tilde{\mathbf D}^{-1/2}(\mathbf A + \mathbf I)\tilde{\mathbf D}^{-1/2}` as a float32 CSR matrix.
-
-    Existing self-loops are replaced by one self-loop of weight 1; duplicate edges count once.
-    """
-    from torch_geometric.utils import coalesce, remove_self_loops, to_torch_csr_tensor
-
-    edge_index, _ = remove_self_loops(edge_index)
-    loops = torch.arange(num_nodes, device=edge_index.device).repeat(2, 1)
-    edge_index = coalesce(torch.cat([edge_index, loops], 1), num_nodes=num_nodes)
-    deg = torch.zeros(num_nodes, device=edge_index.device).index_add_(
-        0, edge_index[1], torch.ones(edge_index.shape[1], device=edge_index.device))
-    inv_sqrt = deg.rsqrt()
-    weight = inv_sqrt[edge_index[0]] * inv_sqrt[edge_index[1]]
-    with warnings.catch_warnings():  # "sparse CSR support is in beta"
-        warnings.simplefilter("ignore", UserWarning)
-        # row = target node: (A_hat H)_i = sum_j A_hat_ij H_j over edges j -> i
-        return to_torch_csr_tensor(edge_index.flip(0), weight, size=(num_nodes, num_nodes))
+__all__ = ["PropagationGCN"]
 
 
 class PropagationGCN(nn.Module):
@@ -98,15 +83,11 @@ class PropagationGCN(nn.Module):
         self.sparse_density = float(sparse_density)
         self.in_channels = dims[0]
         self.latent_dim = dims[-1]
-        self._adjacency: tuple[Tensor, int, int, Tensor] | None = None  # (edge_index, version, n, A_hat)
+        self._adjacency_cache = SparseAdjacencyCache()
 
     def adjacency(self, edge_index: Tensor, num_nodes: int) -> Tensor:
-        """The normalised adjacency of ``edge_index`` (cached for the same, unchanged tensor)."""
-        cached = self._adjacency
-        if cached is None or cached[0] is not edge_index or cached[1] != edge_index._version or cached[2] != num_nodes:
-            cached = (edge_index, edge_index._version, num_nodes, normalized_adjacency(edge_index, num_nodes))
-            self._adjacency = cached
-        return cached[3]
+        """The normalised adjacency of ``edge_index`` as a CSR matrix (cached for the same, unchanged tensor)."""
+        return self._adjacency_cache(edge_index, num_nodes)[0]
 
     def _first_transform(self, x: Tensor) -> Tensor:
         """``x W^T + b`` of the first layer, with ``x`` in CSR form for sparse features."""
@@ -123,13 +104,13 @@ class PropagationGCN(nn.Module):
                 f"PropagationGCN expects node features (N, {self.in_channels}) but got {tuple(x.shape)}. "
                 f"Set encoder.in_channels={x.shape[-1]}."
             )
-        adjacency = self.adjacency(edge_index, x.shape[0]) if self.hops > 0 else None
+        adjacency = self._adjacency_cache(edge_index, x.shape[0]) if self.hops > 0 else None
         with torch.autocast(device_type=x.device.type, enabled=False):  # no bf16 sparse CPU kernels
             h = x.float()
             for i, lin in enumerate(self.linears):
                 h = self._first_transform(h) if i == 0 else lin(self.dropout(h))
                 for _ in range(self.hops):
-                    h = adjacency @ h
+                    h = gcn_propagate(adjacency, h)
                 if i < len(self.linears) - 1 or self.act_last:
                     h = self.act(h)
         return h

@@ -8,8 +8,8 @@ instead of :math:`O(N F_{in} F_{out})`; :math:`\mathbf X^\top` is kept in CSR fo
 backward pass needs no transposition.
 
 Message passing over ``edge_index`` gathers one message per edge and scatters it back; with the
-adjacency as a CSR matrix the same aggregation is one fused sparse-dense product (about twice as
-fast on CPU for Cora). :class:`SparseAdjacencyCache` builds that matrix once per graph.
+adjacency as a CSR matrix the same aggregation is one fused sparse-dense product (faster on
+CPU). :class:`SparseAdjacencyCache` builds that matrix once per graph.
 """
 
 from __future__ import annotations

@@ -2,14 +2,18 @@ r"""The Lightning module that composes an encoder and a cluster head.
 
 Training runs in three phases inside one ``Trainer.fit``:
 
-1. **pretrain** (the first ``pretrain_epochs`` epochs, autoencoders only): reconstruction
-   :math:`\mathcal L_r = \lVert \mathbf x - g(f(\mathbf x)) \rVert^2`.
-2. **initialise** (once, at the start of the first joint epoch): the head's
+1. **pretrain** (the first ``pretrain_epochs`` epochs): reconstruction
+   :math:`\mathcal L_r = \lVert \mathbf x - g(f(\mathbf x)) \rVert^2` for autoencoders, or the loss of
+   ``pretrain_objective`` (e.g. a contrastive objective) for any encoder.
+2. **initialise** (once, at the start of the first joint epoch, or when training ends if
+   ``epochs=0``): the head's
    :meth:`~pyagc.clusters.BaseClusterHead.initialize` receives the embeddings of the whole
    training set, gathered and de-duplicated across processes, so every process initialises
    identically (checked, and rank 0's state is broadcast).
 3. **joint** (``epochs`` epochs): the head's loss (plus ``reconstruction_weight`` times the
-   reconstruction loss if the head does not add it itself), with the head's
+   reconstruction loss if the head does not add it itself; heads with ``uses_views`` get the
+   embeddings of two augmented views, heads with ``uses_variational`` a reparametrised sample), with
+   the head's
    :meth:`~pyagc.clusters.BaseClusterHead.refresh` called every ``head.refresh_interval`` steps on
    the whole training set.
 
@@ -63,7 +67,7 @@ class ClusteringModule(pl.LightningModule):
         encoder: maps a batch ``x`` (and ``edge_index`` for graph encoders) to ``z (N, F)``;
             an autoencoder also has ``decode``.
         head: a :class:`~pyagc.clusters.BaseClusterHead`.
-        pretrain_epochs: epochs of reconstruction pretraining (autoencoders only).
+        pretrain_epochs: epochs of pretraining (reconstruction for autoencoders, or ``pretrain_objective``).
         epochs: epochs of joint training.
         pretrain_optimizer: ``{"name": "adam", "lr": 1e-3, ...}`` for pretraining.
         optimizer: optimizer spec for joint training (encoder and head parameters).
@@ -425,7 +429,7 @@ class ClusteringModule(pl.LightningModule):
         """Log the step loss every ``log_every_n_steps`` steps and the epoch means of every term once.
 
         Each ``self.log`` call, and each epoch-level metric at the epoch's end, runs Lightning's result
-        bookkeeping (about a millisecond per metric on CPU: a whole step of a small graph model), so
+        bookkeeping (in a CPU profile of a full-batch graph model, comparable to a whole training step), so
         the terms are summed here and logged at the epoch's last batch as ``{phase}/loss_epoch`` and
         ``{phase}/{term}`` (means over the epoch) -- every epoch when an epoch has at least
         ``log_every_n_steps`` batches, else every ``ceil(log_every_n_steps / batches)`` epochs and at the

@@ -11,8 +11,8 @@ def remember_missing_cuda() -> bool:
     Lightning sets ``PYTORCH_NVML_BASED_CUDA_CHECK=1`` (fork safety), and torch's optimizers ask
     ``torch.cuda.is_available()`` in every ``step()`` (graph-capture health check). With a CUDA build
     of torch on a machine without a GPU, each such call tries to load NVML again (torch caches the
-    device count only after CUDA initialises, which never happens here): about 0.3-0.8 ms per
-    optimizer step, 10-20 % of a small model's CPU step. When the (fork-safe, NVML-based) count is
+    device count only after CUDA initialises, which never happens here): a visible share of a
+    small model's CPU step in profiles. When the (fork-safe, NVML-based) count is
     0, this stores it in torch's own cache, as torch does itself after initialisation. A machine
     with a GPU is left untouched. Returns whether the cache was set.
     """
