@@ -203,3 +203,17 @@ def test_multirun_over_seeds_writes_a_summary(tmp_path):
     accs = [r["acc"] for r in summary["runs"]]
     assert summary["mean"]["acc"] == pytest.approx(np.mean(accs))
     assert "mean ± std" in (tmp_path / "summary.md").read_text()
+
+
+def test_ddp_image_experiment_on_two_cpu_processes(tmp_path):
+    # an image experiment (Contrastive Clustering, ResNet-18, two augmented views per step) under the
+    # DDP trainer: each process trains on its own shard (DistributedSampler) and the evaluation gathers
+    # every image exactly once
+    args = ["experiment=contrastive_usps", "trainer=ddp_cpu", "data.limit=96", "data.batch_size=16",
+            "model.epochs=1", "plot=false", "logger=none", "callbacks=none", "threads=1",
+            "encoder.arch=resnet18"]
+    metrics = _cli(tmp_path / "ddp_img", args)
+    assert metrics["world_size"] == 2 and metrics["n_samples"] == 96
+    rows = assignments(tmp_path / "ddp_img")
+    assert sorted(rows[:, 0].tolist()) == list(range(96))  # no image missing, none twice
+    assert metrics["joint_steps"] == 3  # 96 images / 2 processes / 16 per batch

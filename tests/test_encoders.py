@@ -44,3 +44,40 @@ def test_gcn_needs_edges():
         g(torch.rand(5, 4))
     out = g(torch.rand(5, 4), torch.tensor([[0, 1, 2], [1, 2, 3]]))
     assert out.shape == (5, 3)
+
+
+def test_resnet_resizes_and_replicates_grayscale_on_its_own():
+    # 28 px grayscale in, a 3-channel 64 px stem inside: the same as resizing and replicating by hand
+    torch.manual_seed(0)
+    gray = ResNetEncoder("resnet18", in_channels=1, latent_dim=8, input_size=64, replicate_channels=True,
+                         decoder=True, output_size=28).eval()
+    rgb = ResNetEncoder("resnet18", in_channels=3, latent_dim=8).eval()
+    rgb.load_state_dict({k: v for k, v in gray.state_dict().items() if not k.startswith("decoder")})
+    x = torch.rand(4, 1, 28, 28)
+    by_hand = torch.nn.functional.interpolate(x, size=(64, 64), mode="bilinear", align_corners=False).repeat(1, 3, 1, 1)
+    with torch.no_grad():
+        z = gray.encode(x)
+        torch.testing.assert_close(z, rgb.encode(by_hand))
+        assert gray.decode(z).shape == (4, 1, 28, 28)  # the decoder reconstructs the original images
+    assert "input_size=64" in repr(gray)
+
+
+def test_resnet_channels_last_gives_the_same_embeddings():
+    torch.manual_seed(0)
+    plain = ResNetEncoder("resnet18", in_channels=1, latent_dim=8, small_stem=True).eval()
+    nhwc = ResNetEncoder("resnet18", in_channels=1, latent_dim=8, small_stem=True).eval()
+    nhwc.load_state_dict(plain.state_dict())
+    assert nhwc.channels_last is None  # automatic: decided by ClusteringModule from the training device
+    nhwc.use_channels_last()
+    assert nhwc.channels_last is True
+    assert nhwc.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.rand(2, 1, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(nhwc.encode(x), plain.encode(x), rtol=1e-4, atol=1e-5)
+
+
+def test_resnet_input_options_are_checked():
+    with pytest.raises(ValueError, match="replicate_channels"):
+        ResNetEncoder("resnet18", in_channels=3, replicate_channels=True)
+    with pytest.raises(ValueError, match="input_size"):
+        ResNetEncoder("resnet18", in_channels=1, input_size=4)

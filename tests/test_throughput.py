@@ -1,3 +1,4 @@
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -117,6 +118,9 @@ def test_cli_callbacks_throughput_config_logs_the_rate(one_thread, tmp_path):
             "data.limit=300", "data.batch_size=64", "encoder.hidden_dims=[32]", "model.pretrain_epochs=1",
             "model.epochs=1", "plot=false", "trainer.enable_progress_bar=false"])
     assert "progress_bar" in cfg.callbacks and "model_checkpoint" in cfg.callbacks  # defaults kept
-    run(cfg)
+    result = run(cfg)
     metrics = list(tmp_path.rglob("metrics.csv"))
     assert metrics and "train/samples_per_sec" in metrics[0].read_text()
+    # the per-epoch rates also land in metrics.json (two epochs of 5 batches, the first one a warm-up)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert len(saved["samples_per_sec_by_epoch"]) == 2 and saved["samples_per_sec_median"] > 0

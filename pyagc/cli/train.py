@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, open_dict
 from pytorch_lightning.callbacks import ModelCheckpoint, ProgressBar
 
+from pyagc.callbacks import ThroughputMonitor
 from pyagc.cli.build import build_components, config_dir, instantiate
 from pyagc.evaluation import evaluate, is_rank_zero, save_outputs
 from pyagc.models.clustering_module import peak_memory_mb, validate_pairing
@@ -33,6 +35,14 @@ for _pattern in (".*smaller than the logging interval.*", ".*does not have many 
 logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
     lambda record: "litlogger" not in record.getMessage())
 
+
+def throughput_summary(callbacks: list) -> dict[str, Any]:
+    """Training throughput per epoch from a :class:`~pyagc.callbacks.ThroughputMonitor` (``callbacks=throughput``)."""
+    for cb in callbacks:
+        if isinstance(cb, ThroughputMonitor) and cb.history:
+            rates = [round(h["samples_per_sec"], 1) for h in cb.history]
+            return {"samples_per_sec_by_epoch": rates, "samples_per_sec_median": float(np.median(rates))}
+    return {}
 
 def _instantiate_list(cfg: DictConfig | None) -> list[Any]:
     if not cfg:
@@ -71,6 +81,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     ckpt_cb = getattr(trainer, "checkpoint_callback", None)
     last_ckpt = getattr(ckpt_cb, "last_model_path", "") if ckpt_cb is not None else ""
 
+    # Lightning's teardown moves the model back to the CPU after fit: evaluate where it trained
+    model.to(trainer.strategy.root_device)
     result = evaluate(model, datamodule)
     extra = {
         "experiment": cfg.get("task_name"),
@@ -85,6 +97,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "time_s": {**{k: round(v, 3) for k, v in model.phase_times.items()}, "fit": round(fit_time, 3),
                    "total": round(time.perf_counter() - start, 3)},
         **peak_memory_mb(),
+        **throughput_summary(callbacks),
         "checkpoint": str(last_ckpt) if last_ckpt else None,
     }
     paths = save_outputs(result, output_dir, extra=extra, plot=bool(cfg.get("plot", True)),

@@ -3,7 +3,12 @@ r"""ResNet encoder (torchvision ResNet-18/34/50) with an optional transposed-con
 He, Zhang, Ren & Sun, *Deep Residual Learning for Image Recognition*, CVPR 2016,
 https://arxiv.org/abs/1512.03385. The classification layer is replaced by a projection to
 ``latent_dim``; ``small_stem`` swaps the 7x7/stride-2 stem and the max-pool for a 3x3/stride-1
-conv, the usual choice for 28-32 px images. Pretrained weights are read **only from a local
+conv, the usual choice for 28-32 px images. ``input_size`` resizes the batch on its device before
+the backbone (e.g. 28 px digits to 224 px for a standard ResNet-50, as in the RSWNet recipe) and
+``replicate_channels`` feeds a grayscale batch to a 3-channel stem; the decoder reconstructs the
+original input (``output_size``, ``in_channels``). ``channels_last`` stores the convolutions in
+NHWC, the layout tensor cores want (``None`` = on when training runs on a GPU, decided by
+:class:`~pyagc.models.ClusteringModule`). Pretrained weights are read **only from a local
 file** (``weights_path``); nothing is downloaded.
 """
 
@@ -33,6 +38,12 @@ class ResNetEncoder(Autoencoder):
         decoder: build a transposed-conv decoder so the encoder can be trained as an autoencoder.
         output_size: spatial size of the decoder's output (e.g. 28 to reconstruct MNIST).
         output_channels: channels of the decoder's output (default ``in_channels``).
+        input_size: resize inputs to ``input_size`` x ``input_size`` (bilinear, on the batch's device)
+            before the backbone; ``None`` keeps the data's size.
+        replicate_channels: repeat a 1-channel input 3 times so the backbone has an RGB stem
+            (the usual way to feed grayscale images to ImageNet-style networks).
+        channels_last: NHWC memory format for the backbone and its inputs. ``None`` = automatic
+            (on for GPU training inside ``ClusteringModule``, off otherwise).
     """
 
     def __init__(
@@ -45,6 +56,9 @@ class ResNetEncoder(Autoencoder):
         decoder: bool = False,
         output_size: int = 32,
         output_channels: int | None = None,
+        input_size: int | None = None,
+        replicate_channels: bool = False,
+        channels_last: bool | None = None,
     ) -> None:
         super().__init__()
         import torchvision
@@ -53,6 +67,14 @@ class ResNetEncoder(Autoencoder):
             raise ValueError(f"unknown ResNet arch {arch!r}; valid: {list(_ARCHS)}")
         if in_channels not in (1, 3):
             raise ValueError(f"in_channels must be 1 or 3, got {in_channels}.")
+        if replicate_channels and in_channels != 1:
+            raise ValueError(f"replicate_channels repeats a 1-channel input; the data has {in_channels} channels. "
+                             "Set replicate_channels=false.")
+        if input_size is not None and int(input_size) < 8:
+            raise ValueError(f"input_size must be at least 8 pixels (or null), got {input_size}.")
+        self.input_size = None if input_size is None else int(input_size)
+        self.replicate_channels = bool(replicate_channels)
+        stem_channels = 3 if replicate_channels else in_channels
         backbone = getattr(torchvision.models, arch)(weights=None)
         if weights_path is not None:
             path = Path(weights_path).expanduser()
@@ -65,9 +87,9 @@ class ResNetEncoder(Autoencoder):
             backbone.load_state_dict(state)
         stem_weight = backbone.conv1.weight.data
         if small_stem:
-            backbone.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+            backbone.conv1 = nn.Conv2d(stem_channels, 64, 3, stride=1, padding=1, bias=False)
             backbone.maxpool = nn.Identity()
-        elif in_channels == 1:
+        elif stem_channels == 1:
             conv = nn.Conv2d(1, 64, 7, stride=2, padding=3, bias=False)
             conv.weight.data.copy_(stem_weight.sum(1, keepdim=True))
             backbone.conv1 = conv
@@ -90,6 +112,14 @@ class ResNetEncoder(Autoencoder):
                 nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
                 nn.ConvTranspose2d(64, self.output_channels, 4, stride=2, padding=1),
             )
+        self.channels_last = channels_last
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
+
+    def use_channels_last(self) -> None:
+        """Switch the weights (and from now on the inputs) to the NHWC memory format."""
+        self.to(memory_format=torch.channels_last)
+        self.channels_last = True
 
     def encode(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
@@ -97,6 +127,12 @@ class ResNetEncoder(Autoencoder):
                 f"ResNetEncoder expects images (B, {self.in_channels}, H, W), got {tuple(x.shape)}. "
                 "Set encoder.in_channels to the data's channels."
             )
+        if self.input_size is not None and tuple(x.shape[-2:]) != (self.input_size, self.input_size):
+            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
+        if self.replicate_channels:
+            x = x.expand(-1, 3, -1, -1)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.projection(self.backbone(x))
 
     def decode(self, z: Tensor) -> Tensor:
@@ -108,4 +144,6 @@ class ResNetEncoder(Autoencoder):
         return h
 
     def extra_repr(self) -> str:
-        return f"arch={self.arch}, in_channels={self.in_channels}, latent_dim={self.latent_dim}"
+        extra = f", input_size={self.input_size}" if self.input_size else ""
+        extra += ", replicate_channels=True" if self.replicate_channels else ""
+        return f"arch={self.arch}, in_channels={self.in_channels}, latent_dim={self.latent_dim}{extra}"

@@ -27,6 +27,7 @@ Manual use works without Lightning::
 
 from __future__ import annotations
 
+import contextlib
 import math
 import resource
 import time
@@ -305,7 +306,8 @@ class ClusteringModule(pl.LightningModule):
         zs, idx, ys = [], [], []
         for batch in self._batches(data):
             batch = {k: (v.to(self.device) if isinstance(v, Tensor) else v) for k, v in batch.items()}
-            z = self.embed_batch(batch).float()
+            with self._precision_context():
+                z = self.embed_batch(batch).float()
             seeds = int(batch.get("num_seed_nodes", z.shape[0]))  # sampled subgraphs: seed nodes only
             zs.append(z[:seeds])
             idx.append(batch["index"][:seeds])
@@ -353,7 +355,21 @@ class ClusteringModule(pl.LightningModule):
         z = self.embed(data)
         return self.cluster_head.cluster(z, soft=soft)
 
+    def _precision_context(self) -> contextlib.AbstractContextManager:
+        """The trainer's autocast (``precision=bf16-mixed`` etc.) for passes outside ``training_step``
+        (whole-data embeddings at initialisation, refresh and evaluation); none without a trainer."""
+        trainer = self._trainer
+        if trainer is None:
+            return contextlib.nullcontext()
+        return trainer.precision_plugin.forward_context()
+
     # ------------------------------------------------------------------ Lightning hooks
+    def setup(self, stage: str) -> None:
+        # encoders with channels_last=None (automatic) switch to NHWC when training runs on a GPU
+        if getattr(self.encoder, "channels_last", False) is None and hasattr(self.encoder, "use_channels_last"):
+            if self.trainer.strategy.root_device.type == "cuda":
+                self.encoder.use_channels_last()
+
     def configure_optimizers(self):
         pre_params = list(self.encoder.parameters())
         if self.pretrain_objective is not None:
