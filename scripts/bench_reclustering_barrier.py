@@ -1,6 +1,8 @@
 """DEC (or IDEC, ``--method idec``) with and without the reclustering-barrier callback (BRB) on digits.
 
     OMP_NUM_THREADS=1 python scripts/bench_reclustering_barrier.py      # seeds 0 1 2, 50 + 50 epochs
+    PYAGC_DATA=../shared/data python scripts/bench_reclustering_barrier.py --data usps --scaling unit \
+        --pretrain-epochs 200 --epochs 100 --precision bf16-mixed       # the DEC protocol on USPS
 
 For every seed the MLP autoencoder ([d, 500, 500, 2000, 10], ReLU, Xavier) is pretrained once
 (Adam 1e-3, batch 256, minmax scaling); then three joint runs start from the same pretrained weights
@@ -36,7 +38,7 @@ import torch
 
 from pyagc.callbacks import ReclusteringBarrier
 from pyagc.clusters import DECClusterHead, IDECClusterHead
-from pyagc.data import TabularDataModule
+from pyagc.data import ImageDataModule, TabularDataModule
 from pyagc.encoders import MLPAutoencoder
 from pyagc.metrics import external_metrics
 from pyagc.models import ClusteringModule
@@ -44,14 +46,21 @@ from pyagc.models import ClusteringModule
 REPO = Path(__file__).resolve().parent.parent
 
 
-def trainer(epochs: int, callbacks: list) -> pl.Trainer:
+def trainer(epochs: int, callbacks: list, precision: str = "32-true") -> pl.Trainer:
     return pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
                       enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                      callbacks=callbacks)
+                      callbacks=callbacks, precision=precision)
+
+
+def data_module(args, seed: int):
+    """digits (scikit-learn) or USPS / MNIST (local files, all samples, flattened to vectors)."""
+    if args.data == "digits":
+        return TabularDataModule("digits", scaling=args.scaling, batch_size=args.batch_size, seed=seed)
+    return ImageDataModule(args.data, flatten=True, scaling=args.scaling, batch_size=args.batch_size, seed=seed)
 
 
 def run_seed(args, seed: int) -> list[dict]:
-    dm = TabularDataModule("digits", scaling=args.scaling, batch_size=args.batch_size, seed=seed)
+    dm = data_module(args, seed)
     dm.setup()
     pl.seed_everything(seed, verbose=False)
     enc = MLPAutoencoder(dm.n_features, hidden_dims=args.hidden, latent_dim=args.latent)
@@ -59,7 +68,7 @@ def run_seed(args, seed: int) -> list[dict]:
                            pretrain_epochs=args.pretrain_epochs, epochs=0,
                            pretrain_optimizer={"name": "adam", "lr": args.lr})
     t0 = time.perf_counter()
-    trainer(args.pretrain_epochs, []).fit(pre, datamodule=dm)
+    trainer(args.pretrain_epochs, [], args.precision).fit(pre, datamodule=dm)
     pre_s = time.perf_counter() - t0
     weights = copy.deepcopy(enc.state_dict())
     m = args.method
@@ -77,7 +86,7 @@ def run_seed(args, seed: int) -> list[dict]:
         model = ClusteringModule(e, head, pretrain_epochs=0, epochs=args.epochs, optimizer=opt)
         cbs = [] if kw is None else [ReclusteringBarrier(reset_interval=args.reset_interval, seed=seed, **kw)]
         t1 = time.perf_counter()
-        trainer(args.epochs, cbs).fit(model, datamodule=dm)
+        trainer(args.epochs, cbs, args.precision).fit(model, datamodule=dm)
         joint_s = time.perf_counter() - t1
         pred = model.infer_full(dm).numpy()
         row = {"seed": seed, "arm": arm, **external_metrics(dm.y.numpy(), pred), "pretrain_s": round(pre_s, 1),
@@ -92,9 +101,9 @@ def report(args, rows: list[dict], command: str, date: str) -> str:
              f"{args.reset_interval} joint epochs", "",
              f"- Date: {date}",
              f"- Machine: {os.cpu_count()} CPUs (shared), {platform.platform()}, torch {torch.__version__}, "
-             f"{args.threads} thread(s)",
+             f"{args.threads} thread(s), precision {args.precision}",
              f"- Command: `{command}`",
-             f"- Settings: digits (n=1797), scaling={args.scaling}, layers [d, {', '.join(map(str, args.hidden))}, "
+             f"- Settings: {args.data} (n={args.n_samples}), scaling={args.scaling}, layers [d, {', '.join(map(str, args.hidden))}, "
              f"{args.latent}], batch_size={args.batch_size}, pretrain {args.pretrain_epochs} epochs Adam lr={args.lr} "
              f"(shared by the three arms of a seed), joint {args.epochs} epochs "
              f"{'SGD lr=0.01 momentum=0.9' if args.dec_optimizer == 'sgd' else f'Adam lr={args.lr}'}, "
@@ -133,14 +142,19 @@ def main() -> None:
     p.add_argument("--dec-optimizer", choices=["sgd", "adam"], default="sgd",
                    help="joint optimizer: the DEC preset's SGD(0.01, 0.9) or Adam(--lr) as the BRB paper's runs")
     p.add_argument("--append", action="store_true", help="add this run's section to --out instead of replacing it")
-    p.add_argument("--out", default=str(REPO / "benchmarks" / "reclustering_barrier_digits.md"))
+    p.add_argument("--data", choices=["digits", "usps", "mnist"], default="digits",
+                   help="usps / mnist read local files ($PYAGC_DATA); all samples, pixels as vectors")
+    p.add_argument("--precision", default="32-true", help="Lightning precision, e.g. bf16-mixed (AMX on CPU)")
+    p.add_argument("--out", default=None, help="default benchmarks/reclustering_barrier_DATA.md")
     args = p.parse_args()
+    args.out = args.out or str(REPO / "benchmarks" / f"reclustering_barrier_{args.data}.md")
+    args.n_samples = {"digits": 1797, "usps": 9298, "mnist": 70000}[args.data]
     torch.set_num_threads(args.threads)
     command = shlex.join([f"OMP_NUM_THREADS={args.threads}", "python", *sys.argv])
     date = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
     out = Path(args.out)
     head = out.read_text() if args.append and out.is_file() else \
-        "# DEC with and without the reclustering-barrier callback (BRB) on digits\n\n"
+        f"# DEC with and without the reclustering-barrier callback (BRB) on {args.data}\n\n"
     rows: list[dict] = []
     for seed in args.seeds:
         rows += run_seed(args, seed)

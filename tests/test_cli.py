@@ -77,6 +77,11 @@ def test_default_experiment_learns_and_writes_outputs(tmp_path):
     em = run_eval(ecfg)
     assert em["acc"] == pytest.approx(saved["acc"])
     assert np.array_equal(assignments(eval_out), a)
+    with pytest.raises(ValueError, match="not a device"):
+        run_eval(make_cfg(eval_out, [f"ckpt={saved['checkpoint']}", "device=gpu0"], config_name="eval"))
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no usable CUDA GPU"):
+            run_eval(make_cfg(eval_out, [f"ckpt={saved['checkpoint']}", "device=cuda"], config_name="eval"))
 
 
 def test_same_seed_same_assignments(tmp_path):

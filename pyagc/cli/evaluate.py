@@ -10,17 +10,31 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from pyagc.cli.build import config_dir, instantiate, model_from_checkpoint
 from pyagc.evaluation import evaluate, save_outputs
 
 
+def resolve_device(name: str) -> torch.device:
+    """``auto`` = the first GPU when CUDA is available, else the CPU; otherwise a torch device name."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f"device={name!r} is not a device; use auto, cpu, cuda or cuda:N.") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={name!r} but this machine has no usable CUDA GPU; use device=cpu or auto.")
+    return device
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     if not cfg.get("ckpt"):
         raise ValueError("pass ckpt=<path to a checkpoint written by pyagc-train>, e.g. outputs/.../checkpoints/last.ckpt")
     pl.seed_everything(int(cfg.seed), verbose=False)
-    model = model_from_checkpoint(cfg.ckpt)
+    model = model_from_checkpoint(cfg.ckpt).to(resolve_device(cfg.get("device", "auto")))
     data_cfg = cfg.get("data") or OmegaConf.create(model.pyagc_config["data"])
     datamodule = instantiate(data_cfg)
     datamodule.setup("predict")
