@@ -81,3 +81,18 @@ def test_resnet_input_options_are_checked():
         ResNetEncoder("resnet18", in_channels=3, replicate_channels=True)
     with pytest.raises(ValueError, match="input_size"):
         ResNetEncoder("resnet18", in_channels=1, input_size=4)
+
+
+@pytest.mark.parametrize("device, expected", [("cpu", None), ("cuda", True)])
+def test_clustering_module_turns_on_channels_last_for_gpu_training(device, expected):
+    from types import SimpleNamespace
+
+    from pyagc.clusters import KMeansClusterHead
+    from pyagc.models import ClusteringModule
+
+    enc = ResNetEncoder("resnet18", in_channels=1, latent_dim=4, small_stem=True)
+    model = ClusteringModule(enc, KMeansClusterHead(2, 4), pretrain_epochs=0, epochs=1)
+    model._trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device(device)))
+    model.setup("fit")  # Lightning calls it before moving the model and wrapping it for DDP
+    assert enc.channels_last is expected
+    assert enc.backbone.layer1[0].conv1.weight.is_contiguous(memory_format=torch.channels_last) == bool(expected)
