@@ -8,8 +8,8 @@
 Each ``--run`` is ``LABEL|OVERRIDES`` (Hydra overrides of ``pyagc-train``, space separated). Every run
 gets ``seed=S``, ``callbacks=throughput`` (images/s per epoch into ``metrics.json``), ``plot=false`` and
 its own output folder under ``--out-dir``. ``--max-minutes`` sets Lightning's ``trainer.max_time``:
-a run that reaches it stops training gracefully and is still evaluated (its ``epochs_run`` says how
-far it got; the table marks it). Data sets are loaded once before the runs start, so concurrent
+a run that reaches it stops training gracefully and is still evaluated (the table's "epochs run"
+column says how far it got). Data sets are loaded once before the runs start, so concurrent
 runs do not race to fill the data cache. The markdown section records the date, the machine (GPU
 name), the command and, per run: ACC / NMI / ARI, silhouette / Davies-Bouldin / Calinski-Harabasz on
 the latent space, epochs, fit time, median training throughput and peak memory; then means and
@@ -104,7 +104,7 @@ def fmt(v, digits: int = 4) -> str:
     return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
 
 
-def planned_epochs(row: dict) -> str:
+def epochs_cell(row: dict) -> str:
     run = row.get("epochs_run")
     return "—" if run is None else str(run)
 
@@ -128,7 +128,7 @@ def markdown(rows: list[dict], args: argparse.Namespace, machine: str, started: 
         t = r.get("time_s", {})
         lines.append("| " + " | ".join([
             r["label"], str(r["seed"]), *(fmt(r.get(m), 4 if m != "calinski_harabasz" else 1) for m in METRICS),
-            planned_epochs(r), fmt(t.get("fit"), 1), fmt(r.get("samples_per_sec_median"), 0),
+            epochs_cell(r), fmt(t.get("fit"), 1), fmt(r.get("samples_per_sec_median"), 0),
             fmt(r.get("peak_gpu_mb"), 0), fmt(r.get("peak_rss_mb"), 0)]) + " |")
     lines += ["", "Means ± std over seeds:", "", "| run | runs | ACC | NMI | ARI | silhouette | DB | CH |",
               "|---|---:|---:|---:|---:|---:|---:|---:|"]

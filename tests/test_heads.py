@@ -154,3 +154,21 @@ def test_user_head_in_manual_loop():
     assert float(loss) < first
     labels = model.infer_full(x)
     assert labels.shape == (200,) and labels.dtype == torch.int64
+
+
+def _head_classes():
+    import pyagc.clusters as clusters
+
+    return sorted((c for c in vars(clusters).values()
+                   if isinstance(c, type) and issubclass(c, BaseClusterHead) and c is not BaseClusterHead),
+                  key=lambda c: c.__name__)
+
+
+@pytest.mark.parametrize("head_cls", _head_classes(), ids=lambda c: c.__name__)
+@pytest.mark.parametrize("bad", [None, 0, -3, 2.5, "10"])
+def test_every_head_rejects_a_bad_embedding_dim_with_one_message(head_cls, bad):
+    # one shared check (BaseClusterHead.check_embedding_dim): `embedding_dim: null` left unfilled outside the CLI,
+    # a zero, a fraction or a string all fail at construction, before any training, with the same advice
+    with pytest.raises(ValueError, match="embedding_dim must be a positive integer.*latent size"):
+        head_cls(3, bad)
+    assert BaseClusterHead.check_embedding_dim(8.0) == 8

@@ -44,6 +44,7 @@ def throughput_summary(callbacks: list) -> dict[str, Any]:
             return {"samples_per_sec_by_epoch": rates, "samples_per_sec_median": float(np.median(rates))}
     return {}
 
+
 def _instantiate_list(cfg: DictConfig | None) -> list[Any]:
     if not cfg:
         return []

@@ -142,10 +142,7 @@ class ACeDeCClusterHead(BaseClusterHead):
         seed: int = 0,
     ) -> None:
         super().__init__(n_clusters)
-        if embedding_dim is None or int(embedding_dim) < 1:
-            raise ValueError(
-                f"embedding_dim must be a positive integer, got {embedding_dim!r}. Set it to the encoder's latent size."
-            )
+        embedding_dim = self.check_embedding_dim(embedding_dim)
         if reconstruction_weight < 0:
             raise ValueError(f"reconstruction_weight must be non-negative, got {reconstruction_weight}.")
         if not 0.0 < count_momentum <= 1.0:

@@ -94,6 +94,17 @@ class BaseClusterHead(nn.Module):
     def mark_initialized(self) -> None:
         self._initialized.fill_(True)
 
+    @staticmethod
+    def check_embedding_dim(embedding_dim: Any) -> int:
+        """``embedding_dim`` as a positive int, or a clear error (heads call it in ``__init__``)."""
+        if isinstance(embedding_dim, bool) or not isinstance(embedding_dim, (int, float)) or int(embedding_dim) < 1 \
+                or int(embedding_dim) != embedding_dim:
+            raise ValueError(
+                f"embedding_dim must be a positive integer, got {embedding_dim!r}. Set it to the encoder's latent "
+                "size (from the command line, `embedding_dim: null` in a head config is filled from the encoder)."
+            )
+        return int(embedding_dim)
+
     def check_embeddings(self, z: Tensor, expected_dim: int | None = None) -> None:
         """Raise a clear error for embeddings of the wrong shape or with NaN/inf."""
         if z.dim() != 2:

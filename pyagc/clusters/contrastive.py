@@ -126,8 +126,7 @@ class ContrastiveClusterHead(BaseClusterHead):
         entropy_weight: float = 1.0,
     ) -> None:
         super().__init__(n_clusters)
-        if embedding_dim is None or int(embedding_dim) < 1:
-            raise ValueError(f"embedding_dim must be a positive integer, got {embedding_dim}.")
+        embedding_dim = self.check_embedding_dim(embedding_dim)
         if int(instance_dim) < 1:
             raise ValueError(f"instance_dim must be a positive integer, got {instance_dim}.")
         if hidden_dim is not None and int(hidden_dim) < 1:

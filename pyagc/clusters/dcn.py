@@ -85,8 +85,7 @@ class DCNClusterHead(BaseClusterHead):
         seed: int = 0,
     ) -> None:
         super().__init__(n_clusters)
-        if embedding_dim is None or int(embedding_dim) < 1:
-            raise ValueError(f"embedding_dim must be a positive integer, got {embedding_dim}.")
+        embedding_dim = self.check_embedding_dim(embedding_dim)
         if lambda_ < 0:
             raise ValueError(f"lambda_ (weight of the k-means term) must be non-negative, got {lambda_}.")
         if initial_count is not None and int(initial_count) < 1:

@@ -86,7 +86,7 @@ class DECClusterHead(BaseClusterHead):
             raise ValueError(f"alpha must be positive, got {alpha}.")
         if update_interval < 1:
             raise ValueError(f"update_interval must be >= 1 step, got {update_interval}.")
-        self.embedding_dim = int(embedding_dim)
+        self.embedding_dim = self.check_embedding_dim(embedding_dim)
         self.alpha = float(alpha)
         self.refresh_interval = int(update_interval)
         self.tol = float(tol)

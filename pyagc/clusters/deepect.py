@@ -112,8 +112,7 @@ class DeepECTClusterHead(BaseClusterHead):
         seed: int = 0,
     ) -> None:
         super().__init__(n_clusters)
-        if int(embedding_dim) < 1:
-            raise ValueError(f"embedding_dim must be >= 1, got {embedding_dim}.")
+        embedding_dim = self.check_embedding_dim(embedding_dim)
         if int(max_leaves) < 2:
             raise ValueError(f"max_leaves must be at least 2 (the root is split at initialisation), got {max_leaves}.")
         if int(max_leaves) < self.n_clusters:

@@ -100,8 +100,7 @@ class DipEncoderClusterHead(BaseClusterHead):
         seed: int = 0,
     ) -> None:
         super().__init__(n_clusters)
-        if embedding_dim is None or int(embedding_dim) < 1:
-            raise ValueError(f"embedding_dim must be a positive integer, got {embedding_dim}.")
+        embedding_dim = self.check_embedding_dim(embedding_dim)
         if clustering_weight < 0:
             raise ValueError(f"clustering_weight must be non-negative, got {clustering_weight}.")
         if reconstruction_weight is not None and reconstruction_weight < 0:

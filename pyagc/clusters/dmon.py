@@ -68,7 +68,7 @@ class DMoNClusterHead(BaseClusterHead):
         super().__init__(n_clusters)
         if collapse_regularization < 0:
             raise ValueError(f"collapse_regularization must be >= 0, got {collapse_regularization}.")
-        self.embedding_dim = int(embedding_dim)
+        self.embedding_dim = self.check_embedding_dim(embedding_dim)
         self.collapse_weight = float(collapse_regularization)
         self.assign = nn.Linear(self.embedding_dim, self.n_clusters)
         nn.init.orthogonal_(self.assign.weight)

@@ -146,7 +146,7 @@ class KMeansClusterHead(BaseClusterHead):
 
     def __init__(self, n_clusters: int, embedding_dim: int, n_init: int = 10, seed: int = 0) -> None:
         super().__init__(n_clusters)
-        self.embedding_dim = int(embedding_dim)
+        self.embedding_dim = self.check_embedding_dim(embedding_dim)
         self.n_init = int(n_init)
         self.seed = int(seed)
         self.centers = nn.Parameter(torch.zeros(self.n_clusters, self.embedding_dim))

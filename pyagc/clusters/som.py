@@ -155,7 +155,7 @@ class SOMClusterHead(BaseClusterHead):
             raise ValueError(f"hits_interval must be >= 1 step or None, got {hits_interval}.")
         if soft_temperature is not None and not soft_temperature > 0:
             raise ValueError(f"soft_temperature must be positive, got {soft_temperature}.")
-        self.embedding_dim = int(embedding_dim)
+        self.embedding_dim = self.check_embedding_dim(embedding_dim)
         self.gamma = float(gamma)
         self.T_max = float(T_max)
         self.T_min = float(T_min)

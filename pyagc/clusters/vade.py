@@ -117,7 +117,7 @@ class VaDEClusterHead(BaseClusterHead):
             raise ValueError(f"reconstruction_weight must be non-negative, got {reconstruction_weight}.")
         if int(n_init) < 1:
             raise ValueError(f"n_init must be >= 1, got {n_init}.")
-        self.embedding_dim = int(embedding_dim)
+        self.embedding_dim = self.check_embedding_dim(embedding_dim)
         self.reconstruction = reconstruction
         self.reconstruction_weight = float(reconstruction_weight)
         self.init = init
