@@ -1,7 +1,10 @@
-"""Benchmark pyagc's DEC and IDEC (mean over seeds) on digits, USPS or MNIST.
+"""Benchmark pyagc's DEC and IDEC (mean over seeds) on digits, USPS or MNIST; also DCN and VaDE from the same
+pretrained autoencoders (VaDE's paper also starts from a plain autoencoder's weights).
 
     python scripts/bench_dec_idec.py --data digits --seeds 0 1 2 --pretrain-epochs 100 --epochs 100
     python scripts/bench_dec_idec.py --data mnist --batch-size 256 --pretrain-epochs 200 --epochs 100
+    python scripts/bench_dec_idec.py --data mnist --methods dcn --epochs 50 --ae-cache DIR   # DCN (Yang et al. 2017)
+    python scripts/bench_dec_idec.py --data mnist --methods vade --epochs 50 --ae-cache DIR  # VaDE (Jiang et al. 2017)
 
 Prints one JSON line per run and a summary table; ``--out FILE.json`` keeps every run.
 The same autoencoder pretraining is shared by DEC and IDEC of one seed when ``--share-pretraining``
@@ -24,11 +27,14 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from pyagc.clusters import DECClusterHead, IDECClusterHead
+from pyagc.clusters import DCNClusterHead, DECClusterHead, IDECClusterHead, VaDEClusterHead
 from pyagc.data import ImageDataModule, TabularDataModule
 from pyagc.encoders import MLPAutoencoder
 from pyagc.metrics import external_metrics
 from pyagc.models import ClusteringModule
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ae_cache  # noqa: E402  (scripts/ae_cache.py)
 
 
 def make_data(name: str, scaling: str, batch_size: int, seed: int, limit: int | None):
@@ -48,28 +54,37 @@ def trainer(epochs: int) -> pl.Trainer:
 
 def run_one(method: str, dm, args, seed: int, pretrained: dict | None) -> tuple[dict, dict]:
     pl.seed_everything(seed, verbose=False)
-    enc = MLPAutoencoder(dm.n_features, hidden_dims=args.hidden, latent_dim=args.latent)
-    head_cls = DECClusterHead if method == "dec" else IDECClusterHead
-    kw = dict(update_interval=args.update_interval, tol=args.tol, seed=seed)
-    if method == "idec":
-        kw["gamma"] = args.gamma
-    head = head_cls(dm.n_classes, args.latent, **kw)
+    # VaDE: the same autoencoder with a log-variance layer (fresh; VaDE pretrains the mean path only)
+    enc = MLPAutoencoder(dm.n_features, hidden_dims=args.hidden, latent_dim=args.latent, variational=method == "vade")
+    schedule = None
+    if method == "dcn":  # k-means loss with count-based centre updates, reconstruction kept (Adam, as DCN's preset)
+        head = DCNClusterHead(dm.n_classes, args.latent, lambda_=args.dcn_lambda, seed=seed)
+    elif method == "vade":  # GMM prior initialised on the pretrained means; Adam 2e-3 decayed 0.9 every 10 epochs
+        head = VaDEClusterHead(dm.n_classes, args.latent, reconstruction=args.vade_reconstruction, seed=seed)
+        schedule = {"name": "step", "step_size": 10, "gamma": 0.9}
+    else:
+        head_cls = DECClusterHead if method == "dec" else IDECClusterHead
+        kw = dict(update_interval=args.update_interval, tol=args.tol, seed=seed)
+        if method == "idec":
+            kw["gamma"] = args.gamma
+        head = head_cls(dm.n_classes, args.latent, **kw)
     opt = {"name": "sgd", "lr": 0.01, "momentum": 0.9} if method == "dec" else {"name": "adam", "lr": args.lr}
     if method == "dec" and args.dec_adam:
         opt = {"name": "adam", "lr": args.lr}
-    custom = args.dec_opt if method == "dec" else args.idec_opt
+    if method == "vade":
+        opt = {"name": "adam", "lr": args.vade_lr}
+    custom = {"dec": args.dec_opt, "idec": args.idec_opt}.get(method)
     if custom:
         opt = parse_optimizer(custom)
     t0 = time.perf_counter()
     pre_time = 0.0
     cache = None
     if args.ae_cache:
-        key = (f"{args.data}_{args.scaling}_bs{args.batch_size}_pre{args.pretrain_epochs}_lr{args.lr}_"
-               f"h{'-'.join(map(str, args.hidden))}_z{args.latent}_n{args.pretrain_noise}_{args.precision}_"
-               f"l{args.limit}_s{seed}")
-        cache = os.path.join(args.ae_cache, key + ".pt")
-        if pretrained is None and os.path.exists(cache):
-            pretrained = torch.load(cache)
+        cache = ae_cache.cache_path(args.ae_cache, args.data, args.scaling, args.batch_size, args.pretrain_epochs,
+                                    args.lr, args.hidden, args.latent, args.pretrain_noise, args.precision,
+                                    args.limit, seed)
+        if pretrained is None:
+            pretrained = ae_cache.load(cache)
     if pretrained is None:
         ae = ClusteringModule(enc, head, pretrain_epochs=args.pretrain_epochs, epochs=0,
                               pretrain_optimizer={"name": "adam", "lr": args.lr},
@@ -77,11 +92,11 @@ def run_one(method: str, dm, args, seed: int, pretrained: dict | None) -> tuple[
         trainer(args.pretrain_epochs).fit(ae, datamodule=dm)
         pretrained = copy.deepcopy(enc.state_dict())
         pre_time = time.perf_counter() - t0
-        if cache:
-            os.makedirs(args.ae_cache, exist_ok=True)
-            torch.save(pretrained, cache)
-    enc.load_state_dict(pretrained)
-    model = ClusteringModule(enc, head, pretrain_epochs=0, epochs=args.epochs, optimizer=opt)
+        ae_cache.save(cache, pretrained)
+    missing, unexpected = enc.load_state_dict(pretrained, strict=False)
+    if [k for k in missing + unexpected if not k.startswith("logvar_layer.")]:  # only VaDE's extra layer may differ
+        raise RuntimeError(f"cached autoencoder does not fit: missing {missing}, unexpected {unexpected}")
+    model = ClusteringModule(enc, head, pretrain_epochs=0, epochs=args.epochs, optimizer=opt, lr_schedule=schedule)
     t1 = time.perf_counter()
     trainer(args.epochs).fit(model, datamodule=dm)
     joint_time = time.perf_counter() - t1
@@ -107,7 +122,7 @@ def parse_optimizer(text: str) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="digits")
-    p.add_argument("--methods", nargs="+", default=["dec", "idec"])
+    p.add_argument("--methods", nargs="+", choices=["dec", "idec", "dcn", "vade"], default=["dec", "idec"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--scaling", default="minmax")
     p.add_argument("--batch-size", type=int, default=256)
@@ -117,6 +132,11 @@ def main() -> None:
     p.add_argument("--update-interval", type=int, default=140)
     p.add_argument("--tol", type=float, default=0.001)
     p.add_argument("--gamma", type=float, default=0.1)
+    p.add_argument("--dcn-lambda", type=float, default=1.0, help="DCN: weight of the k-means term (head's lambda_)")
+    p.add_argument("--vade-lr", type=float, default=2e-3, help="VaDE: Adam lr (decayed by 0.9 every 10 epochs)")
+    p.add_argument("--vade-reconstruction", choices=["bce", "mse"], default="mse",
+                   help="VaDE decoder likelihood: mse (Gaussian; fits the linear-output autoencoder that DEC pretrains) "
+                        "or bce (needs a sigmoid output, i.e. an autoencoder pretrained for it)")
     p.add_argument("--pretrain-noise", type=float, default=0.0, help="denoising pretraining (input dropout rate)")
     p.add_argument("--hidden", nargs="+", type=int, default=[500, 500, 2000])
     p.add_argument("--latent", type=int, default=10)
@@ -168,6 +188,8 @@ def write_markdown(args, runs: list[dict]) -> None:
         f"- command: `python {shlex.join(['scripts/bench_dec_idec.py', *sys.argv[1:]])}`",
         f"- settings: scaling={args.scaling}, batch_size={args.batch_size}, pretrain_epochs={args.pretrain_epochs}, "
         f"epochs={args.epochs}, update_interval={args.update_interval}, tol={args.tol}, gamma={args.gamma}, "
+        f"{'dcn_lambda=' + str(args.dcn_lambda) + ', DCN opt=adam:' + str(args.lr) + ', ' if 'dcn' in args.methods else ''}"
+        f"{'VaDE reconstruction=' + args.vade_reconstruction + ', VaDE opt=adam:' + str(args.vade_lr) + ' x0.9 every 10 epochs, ' if 'vade' in args.methods else ''}"
         f"layers [d, {', '.join(map(str, args.hidden))}, {args.latent}], pretrain_noise={args.pretrain_noise}, "
         f"shared pretraining={args.share_pretraining}, DEC opt={args.dec_opt or 'sgd:0.01:0.9'}, "
         f"IDEC opt={args.idec_opt or 'adam:' + str(args.lr)}",

@@ -43,6 +43,9 @@ from pyagc.encoders import MLPAutoencoder
 from pyagc.metrics import external_metrics
 from pyagc.models import ClusteringModule
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ae_cache  # noqa: E402  (scripts/ae_cache.py)
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -64,13 +67,19 @@ def run_seed(args, seed: int) -> list[dict]:
     dm.setup()
     pl.seed_everything(seed, verbose=False)
     enc = MLPAutoencoder(dm.n_features, hidden_dims=args.hidden, latent_dim=args.latent)
-    pre = ClusteringModule(enc, DECClusterHead(dm.n_classes, args.latent, seed=seed),
-                           pretrain_epochs=args.pretrain_epochs, epochs=0,
-                           pretrain_optimizer={"name": "adam", "lr": args.lr})
-    t0 = time.perf_counter()
-    trainer(args.pretrain_epochs, [], args.precision).fit(pre, datamodule=dm)
-    pre_s = time.perf_counter() - t0
-    weights = copy.deepcopy(enc.state_dict())
+    cache = None if not args.ae_cache else ae_cache.cache_path(
+        args.ae_cache, args.data, args.scaling, args.batch_size, args.pretrain_epochs, args.lr, args.hidden,
+        args.latent, 0.0, args.precision, None, seed)
+    weights, pre_s = ae_cache.load(cache), 0.0
+    if weights is None:
+        pre = ClusteringModule(enc, DECClusterHead(dm.n_classes, args.latent, seed=seed),
+                               pretrain_epochs=args.pretrain_epochs, epochs=0,
+                               pretrain_optimizer={"name": "adam", "lr": args.lr})
+        t0 = time.perf_counter()
+        trainer(args.pretrain_epochs, [], args.precision).fit(pre, datamodule=dm)
+        pre_s = time.perf_counter() - t0
+        weights = copy.deepcopy(enc.state_dict())
+        ae_cache.save(cache, weights)
     m = args.method
     arms = {m: None, f"{m}+recluster": dict(alpha=1.0, reset_momentum=False),
             f"{m}+brb": dict(alpha=args.alpha, reset_momentum=True)}
@@ -105,7 +114,8 @@ def report(args, rows: list[dict], command: str, date: str) -> str:
              f"- Command: `{command}`",
              f"- Settings: {args.data} (n={args.n_samples}), scaling={args.scaling}, layers [d, {', '.join(map(str, args.hidden))}, "
              f"{args.latent}], batch_size={args.batch_size}, pretrain {args.pretrain_epochs} epochs Adam lr={args.lr} "
-             f"(shared by the three arms of a seed), joint {args.epochs} epochs "
+             f"(shared by the three arms of a seed{'; from --ae-cache when cached there' if args.ae_cache else ''}), "
+             f"joint {args.epochs} epochs "
              f"{'SGD lr=0.01 momentum=0.9' if args.dec_optimizer == 'sgd' else f'Adam lr={args.lr}'}, "
              f"update_interval={args.update_interval}, tol=0 (all epochs run); BRB reset_interval={args.reset_interval}, "
              f"alpha={args.alpha}, every encoder layer except the embedding layer, Xavier fresh init, optimizer "
@@ -145,6 +155,9 @@ def main() -> None:
     p.add_argument("--data", choices=["digits", "usps", "mnist"], default="digits",
                    help="usps / mnist read local files ($PYAGC_DATA); all samples, pixels as vectors")
     p.add_argument("--precision", default="32-true", help="Lightning precision, e.g. bf16-mixed (AMX on CPU)")
+    p.add_argument("--ae-cache", default=None,
+                   help="folder of pretrained autoencoders shared with bench_dec_idec.py (reused when present; "
+                        "pretrain_s is then 0)")
     p.add_argument("--out", default=None, help="default benchmarks/reclustering_barrier_DATA.md")
     args = p.parse_args()
     args.out = args.out or str(REPO / "benchmarks" / f"reclustering_barrier_{args.data}.md")

@@ -124,3 +124,31 @@ def test_epoch_losses_are_logged_once_per_epoch_or_strided_for_one_step_epochs(t
     parts = float(last["joint/spectral"]) + float(last["joint/collapse"])  # collapse weight 1.0
     assert abs(total - parts) < 1e-5
     assert any(r.get("joint/loss_step") for r in rows)
+
+
+def test_final_reclustering_refits_the_head_to_the_trained_embedding():
+    import pytorch_lightning as pl
+
+    from pyagc.clusters import DMoNClusterHead
+    from pyagc.data import TabularDataModule
+
+    def fit(final: bool) -> tuple[ClusteringModule, TabularDataModule]:
+        pl.seed_everything(0)
+        dm = TabularDataModule("iris", scaling="standard", batch_size=50)
+        model = ClusteringModule(MLPAutoencoder(4, hidden_dims=(16,), latent_dim=2), DECClusterHead(3, 2, seed=0),
+                                 pretrain_epochs=2, epochs=3, optimizer={"name": "adam", "lr": 0.05},
+                                 final_reclustering=final)
+        pl.Trainer(max_epochs=5, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                   enable_model_summary=False).fit(model, datamodule=dm)
+        return model, dm
+
+    for final in (False, True):
+        model, dm = fit(final)
+        fresh = DECClusterHead(3, 2, seed=0)
+        fresh.initialize(model.embed(dm))  # k-means on the embedding where training ended
+        refitted = torch.allclose(fresh.centers, model.cluster_head.centers, atol=1e-5)
+        assert refitted == final  # DEC's own centres moved away from k-means; reclustering puts them back
+        assert (model.phase_times["recluster"] > 0) == final
+        assert int(model.joint_steps) == 9
+    with pytest.raises(ValueError, match="final_reclustering"):
+        ClusteringModule(MLPAutoencoder(4, latent_dim=2), DMoNClusterHead(3, 2), final_reclustering=True)

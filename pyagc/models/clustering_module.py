@@ -89,6 +89,12 @@ class ClusteringModule(pl.LightningModule):
         augmentation: a module ``augmentation(x) -> x_aug`` drawing a random view of a batch (e.g.
             :class:`~pyagc.augmentations.ImageAugmentation`, :class:`~pyagc.augmentations.TabularAugmentation`),
             used in joint training by heads with ``uses_views`` (contrastive clustering).
+        final_reclustering: after joint training, run the head's :meth:`~pyagc.clusters.BaseClusterHead.initialize`
+            once more on the final embeddings of the whole training set (e.g. k-means again; for ACe/DeC a new
+            rotation, weights and centres), so the reported clusters are fitted to where the embedding ended up
+            rather than dragged along from the start. The reference implementation of ACe/DeC (clustpy's
+            ``final_reclustering``, by the paper's authors) does this by default. Needs a head with
+            ``requires_initialization``.
 
     Heads with ``uses_views`` (e.g. :class:`~pyagc.clusters.ContrastiveClusterHead`) get two views in joint
     training: ``v1 = augmentation(x)`` and ``v2 = augmentation(x)`` (or the batch's own ``views=(v1, v2)`` when
@@ -115,6 +121,7 @@ class ClusteringModule(pl.LightningModule):
         pretrain_noise: float = 0.0,
         pretrain_objective: nn.Module | None = None,
         augmentation: nn.Module | None = None,
+        final_reclustering: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(head, BaseClusterHead):
@@ -137,9 +144,16 @@ class ClusteringModule(pl.LightningModule):
         self.pretrain_noise = float(pretrain_noise)
         self.pretrain_objective = pretrain_objective
         self.augmentation = augmentation
+        if final_reclustering and not head.requires_initialization:
+            raise ValueError(
+                f"final_reclustering re-runs the head's initialisation on the final embeddings, but "
+                f"{type(head).__name__} has none (requires_initialization is False). Set final_reclustering=False."
+            )
+        self.final_reclustering = bool(final_reclustering)
         self.automatic_optimization = False
         self.register_buffer("joint_steps", torch.tensor(0, dtype=torch.long))
-        self.phase_times: dict[str, float] = {"pretrain": 0.0, "initialize": 0.0, "joint": 0.0, "refresh": 0.0}
+        self.phase_times: dict[str, float] = {"pretrain": 0.0, "initialize": 0.0, "joint": 0.0, "refresh": 0.0,
+                                              "recluster": 0.0}
         self.ddp_init_max_abs_diff: float | None = None
         self._epoch_start = 0.0
         self._epoch_sums: dict[str, Tensor] = {}
@@ -331,14 +345,15 @@ class ClusteringModule(pl.LightningModule):
         )
 
     @torch.no_grad()
-    def initialize_head(self, data: Any | None = None) -> None:
-        """Run the head's initialisation on the embeddings of the whole training set."""
+    def initialize_head(self, data: Any | None = None, timer: str = "initialize") -> None:
+        """Run the head's initialisation on the embeddings of the whole training set (its time is added to
+        ``phase_times[timer]``)."""
         start = time.perf_counter()
         z = self.embed(data if data is not None else self._full_data())
         self.cluster_head.initialize(z)
         self.cluster_head.mark_initialized()
         self.ddp_init_max_abs_diff = broadcast_module_state(self.cluster_head)
-        self.phase_times["initialize"] += time.perf_counter() - start
+        self.phase_times[timer] += time.perf_counter() - start
         if self.cluster_head.refresh_interval:
             self.refresh_head(data)
 
@@ -409,6 +424,8 @@ class ClusteringModule(pl.LightningModule):
         head = self.cluster_head
         if head.requires_initialization and not head.is_initialized:
             self.initialize_head()
+        elif self.final_reclustering and int(self.joint_steps) > 0:
+            self.initialize_head(timer="recluster")
 
     def on_train_epoch_end(self) -> None:
         self.phase_times[self.phase] += time.perf_counter() - self._epoch_start

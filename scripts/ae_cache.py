@@ -1,0 +1,35 @@
+"""Cache of pretrained autoencoder weights shared by the DEC-protocol benchmark scripts.
+
+Pretraining the [d, 500, 500, 2000, 10] autoencoder on MNIST takes ~1 h per seed on one CPU thread, and
+several benchmarks (``bench_dec_idec.py`` for DEC / IDEC / DCN, ``bench_reclustering_barrier.py``) start
+from the same weights; ``--ae-cache DIR`` saves them once per (data, scaling, batch size, epochs, lr,
+architecture, denoising, precision, subset, seed) and reuses them. Weights only: a cached file is
+valid for exactly the settings in its name.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def cache_path(folder: str, data: str, scaling: str, batch_size: int, pretrain_epochs: int, lr: float,
+               hidden: list[int], latent: int, noise: float, precision: str, limit: int | None, seed: int) -> str:
+    """File of one pretrained autoencoder's ``state_dict`` in ``folder``."""
+    key = (f"{data}_{scaling}_bs{batch_size}_pre{pretrain_epochs}_lr{lr}_h{'-'.join(map(str, hidden))}_z{latent}_"
+           f"n{noise}_{precision}_l{limit}_s{seed}")
+    return os.path.join(folder, key + ".pt")
+
+
+def load(path: str | None) -> dict | None:
+    """The cached ``state_dict`` at ``path``, or None (no cache folder given, or not cached yet)."""
+    if path and os.path.exists(path):
+        return torch.load(path)
+    return None
+
+
+def save(path: str | None, state_dict: dict) -> None:
+    if path:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        torch.save(state_dict, path)
