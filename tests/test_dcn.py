@@ -156,3 +156,26 @@ def test_end_to_end_on_digits_with_clustering_module(one_thread):
     assert pred.shape == (dm.n_samples,) and pred.dtype == torch.int64
     assert external_metrics(dm.y.numpy(), pred.numpy())["acc"] > 0.5  # chance is ~0.1
     assert model.joint_steps == 3 * math.ceil(dm.n_samples / 256)
+
+
+def test_loss_keeps_each_samples_previous_assignment_as_in_the_papers_algorithm():
+    # three samples in two well-separated groups: k-means gives labels by group
+    z0 = torch.tensor([[0.0, 0.0], [0.2, 0.0], [4.0, 0.0]])
+    head = DCNClusterHead(2, 2, lambda_=2.0, n_init=3)
+    head.initialize(z0)
+    first = head.labels.clone()
+    assert first[0] == first[1] != first[2]
+    head.train()
+    # sample 1 has moved next to the other centre: the loss still pulls it to its previous centre ...
+    z = torch.tensor([[0.0, 0.0], [3.9, 0.0]])
+    index = torch.tensor([0, 1])
+    centres = head.centers.clone()
+    out = head(z, x=torch.zeros(2, 1), x_hat=torch.zeros(2, 1), index=index)
+    previous = centres[first[index]]
+    assert math.isclose(float(out.components["kmeans"]), float((z - previous).pow(2).sum(1).mean()), rel_tol=1e-6)
+    # ... while the fresh assignment moves the other centre and is remembered for the next visit
+    assert head.labels[1] == first[2] and head.labels[0] == first[0] and head.labels[2] == first[2]
+    out2 = head(z, x=torch.zeros(2, 1), x_hat=torch.zeros(2, 1), index=index)  # now the nearest centre
+    assert float(out2.components["kmeans"]) < float(out.components["kmeans"])
+    with pytest.raises(ValueError, match="outside the 3 samples"):
+        head(z, x=torch.zeros(2, 1), x_hat=torch.zeros(2, 1), index=torch.tensor([0, 7]))
