@@ -179,3 +179,32 @@ def test_loss_keeps_each_samples_previous_assignment_as_in_the_papers_algorithm(
     assert float(out2.components["kmeans"]) < float(out.components["kmeans"])
     with pytest.raises(ValueError, match="outside the 3 samples"):
         head(z, x=torch.zeros(2, 1), x_hat=torch.zeros(2, 1), index=torch.tensor([0, 7]))
+
+
+def _remember_on_two_processes(rank: int, port: int, folder: str) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        head = DCNClusterHead(2, 2)
+        head.labels = torch.zeros(6, dtype=torch.long)
+        index = torch.tensor([0, 2, 4]) + rank  # each process sees its own shard of the samples
+        head._remember_labels(index, torch.full((3,), rank + 1))
+        torch.save(head.labels, f"{folder}/labels{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_assignments_of_every_process_are_remembered_on_every_process(tmp_path):
+    # under DDP a sample can be on the other process at its next visit: both must hold every fresh assignment
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_remember_on_two_processes, args=(port, str(tmp_path)), nprocs=2)
+    expected = torch.tensor([1, 2, 1, 2, 1, 2])
+    for rank in (0, 1):
+        assert torch.equal(torch.load(tmp_path / f"labels{rank}.pt"), expected)
