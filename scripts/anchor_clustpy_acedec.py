@@ -25,6 +25,11 @@ trained in isolation for max(10, 0.2 * clustering_epochs) epochs, KMeans again, 
 centres updated by mini-batch k-means with an exponential moving average of the per-cluster batch counts
 (``center_lr`` 0.5), empty clusters re-initialised; no early stopping (``tolerance_threshold=None``);
 ``final_reclustering=True`` re-runs the init on the final embedding to produce ``labels_``.
+
+``--match pyagc`` builds the autoencoder as pyagc does (the same architecture): ReLU + Xavier-uniform
+init, pretrained with clustpy's own ``fit`` on per-element MSE with Adam 1e-3 (``pyagc_style_autoencoder``),
+then handed to ACeDeC, whose clustering phase keeps every default above. ``--match none`` (default, as the earlier
+reports): the LeakyReLU / default-init / summed-MSE autoencoder that clustpy builds itself.
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from anchor_clustpy_common import anchor_parser, emit, metrics, prepare, timed, warm_up  # noqa: E402
+from anchor_clustpy_common import (  # noqa: E402
+    anchor_parser, emit, metrics, prepare, pyagc_style_autoencoder, timed, warm_up,
+)
 
 
 def fit_clustpy(x: np.ndarray, n_clusters: int, args) -> object:
@@ -43,14 +50,22 @@ def fit_clustpy(x: np.ndarray, n_clusters: int, args) -> object:
     from clustpy.deep.neural_networks import FeedforwardAutoencoder
 
     layers = [x.shape[1], *args.hidden, args.latent]
+    if args.match == "pyagc":
+        args.lr = 1e-3  # pretraining lr of pyagc_style_autoencoder (clustpy's and pyagc's default)
+        network = pyagc_style_autoencoder(x, layers, args)
+    else:
+        network = (FeedforwardAutoencoder, {"layers": layers})
     model = ACeDeC(n_clusters=n_clusters, batch_size=args.batch_size, pretrain_epochs=args.pretrain_epochs,
                    clustering_epochs=args.epochs, embedding_size=args.latent, device="cpu",
-                   neural_network=(FeedforwardAutoencoder, {"layers": layers}), random_state=args.seed)
+                   neural_network=network, random_state=args.seed)
     return model.fit(x)
 
 
 def main() -> None:
-    args = anchor_parser(__doc__).parse_args()
+    p = anchor_parser(__doc__)
+    p.add_argument("--match", choices=["pyagc", "none"], default="none",
+                   help="pyagc: pyagc's autoencoder (ReLU, Xavier, per-element MSE pretraining); none: clustpy's own")
+    args = p.parse_args()
 
     x, y, n_clusters = prepare(args)
     warm_up()

@@ -20,7 +20,8 @@ Facts about clustpy 0.0.3's DeepECT (read from clustpy/deep/deepect.py, hierarch
 * Defaults used here: ``max_n_leaf_nodes=20``, ``grow_interval=2`` (epochs; the tree is also grown at
   epoch 0), ``pruning_threshold=0.1``, Adam, pretraining lr 1e-3, clustering lr 1e-4, reconstruction
   ``mean_squared_error`` summed over features, ``clustering_loss_weight=ssl_loss_weight=1``,
-  FeedforwardAutoencoder with LeakyReLU; the initial root split is sklearn KMeans(2, n_init=20).
+  FeedforwardAutoencoder with LeakyReLU (``--match pyagc``: pyagc's ReLU / Xavier autoencoder, pretrained on
+  per-element MSE by clustpy's own ``fit``); the initial root split is sklearn KMeans(2, n_init=20).
 * Leaf centres are ``nn.Parameter`` added to the optimizer as they are created and trained by the
   node-centre loss (Euclidean norm to the stop-gradient batch mean, divided by the number of leaves);
   split-node centres are weighted means of their children; weights ``w = 0.5 w + 0.5 n`` per batch;
@@ -39,7 +40,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from anchor_clustpy_common import anchor_parser, emit, prepare, timed, warm_up  # noqa: E402
+from anchor_clustpy_common import (  # noqa: E402
+    anchor_parser, emit, prepare, pyagc_style_autoencoder, timed, warm_up,
+)
 
 
 def dendrogram_purity(y: np.ndarray, assignment: np.ndarray, parent: np.ndarray) -> float:
@@ -90,7 +93,11 @@ def tree_arrays(tree, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def main() -> None:
-    args = anchor_parser(__doc__).parse_args()
+    p = anchor_parser(__doc__)
+    p.add_argument("--match", choices=["pyagc", "none"], default="none",
+                   help="pyagc: the autoencoder built and pretrained as pyagc's (ReLU, Xavier, per-element MSE, "
+                        "Adam 1e-3; the same architecture); none: clustpy's own (LeakyReLU, default init)")
+    args = p.parse_args()
 
     x, y, k = prepare(args)
     from clustpy.deep import DeepECT
@@ -98,10 +105,15 @@ def main() -> None:
 
     warm_up(sgd=True)
     layers = [x.shape[1], *args.hidden, args.latent]
-    model = DeepECT(batch_size=args.batch_size, pretrain_epochs=args.pretrain_epochs, clustering_epochs=args.epochs,
-                    neural_network=(FeedforwardAutoencoder, {"layers": layers}), embedding_size=args.latent,
-                    device="cpu", random_state=args.seed)
-    with timed() as t:
+    with timed() as t:  # pretraining inside the timed span, as clustpy's own
+        if args.match == "pyagc":
+            args.lr = 1e-3
+            network = pyagc_style_autoencoder(x, layers, args)
+        else:
+            network = (FeedforwardAutoencoder, {"layers": layers})
+        model = DeepECT(batch_size=args.batch_size, pretrain_epochs=args.pretrain_epochs,
+                        clustering_epochs=args.epochs, neural_network=network, embedding_size=args.latent,
+                        device="cpu", random_state=args.seed)
         model.fit(x)
     labels = np.asarray(model.labels_)
     parent, assignment = tree_arrays(model.tree_, labels)

@@ -3,9 +3,10 @@
     OMP_NUM_THREADS=1 python scripts/bench_acedec_vs_clustpy.py            # digits, seeds 0 1 2, 50 + 50 epochs
     python scripts/bench_acedec_vs_clustpy.py --seeds 0 --pretrain-epochs 5 --epochs 5 --out /tmp/x.md  # smoke
 
-Runs with the pyagc environment. For every seed it starts two subprocesses with the same data (sklearn
-digits), scaling (minmax), layers ``[d, 500, 500, 2000, 10]``, batch size, epochs and seed, alternating which
-library goes first so both see the same machine load:
+Runs with the pyagc environment. For every seed it starts two subprocesses with the same data (``--data``:
+sklearn digits, or USPS / MNIST flattened, from ``--data-root``), scaling (minmax), layers
+``[d, 500, 500, 2000, 10]``, batch size, epochs and seed, alternating which library goes first so both see
+the same machine load:
 
 * pyagc:   ``<this python> scripts/bench_acedec_vs_clustpy.py --pyagc-run --seed S ...`` (one ``ACeDeC`` preset
   fit: ``MLPAutoencoder`` (ReLU, Xavier init, per-element MSE pretraining, Adam 1e-3), then the
@@ -19,7 +20,7 @@ Time columns: ``fit_s`` = pyagc's ``trainer.fit`` (pretraining, initialisation, 
 subprocess (interpreter start, imports, data loading, evaluation included). clustpy's ``labels_`` (its default
 output, after ``final_reclustering``) is the reference; its ACeDeC module's own labels before that
 re-clustering (``acedec_labels_``) are reported too. Writes a markdown report (``--out``, default
-``benchmarks/acedec_vs_clustpy_digits.md``), rewritten after every run. The shared plumbing
+``benchmarks/acedec_vs_clustpy_<data>.md``), rewritten after every run. The shared plumbing
 (subprocesses, alternating order, header, tables, timing) is in ``clustpy_side_by_side.py``.
 """
 
@@ -33,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clustpy_side_by_side import (  # noqa: E402
     METRIC_COLS, SCRIPTS, SEED_LIB, Col, Stopwatch, add_common_args, finish_report, cpu_trainer,
-    header_lines, md_table, mean_std, means_table, ratio_table, run_side_by_side, shared_flags,
+    header_lines, md_table, mean_std, means_table, ratio_table, resolve_data_root, run_side_by_side, shared_flags,
     start_driver, tabular_data,
 )
 
@@ -74,8 +75,12 @@ def report(args, runs: list[dict], meta: dict, command: str, done: bool) -> str:
         f"(OMP_NUM_THREADS={args.threads}), limit={args.limit}, pyagc precision={args.precision} (clustpy: float32). "
         "pyagc: ReLU + Xavier MLP, per-element MSE "
         f"pretraining with Adam 1e-3, joint Adam lr={args.lr} (beta 10x), paper loss (per-sample summed "
-        "reconstruction + mean of the two space losses), exactly orthogonal V. clustpy: its ACeDeC defaults "
-        "(LeakyReLU + PyTorch-default-init MLP, summed-MSE pretraining with Adam 1e-3, clustering Adam 1e-4, "
+        "reconstruction + mean of the two space losses), exactly orthogonal V, final re-clustering of the trained "
+        "embedding (the preset's `final_reclustering=True`). clustpy: its ACeDeC defaults "
+        + ("with pyagc's autoencoder (`--match pyagc`: ReLU + Xavier MLP, per-element-MSE pretraining with "
+           "Adam 1e-3 by clustpy's own `fit`), " if args.match == "pyagc" else
+           "(`--match none`: LeakyReLU + PyTorch-default-init MLP, summed-MSE pretraining with Adam 1e-3), ")
+        + "clustering Adam 1e-4, "
         "beta 10x, `init='acedec'`, `final_reclustering=True`).",
         "- fit_s: pyagc `trainer.fit` (pretrain + init + joint); clustpy whole `fit` (pretrain, init, clustering, "
         "final re-clustering). proc_s: subprocess wall time (start-up, imports, data loading, evaluation "
@@ -111,24 +116,29 @@ def report(args, runs: list[dict], meta: dict, command: str, done: bool) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_args(p, "acedec", data_choices=["digits"], scaling_choices=["minmax", "standard"])
+    add_common_args(p, "acedec", scaling_choices=["minmax", "standard"], data_root_option=True)
     p.add_argument("--seed", type=int, default=0, help="(--pyagc-run) the one seed to run")
     p.add_argument("--lr", type=float, default=1e-4, help="pyagc joint Adam lr (clustpy's default clustering lr)")
     p.add_argument("--precision", default="32-true",
                    help="pyagc only: Lightning precision, e.g. bf16-mixed (AMX on CPU); clustpy runs float32")
+    p.add_argument("--match", choices=["pyagc", "none"], default="none",
+                   help="clustpy's autoencoder: pyagc = the same as pyagc's (ReLU, Xavier, per-element MSE "
+                        "pretraining); none = clustpy's default (LeakyReLU, default init, summed MSE)")
     p.add_argument("--pyagc-run", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.pyagc_run:
         pyagc_run(args)
         return
 
-    out, env, meta, command = start_driver(args, "acedec", CLUSTPY_DEVICE="cpu")
+    data_root = resolve_data_root(args.data_root)
+    out, env, meta, command = start_driver(args, "acedec", data_root, CLUSTPY_DEVICE="cpu")
 
     def command_of(lib: str, seed: int) -> list[str]:
         if lib == "pyagc":
             return [sys.executable, str(Path(__file__).resolve()), "--pyagc-run", *shared_flags(args, seed),
                     "--lr", str(args.lr), "--precision", args.precision]
-        return [args.anchor_python, str(SCRIPTS / "anchor_clustpy_acedec.py"), *shared_flags(args, seed)]
+        return [args.anchor_python, str(SCRIPTS / "anchor_clustpy_acedec.py"), *shared_flags(args, seed),
+                "--match", args.match, "--data-root", str(data_root)]
 
     def make_row(lib: str, seed: int, r: dict, wall: float, cpu: float) -> dict:
         return {"lib": lib, "seed": seed, "acc": r["acc"], "nmi": r["nmi"], "ari": r["ari"], "fit_s": r["time_s"],

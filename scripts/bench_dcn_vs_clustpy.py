@@ -1,6 +1,7 @@
 """Side-by-side benchmark: pyagc's DCN against clustpy's DCN (anchor library).
 
     OMP_NUM_THREADS=1 python scripts/bench_dcn_vs_clustpy.py        # digits, seeds 0 1 2, 50+50 epochs
+    OMP_NUM_THREADS=1 python scripts/bench_dcn_vs_clustpy.py --data usps --precision bf16-mixed  # -> ..._usps.md
 
 Runs with the pyagc environment. For every seed it starts two subprocesses with the same data,
 scaling, architecture ([d, 500, 500, 2000, 10], ReLU, Xavier init), epochs, batch size, Adam learning
@@ -29,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clustpy_side_by_side import (  # noqa: E402
-    METRIC_COLS, REPO, SCRIPTS, SEED_LIB, Col, Stopwatch, add_common_args, cpu_trainer, finish_report, header_lines,
+    METRIC_COLS, SCRIPTS, SEED_LIB, Col, Stopwatch, add_common_args, cpu_trainer, finish_report, header_lines,
     md_table, means_table, ratio_table, resolve_data_root, run_side_by_side, shared_flags, start_driver, tabular_data,
 )
 
@@ -110,13 +111,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
-    add_common_args(p, "dcn", data_choices=["digits"], scaling_choices=["minmax", "standard", "global_z"],
-                    out_default=str(REPO / "benchmarks" / "dcn_vs_clustpy_digits.md"), data_root_option=True)
+    add_common_args(p, "dcn", scaling_choices=["minmax", "standard", "global_z"], data_root_option=True)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--lambda", dest="lam", type=float, default=1.0)
     p.add_argument("--n-init", type=int, default=20)
     p.add_argument("--match", choices=["pyagc", "none"], default="pyagc")
-    p.add_argument("--precision", default="32-true")
+    p.add_argument("--precision", default="32-true", help="pyagc only: Lightning precision (bf16-mixed: AMX on CPU)")
     args = p.parse_args()
     if args.worker:
         worker(args)

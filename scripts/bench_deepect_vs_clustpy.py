@@ -1,6 +1,7 @@
 """Side-by-side benchmark: pyagc's DeepECT head against clustpy's DeepECT (anchor library).
 
     OMP_NUM_THREADS=1 python scripts/bench_deepect_vs_clustpy.py            # digits, seeds 0 1 2, 50+50 epochs
+    OMP_NUM_THREADS=1 python scripts/bench_deepect_vs_clustpy.py --data usps --precision bf16-mixed
 
 Runs with the pyagc environment. For every seed it starts two subprocesses with the same data,
 scaling (minmax), architecture ([d, 500, 500, 2000, 10]), epochs, batch size and seed, alternating which
@@ -29,8 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clustpy_side_by_side import (  # noqa: E402
-    LIBS, METRIC_COLS, REPO, SCRIPTS, SEED_LIB, Col, Stopwatch, add_common_args, cpu_trainer,
-    delta, header_lines, md_table, means_table, ratio, run_side_by_side, shared_flags, start_driver, tabular_data,
+    LIBS, METRIC_COLS, SCRIPTS, SEED_LIB, Col, Stopwatch, add_common_args, cpu_trainer, delta, header_lines,
+    md_table, means_table, ratio, report_path, resolve_data_root, run_side_by_side, shared_flags, start_driver,
+    tabular_data,
 )
 
 
@@ -50,7 +52,9 @@ def run_pyagc(args) -> dict:
     y = dm.y.numpy()
     k = int(dm.n_classes)
     enc = MLPAutoencoder(dm.n_features, hidden_dims=args.hidden, latent_dim=args.latent)
-    head = DeepECTClusterHead(k, args.latent, max_leaves=args.max_leaves, split_interval=args.split_interval,
+    # default: 2 epochs of steps, as clustpy's grow_interval=2 (epochs); 16 on digits (8 batches per epoch)
+    split_interval = args.split_interval or 2 * -(-dm.n_samples // args.batch_size)
+    head = DeepECTClusterHead(k, args.latent, max_leaves=args.max_leaves, split_interval=split_interval,
                               prune_threshold=args.prune_threshold, clustering_weight=args.clustering_weight,
                               reconstruction_weight=args.reconstruction_weight, seed=args.seed)
     # warm-up (untimed): first optimizer step / lazy imports, as the anchor does
@@ -67,14 +71,14 @@ def run_pyagc(args) -> dict:
     else:
         ae = ClusteringModule(enc, head, pretrain_epochs=args.pretrain_epochs, epochs=0,
                               pretrain_optimizer={"name": "adam", "lr": args.lr})
-        cpu_trainer(args.pretrain_epochs).fit(ae, datamodule=dm)
+        cpu_trainer(args.pretrain_epochs, args.precision).fit(ae, datamodule=dm)
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             torch.save(enc.state_dict(), cache)
     t1 = sw.wall
     model = ClusteringModule(enc, head, pretrain_epochs=0, epochs=args.epochs,
                              optimizer={"name": "adam", "lr": args.joint_lr})
-    cpu_trainer(args.epochs).fit(model, datamodule=dm)
+    cpu_trainer(args.epochs, args.precision).fit(model, datamodule=dm)
     t2, cpu = sw.wall, sw.cpu
     z = model.embed(dm)
     flat = head.cluster(z, n_clusters=k).numpy()
@@ -85,6 +89,7 @@ def run_pyagc(args) -> dict:
            "dp": dendrogram_purity(y, nodes, tree["parent"]), "lp": leaf_purity(y, nodes),
            "n_leaves": int(tree["is_leaf"].sum()), "time_s": round(t2, 2), "cpu_s": round(cpu, 2),
            "pretrain_s": round(t1, 2), "joint_s": round(t2 - t1, 2), "joint_steps": int(model.joint_steps),
+           "split_interval": int(split_interval),
            "n": int(len(y))}
     if args.plot:
         from pyagc.utils.tree_plot import plot_cluster_tree
@@ -95,24 +100,28 @@ def run_pyagc(args) -> dict:
 
 # ----------------------------------------------------------------------------- driver
 def pyagc_flags(args) -> list[str]:
-    return ["--max-leaves", str(args.max_leaves), "--split-interval", str(args.split_interval),
-            "--prune-threshold", str(args.prune_threshold), "--clustering-weight", str(args.clustering_weight),
-            "--reconstruction-weight", str(args.reconstruction_weight), "--lr", str(args.lr),
-            "--joint-lr", str(args.joint_lr)]
+    split = ["--split-interval", str(args.split_interval)] if args.split_interval else []
+    return ["--max-leaves", str(args.max_leaves), *split, "--prune-threshold", str(args.prune_threshold),
+            "--clustering-weight", str(args.clustering_weight), "--reconstruction-weight",
+            str(args.reconstruction_weight), "--lr", str(args.lr), "--joint-lr", str(args.joint_lr),
+            "--precision", args.precision]
 
 
 def write_report(args, runs: list[dict], meta: dict, command: str, done: bool) -> None:
+    split = f"{args.split_interval} steps" if args.split_interval else "2 epochs of steps"
     lines = header_lines("DeepECT", args, meta, command, done, machine_note="") + [
         f"- Settings: data={args.data}, scaling={args.scaling}, seeds={args.seeds}, layers [d, "
         f"{', '.join(map(str, args.hidden))}, {args.latent}], batch_size={args.batch_size}, "
         f"pretrain_epochs={args.pretrain_epochs}, epochs={args.epochs}, threads={args.threads}, limit={args.limit}",
         f"- pyagc: MLPAutoencoder (ReLU, Xavier), per-element MSE, pretrain Adam lr={args.lr}, joint Adam "
-        f"lr={args.joint_lr}, DeepECTClusterHead(max_leaves={args.max_leaves}, split_interval={args.split_interval} "
-        f"steps, prune_threshold={args.prune_threshold}, clustering_weight={args.clustering_weight}, "
-        f"reconstruction_weight={args.reconstruction_weight})",
+        f"lr={args.joint_lr}, DeepECTClusterHead(max_leaves={args.max_leaves}, split_interval={split}, "
+        f"prune_threshold={args.prune_threshold}, clustering_weight={args.clustering_weight}, "
+        f"reconstruction_weight={args.reconstruction_weight}), precision {args.precision} (clustpy: float32)",
         "- clustpy: `DeepECT` with its defaults except layers, epochs, batch size, seed (random_state) and the "
-        "(pre-scaled) data: FeedforwardAutoencoder (LeakyReLU), summed-over-features MSE, Adam lr 1e-3 "
-        "pretraining / 1e-4 clustering, grow_interval=2 epochs, max_n_leaf_nodes=20, pruning_threshold=0.1",
+        "(pre-scaled) data: " + ("pyagc's autoencoder (`--match pyagc`: ReLU + Xavier, pretrained on per-element MSE "
+        "with Adam 1e-3 by clustpy's own `fit`)" if args.match == "pyagc" else "FeedforwardAutoencoder (LeakyReLU), "
+        "summed-over-features MSE, Adam lr 1e-3 pretraining") + " / 1e-4 clustering, grow_interval=2 epochs, "
+        "max_n_leaf_nodes=20, pruning_threshold=0.1",
         "- Flat ACC/NMI/ARI: tree cut at k=10 (latest splits undone: pyagc `cluster(z, n_clusters=10)`, clustpy "
         "`flat_clustering(10)`). DP: exact dendrogram purity of the full tree (samples in their leaves); LP: leaf "
         "purity. fit_s: pyagc pretraining + joint `trainer.fit`; clustpy whole `fit` (wall); fit_cpu_s: the same span "
@@ -132,36 +141,42 @@ def write_report(args, runs: list[dict], meta: dict, command: str, done: bool) -
                       f"ΔACC {delta(per, 'acc'):+.4f}, ΔNMI {delta(per, 'nmi'):+.4f}, "
                       f"ΔARI {delta(per, 'ari'):+.4f}, ΔDP {delta(per, 'dp'):+.4f}, "
                       f"ΔLP {delta(per, 'lp'):+.4f} (pyagc − clustpy)."]
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines) + "\n")
+    report_path(args, "deepect").write_text("\n".join(lines) + "\n")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--worker", action="store_true", help="run pyagc once (--seed) and print one JSON line")
     p.add_argument("--seed", type=int, default=0)
-    add_common_args(p, "deepect", out_default=str(REPO / "benchmarks" / "deepect_vs_clustpy_digits.md"))
+    add_common_args(p, "deepect", data_root_option=True)
     p.add_argument("--lr", type=float, default=1e-3, help="pyagc pretraining Adam lr")
     p.add_argument("--joint-lr", type=float, default=1e-3, help="pyagc joint Adam lr")
+    p.add_argument("--match", choices=["pyagc", "none"], default="none",
+                   help="clustpy's autoencoder: pyagc = the same as pyagc's (ReLU, Xavier, per-element MSE "
+                        "pretraining); none = clustpy's default (LeakyReLU, default init, summed MSE)")
     p.add_argument("--max-leaves", type=int, default=20)
-    p.add_argument("--split-interval", type=int, default=16, help="pyagc steps between splits (16 = 2 epochs)")
+    p.add_argument("--split-interval", type=int, default=None,
+                   help="pyagc steps between splits (default: 2 epochs, as clustpy's grow_interval; 16 on digits)")
     p.add_argument("--prune-threshold", type=float, default=0.1)
     p.add_argument("--clustering-weight", type=float, default=0.02)
     p.add_argument("--reconstruction-weight", type=float, default=1.0)
     p.add_argument("--ae-cache", default=None, help="worker, sweeps only: folder to save/reuse pretrained AEs")
     p.add_argument("--plot", default=None, help="worker: save the pyagc tree plot here")
+    p.add_argument("--precision", default="32-true", help="pyagc only: Lightning precision (bf16-mixed: AMX on CPU)")
     p.add_argument("--libs", nargs="+", default=list(LIBS))
     args = p.parse_args()
     if args.worker:
         print(json.dumps(run_pyagc(args)), flush=True)
         return
-    _, env, meta, command = start_driver(args, "deepect")
+    data_root = resolve_data_root(args.data_root)
+    _, env, meta, command = start_driver(args, "deepect", data_root)
 
     def command_of(lib: str, seed: int) -> list[str]:
         if lib == "pyagc":
             return [sys.executable, str(Path(__file__).resolve()), "--worker", *shared_flags(args, seed),
                     *pyagc_flags(args)]
-        return [args.anchor_python, str(SCRIPTS / "anchor_clustpy_deepect.py"), *shared_flags(args, seed)]
+        return [args.anchor_python, str(SCRIPTS / "anchor_clustpy_deepect.py"), *shared_flags(args, seed),
+                "--match", args.match, "--data-root", str(data_root)]
 
     def make_row(lib: str, seed: int, row: dict, wall: float, cpu: float) -> dict:
         row["proc_s"], row["proc_cpu_s"] = round(wall, 2), round(cpu, 2)

@@ -1,6 +1,7 @@
 """Side-by-side benchmark: pyagc's DipEncoder head against clustpy's DipEncoder (anchor library).
 
     OMP_NUM_THREADS=1 python scripts/bench_dipencoder_vs_clustpy.py          # digits, seeds 0 1 2, 50+50 epochs
+    OMP_NUM_THREADS=1 python scripts/bench_dipencoder_vs_clustpy.py --data usps --precision bf16-mixed
 
 Runs with the pyagc environment. For every seed it starts two subprocesses with the same data, scaling
 (minmax), architecture ([d, 500, 500, 2000, 10]), epochs, batch size and seed, alternating which library
@@ -53,12 +54,12 @@ def run_pyagc(args) -> dict:
     sw = Stopwatch()
     pre = ClusteringModule(enc, head, pretrain_epochs=args.pretrain_epochs, epochs=0,
                            pretrain_optimizer={"name": "adam", "lr": args.lr})
-    cpu_trainer(args.pretrain_epochs).fit(pre, datamodule=dm)
+    cpu_trainer(args.pretrain_epochs, args.precision).fit(pre, datamodule=dm)
     pre_s = sw.wall
     model = ClusteringModule(enc, head, pretrain_epochs=0, epochs=args.epochs,
                              optimizer={"name": "adam", "lr": args.joint_lr})
     t1 = sw.wall
-    cpu_trainer(args.epochs).fit(model, datamodule=dm)
+    cpu_trainer(args.epochs, args.precision).fit(model, datamodule=dm)
     joint_s = sw.wall - t1
     cpu_s = sw.cpu
     pred = model.infer_full(dm).numpy()
@@ -72,7 +73,7 @@ def run_pyagc(args) -> dict:
 # ----------------------------------------------------------------------------- driver
 def pyagc_cmd(args, seed: int) -> list[str]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", *shared_flags(args, seed), "--lr", str(args.lr),
-           "--joint-lr", str(args.joint_lr), "--n-init", str(args.n_init)]
+           "--joint-lr", str(args.joint_lr), "--n-init", str(args.n_init), "--precision", args.precision]
     return cmd + (["--dip-weighting"] if args.dip_weighting else [])
 
 
@@ -89,8 +90,8 @@ def report(args, runs: list[dict], meta: dict, command: str, done: bool) -> str:
         f"limit={args.limit}",
         f"- pyagc: MLPAutoencoder (ReLU, Xavier), pretraining Adam lr={args.lr}, joint Adam lr={args.joint_lr}, "
         f"DipEncoderClusterHead(update_interval=batches per epoch, dip_weighting={args.dip_weighting}, "
-        f"n_init={args.n_init}, reconstruction_weight=auto 1/(4 mean(x^2))). Labels: the head's pairwise-threshold "
-        "vote (`infer_full`).",
+        f"n_init={args.n_init}, reconstruction_weight=auto 1/(4 mean(x^2))), precision {args.precision} "
+        "(clustpy: float32). Labels: the head's pairwise-threshold vote (`infer_full`).",
         "- clustpy: DipEncoder defaults (see `scripts/anchor_clustpy_dipencoder.py`): LeakyReLU, default init, "
         "Adam 1e-3 / 1e-4, dip-weighted losses, KMeans n_init=1; labels `labels_`.",
         "- fit_s: pyagc pretraining + joint `trainer.fit` (k-means init and relabelling included); clustpy whole "
@@ -118,11 +119,12 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--worker", action="store_true", help="internal: run one pyagc fit and print a JSON line")
     p.add_argument("--seed", type=int, default=0, help="worker only")
-    add_common_args(p, "dipencoder", json_option=False, data_root_option=True)
+    add_common_args(p, "dipencoder", data_root_option=True)
     p.add_argument("--lr", type=float, default=1e-3, help="pyagc pretraining Adam lr (clustpy default 1e-3)")
     p.add_argument("--joint-lr", type=float, default=1e-4, help="pyagc joint Adam lr (clustpy default 1e-4)")
     p.add_argument("--dip-weighting", action="store_true", help="pyagc head: weight dips by their detached values")
     p.add_argument("--n-init", type=int, default=10, help="pyagc head: k-means restarts")
+    p.add_argument("--precision", default="32-true", help="pyagc only: Lightning precision (bf16-mixed: AMX on CPU)")
     args = p.parse_args()
 
     if args.worker:

@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clustpy_side_by_side import (  # noqa: E402
-    METRIC_COLS, SCRIPTS, SEED_LIB, Col, Stopwatch, add_common_args, finish_report, cpu_trainer,
+    METRIC_COLS, SCRIPTS, SEED_LIB, Col, Stopwatch, add_common_args, finish_report, cpu_trainer, data_module,
     header_lines, md_table, means_table, ratio_table, resolve_data_root, run_side_by_side,
     shared_flags, start_driver,
 )
@@ -43,17 +43,13 @@ def worker(args) -> None:
     import pytorch_lightning as pl
     import torch
 
-    from pyagc.data import ImageDataModule, TabularDataModule
     from pyagc.metrics import external_metrics
     from pyagc.models import VaDE
 
     torch.set_num_threads(args.threads)
 
     def make_data(limit, seed):
-        if args.data in ("mnist", "usps"):
-            return ImageDataModule(args.data, scaling=args.scaling, batch_size=args.batch_size, seed=seed,
-                                   flatten=True, limit=limit)
-        return TabularDataModule(args.data, scaling=args.scaling, batch_size=args.batch_size, seed=seed, limit=limit)
+        return data_module(args.data, scaling=args.scaling, batch_size=args.batch_size, seed=seed, limit=limit)
 
     def fit(dm, pretrain_epochs, epochs, seed):
         pl.seed_everything(seed, verbose=False)
@@ -112,7 +108,7 @@ def report(args, runs: list[dict], meta: dict, command: str, done: bool) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_args(p, "vade", data_choices=["digits", "usps", "mnist"], scaling_choices=["minmax", "unit", "none"],
+    add_common_args(p, "vade", scaling_choices=["minmax", "unit", "none"],
                     data_root_option=True)
     p.add_argument("--seed", type=int, default=0, help="--worker only")
     p.add_argument("--lr", type=float, default=2e-3, help="pyagc VaDE-phase Adam lr")

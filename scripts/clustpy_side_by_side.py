@@ -16,8 +16,8 @@ pyagc worker, its command-line options and its report text, and takes from here:
   command), :class:`Col` with :func:`md_table` (per-seed rows), :func:`means_table` (mean ± std per
   library) and :func:`ratio_table` / :func:`ratio` / :func:`delta` (clustpy / pyagc speed, pyagc - clustpy
   quality);
-* the pyagc workers: :class:`Stopwatch` (wall and process CPU time), :func:`cpu_trainer` and
-  :func:`tabular_data`.
+* the pyagc workers: :class:`Stopwatch` (wall and process CPU time), :func:`cpu_trainer`,
+  :func:`data_module` and :func:`tabular_data` (digits, or usps / mnist flattened, as the anchor loads them).
 
 Nothing here imports pyagc or Lightning at import time (only inside the worker helpers).
 """
@@ -43,6 +43,8 @@ import numpy as np
 SCRIPTS = Path(__file__).resolve().parent
 REPO = SCRIPTS.parent
 LIBS = ("pyagc", "clustpy")
+DATA_CHOICES = ("digits", "usps", "mnist")  # what the anchor's load_data reads
+IMAGE_SETS = ("usps", "mnist")
 
 sys.path.insert(0, str(SCRIPTS))
 from anchor_clustpy_common import default_data_root  # noqa: E402,F401  (pyagc- and clustpy-free)
@@ -66,11 +68,12 @@ def bench_env(threads: int, data_root: Path | None = None, **extra: str) -> dict
 
 
 # ----------------------------------------------------------------------------- command lines
-def add_common_args(p: argparse.ArgumentParser, method: str, *, data_choices: Sequence[str] | None = None,
+def add_common_args(p: argparse.ArgumentParser, method: str, *, data_choices: Sequence[str] | None = DATA_CHOICES,
                     scaling_choices: Sequence[str] | None = None, out_default: str | None = None,
                     json_option: bool = True, data_root_option: bool = False) -> None:
     """Options every driver takes: ``--data --seeds --scaling --batch-size --pretrain-epochs --epochs
-    --hidden --latent --threads --limit --anchor-python --out [--json] [--data-root]`` (defaults: digits, seeds 0 1 2,
+    --hidden --latent --threads --limit --anchor-python --out [--json] [--data-root]`` (defaults: digits
+    (choices ``data_choices``, default digits, usps, mnist), seeds 0 1 2,
     minmax, 256, 50 + 50 epochs, [500, 500, 2000], 10, 1 thread, all samples, ``/work/benchvenv``).
     ``--out`` defaults to ``out_default`` or, if None, to ``benchmarks/<method>_vs_clustpy_<data>.md``
     (see :func:`report_path`)."""
@@ -325,10 +328,21 @@ def cpu_trainer(max_epochs: int, precision: str = "32-true"):
                       precision=precision)
 
 
-def tabular_data(args):
-    """pyagc ``TabularDataModule`` of ``args`` (data, scaling, batch size, seed, limit), set up."""
+def data_module(name: str, *, scaling: str, batch_size: int, seed: int, limit: int | None = None):
+    """pyagc data module of ``name`` (not set up): ``TabularDataModule`` for digits, for usps / mnist an
+    ``ImageDataModule(split="all", flatten=True)``: the same samples in the same order (train then test) as
+    the anchor's ``load_data``, and the same ``scaling`` and ``limit`` subset."""
+    if name in IMAGE_SETS:
+        from pyagc.data import ImageDataModule
+        return ImageDataModule(name, split="all", flatten=True, scaling=scaling, batch_size=batch_size, seed=seed,
+                               limit=limit)
     from pyagc.data import TabularDataModule
-    dm = TabularDataModule(args.data, scaling=args.scaling, batch_size=args.batch_size, seed=args.seed,
-                           limit=args.limit)
+    return TabularDataModule(name, scaling=scaling, batch_size=batch_size, seed=seed, limit=limit)
+
+
+def tabular_data(args):
+    """:func:`data_module` of ``args`` (data, scaling, batch size, seed, limit), set up (the name is historical:
+    usps / mnist give a flattened ``ImageDataModule``)."""
+    dm = data_module(args.data, scaling=args.scaling, batch_size=args.batch_size, seed=args.seed, limit=args.limit)
     dm.setup()
     return dm
