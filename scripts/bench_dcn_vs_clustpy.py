@@ -87,10 +87,10 @@ def report(args, runs: list[dict], meta: dict, command: str, done: bool) -> str:
         f"initial k-means n_init={args.n_init}, centre counts start at 100, threads={args.threads}, "
         f"limit={args.limit}, clustpy --match {args.match}, pyagc precision={args.precision} (clustpy: float32)",
         "- Algorithmic differences that remain (see `scripts/anchor_clustpy_dcn.py` and `pyagc/clusters/dcn.py`): "
-        "clustpy uses each sample's stored label in the loss and, after every optimizer step, encodes the batch "
-        "a second time and moves the centres in a per-sample Python loop; pyagc assigns the batch to the nearest "
-        "centre in the same forward pass as the loss and moves the centres with the closed-form batch version of "
-        "the same running-mean update (no second encoder pass).",
+        "both use each sample's stored label (from its previous visit) in the loss; after every optimizer step "
+        "clustpy encodes the batch a second time, re-assigns it and moves the centres in a per-sample Python loop, "
+        "while pyagc re-assigns the batch with the embedding of the loss's forward pass and moves the centres with "
+        "the closed-form batch version of the same running-mean update (no second encoder pass).",
         "- fit_s: pyagc `trainer.fit` (pretrain + k-means init + joint); clustpy whole `fit` (incl. its final "
         "k-means and prediction). proc_s: subprocess wall time (start-up, data loading, evaluation included). "
         "Order alternates per seed (even seed: pyagc first).",
