@@ -209,6 +209,9 @@ def main() -> None:
 
 def write_markdown(args, runs: list[dict]) -> None:
     """Append a results section (date, machine, command, per-run rows, means) to ``args.md``."""
+    dcn_settings = f"dcn_lambda={args.dcn_lambda}, DCN opt=adam:{args.lr}, " if "dcn" in args.methods else ""
+    vade_settings = (f"VaDE reconstruction={args.vade_reconstruction}, VaDE opt=adam:{args.vade_lr} x0.9 every 10 "
+                     "epochs, " if "vade" in args.methods else "")
     lines = [
         f"## {args.data}: {', '.join(m.upper() for m in args.methods)} ({datetime.date.today().isoformat()})", "",
         f"- machine: {os.cpu_count()} CPUs, {platform.platform()}, torch {torch.__version__}, "
@@ -216,8 +219,7 @@ def write_markdown(args, runs: list[dict]) -> None:
         f"- command: `python {shlex.join(['scripts/bench_dec_idec.py', *sys.argv[1:]])}`",
         f"- settings: scaling={args.scaling}, batch_size={args.batch_size}, pretrain_epochs={args.pretrain_epochs}, "
         f"epochs={args.epochs}, update_interval={args.update_interval}, tol={args.tol}, gamma={args.gamma}, "
-        f"{'dcn_lambda=' + str(args.dcn_lambda) + ', DCN opt=adam:' + str(args.lr) + ', ' if 'dcn' in args.methods else ''}"
-        f"{'VaDE reconstruction=' + args.vade_reconstruction + ', VaDE opt=adam:' + str(args.vade_lr) + ' x0.9 every 10 epochs, ' if 'vade' in args.methods else ''}"
+        f"{dcn_settings}{vade_settings}"
         f"layers [d, {', '.join(map(str, args.hidden))}, {args.latent}], pretrain_noise={args.pretrain_noise}, "
         f"shared pretraining={args.share_pretraining}, DEC opt={args.dec_opt or 'sgd:0.01:0.9'}, "
         f"IDEC opt={args.idec_opt or 'adam:' + str(args.lr)}",

@@ -38,8 +38,8 @@ the centres move under ``no_grad`` after the loss has been formed. The fixed ass
 assignments recomputed inside the loss, Adam's first joint steps move the embedding faster than the
 count-damped centres follow, samples of small clusters switch to big ones and are pulled in, and whole
 clusters die within an epoch (3,000 USPS images, lambda 1: ACC 0.52 with 4 of 10 clusters empty after 15
-epochs, vs. 0.63 with all 10 kept; ``benchmarks/dcn_assignments_usps.md``). Without an ``index`` (a manual loop that passes
-none) the fresh assignments are used.
+epochs, vs. 0.63 with all 10 kept; ``benchmarks/dcn_assignments_usps.md``). Without an ``index`` (a manual
+loop that passes none) the fresh assignments are used.
 """
 
 from __future__ import annotations
@@ -60,9 +60,9 @@ class DCNClusterHead(BaseClusterHead):
     r"""DCN: reconstruction + :math:`\frac{\lambda}{2}` k-means loss with count-based centre updates.
 
     Needs ``x`` and ``x_hat`` (an autoencoder) in the context, and the batch's dataset ``index`` for the
-    fixed per-sample assignments of the loss (:class:`~pyagc.models.ClusteringModule` passes it). The centres ``centers`` (K, F) and
-    the counts ``counts`` (K,) are buffers: they are updated inside :meth:`forward` while the head
-    is in training mode and are saved in checkpoints.
+    fixed per-sample assignments of the loss (:class:`~pyagc.models.ClusteringModule` passes it). The centres
+    ``centers`` (K, F), the counts ``counts`` (K,) and the assignments ``labels`` (N,) are buffers: they are
+    updated inside :meth:`forward` while the head is in training mode and are saved in checkpoints.
 
     Args:
         n_clusters: number of clusters :math:`K`.
