@@ -51,8 +51,7 @@ def fit_clustpy(x: np.ndarray, n_clusters: int, args) -> object:
 
     layers = [x.shape[1], *args.hidden, args.latent]
     if args.match == "pyagc":
-        args.lr = 1e-3  # pretraining lr of pyagc_style_autoencoder (clustpy's and pyagc's default)
-        network = pyagc_style_autoencoder(x, layers, args)
+        network = pyagc_style_autoencoder(x, layers, args, lr=1e-3)  # pyagc's pretraining lr
     else:
         network = (FeedforwardAutoencoder, {"layers": layers})
     model = ACeDeC(n_clusters=n_clusters, batch_size=args.batch_size, pretrain_epochs=args.pretrain_epochs,

@@ -196,10 +196,10 @@ def elementwise_mse(a, b):
     return F.mse_loss(a, b)
 
 
-def pyagc_style_autoencoder(x: np.ndarray, layers: list[int], args):
+def pyagc_style_autoencoder(x: np.ndarray, layers: list[int], args, lr: float | None = None):
     """clustpy ``FeedforwardAutoencoder`` built and pretrained like pyagc's ``MLPAutoencoder``: ReLU,
     Xavier-uniform weights and zero biases (seeded with ``args.seed``), ``args.pretrain_epochs`` epochs of
-    Adam(``args.lr``) on per-element MSE with clustpy's own ``fit``; hand it to a clustpy method as
+    Adam(``lr``, default ``args.lr``) on per-element MSE with clustpy's own ``fit``; hand it to a clustpy method as
     ``neural_network``."""
     import torch
     from clustpy.deep.neural_networks import FeedforwardAutoencoder
@@ -210,7 +210,8 @@ def pyagc_style_autoencoder(x: np.ndarray, layers: list[int], args):
         if isinstance(m, torch.nn.Linear):
             torch.nn.init.xavier_uniform_(m.weight)
             torch.nn.init.zeros_(m.bias)
-    ae.fit(n_epochs=args.pretrain_epochs, optimizer_params={"lr": args.lr}, batch_size=args.batch_size,
+    ae.fit(n_epochs=args.pretrain_epochs, optimizer_params={"lr": args.lr if lr is None else lr},
+           batch_size=args.batch_size,
            data=x, optimizer_class=torch.optim.Adam, ssl_loss_fn=elementwise_mse)
     return ae
 

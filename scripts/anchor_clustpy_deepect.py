@@ -107,8 +107,7 @@ def main() -> None:
     layers = [x.shape[1], *args.hidden, args.latent]
     with timed() as t:  # pretraining inside the timed span, as clustpy's own
         if args.match == "pyagc":
-            args.lr = 1e-3
-            network = pyagc_style_autoencoder(x, layers, args)
+            network = pyagc_style_autoencoder(x, layers, args, lr=1e-3)  # pyagc's pretraining lr
         else:
             network = (FeedforwardAutoencoder, {"layers": layers})
         model = DeepECT(batch_size=args.batch_size, pretrain_epochs=args.pretrain_epochs,

@@ -159,9 +159,9 @@ def main() -> None:
     p.add_argument("--gamma", type=float, default=0.1)
     p.add_argument("--dcn-lambda", type=float, default=1.0, help="DCN: weight of the k-means term (head's lambda_)")
     p.add_argument("--vade-lr", type=float, default=2e-3, help="VaDE: Adam lr (decayed by 0.9 every 10 epochs)")
-    p.add_argument("--vade-reconstruction", choices=["bce", "mse"], default="mse",
-                   help="VaDE decoder likelihood: mse (Gaussian; fits the linear-output autoencoder that DEC pretrains) "
-                        "or bce (needs a sigmoid output, i.e. an autoencoder pretrained for it)")
+    p.add_argument("--vade-reconstruction", choices=["bce", "mse"], default="bce",
+                   help="VaDE decoder likelihood: bce (Bernoulli, the paper's; pretrains its own sigmoid-output "
+                        "autoencoder) or mse (Gaussian; reuses the linear-output DEC autoencoders, unmeasured here)")
     p.add_argument("--pretrain-noise", type=float, default=0.0, help="denoising pretraining (input dropout rate)")
     p.add_argument("--hidden", nargs="+", type=int, default=[500, 500, 2000])
     p.add_argument("--latent", type=int, default=10)
