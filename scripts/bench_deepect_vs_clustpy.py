@@ -56,7 +56,10 @@ def run_pyagc(args) -> dict:
     split_interval = args.split_interval or 2 * -(-dm.n_samples // args.batch_size)
     head = DeepECTClusterHead(k, args.latent, max_leaves=args.max_leaves, split_interval=split_interval,
                               prune_threshold=args.prune_threshold, clustering_weight=args.clustering_weight,
-                              reconstruction_weight=args.reconstruction_weight, seed=args.seed)
+                              reconstruction_weight=args.reconstruction_weight,
+                              reconstruction_reduction=args.reconstruction_reduction,
+                              center_update=args.center_update, center_lr=args.center_lr or args.joint_lr,
+                              seed=args.seed)
     # warm-up (untimed): first optimizer step / lazy imports, as the anchor does
     lin = torch.nn.Linear(4, 2)
     opt = torch.optim.Adam(lin.parameters(), fused=True)
@@ -103,7 +106,9 @@ def pyagc_flags(args) -> list[str]:
     split = ["--split-interval", str(args.split_interval)] if args.split_interval else []
     return ["--max-leaves", str(args.max_leaves), *split, "--prune-threshold", str(args.prune_threshold),
             "--clustering-weight", str(args.clustering_weight), "--reconstruction-weight",
-            str(args.reconstruction_weight), "--lr", str(args.lr), "--joint-lr", str(args.joint_lr),
+            str(args.reconstruction_weight), "--reconstruction-reduction", args.reconstruction_reduction,
+            "--center-update", args.center_update, *(["--center-lr", str(args.center_lr)] if args.center_lr else []),
+            "--lr", str(args.lr), "--joint-lr", str(args.joint_lr),
             "--precision", args.precision]
 
 
@@ -113,10 +118,12 @@ def write_report(args, runs: list[dict], meta: dict, command: str, done: bool) -
         f"- Settings: data={args.data}, scaling={args.scaling}, seeds={args.seeds}, layers [d, "
         f"{', '.join(map(str, args.hidden))}, {args.latent}], batch_size={args.batch_size}, "
         f"pretrain_epochs={args.pretrain_epochs}, epochs={args.epochs}, threads={args.threads}, limit={args.limit}",
-        f"- pyagc: MLPAutoencoder (ReLU, Xavier), per-element MSE, pretrain Adam lr={args.lr}, joint Adam "
+        f"- pyagc: MLPAutoencoder (ReLU, Xavier), pretrained on per-element MSE with Adam lr={args.lr}, joint Adam "
         f"lr={args.joint_lr}, DeepECTClusterHead(max_leaves={args.max_leaves}, split_interval={split}, "
         f"prune_threshold={args.prune_threshold}, clustering_weight={args.clustering_weight}, "
-        f"reconstruction_weight={args.reconstruction_weight}), precision {args.precision} (clustpy: float32)",
+        f"reconstruction_weight={args.reconstruction_weight}, reconstruction_reduction={args.reconstruction_reduction!r}, "
+        f"center_update={args.center_update!r}, center_lr={args.center_lr or args.joint_lr}), precision "
+        f"{args.precision} (clustpy: float32)",
         "- clustpy: `DeepECT` with its defaults except layers, epochs, batch size, seed (random_state) and the "
         "(pre-scaled) data: " + ("pyagc's autoencoder (`--match pyagc`: ReLU + Xavier, pretrained on per-element MSE "
         "with Adam 1e-3 by clustpy's own `fit`)" if args.match == "pyagc" else "FeedforwardAutoencoder (LeakyReLU), "
@@ -150,7 +157,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     add_common_args(p, "deepect", data_root_option=True)
     p.add_argument("--lr", type=float, default=1e-3, help="pyagc pretraining Adam lr")
-    p.add_argument("--joint-lr", type=float, default=1e-3, help="pyagc joint Adam lr")
+    p.add_argument("--joint-lr", type=float, default=1e-4, help="pyagc joint Adam lr (clustpy's and the paper's 1e-4; "
+                   "reports before 2026-11-23: 1e-3)")
     p.add_argument("--match", choices=["pyagc", "none"], default="none",
                    help="clustpy's autoencoder: pyagc = the same as pyagc's (ReLU, Xavier, per-element MSE "
                         "pretraining); none = clustpy's default (LeakyReLU, default init, summed MSE)")
@@ -158,8 +166,13 @@ def main() -> None:
     p.add_argument("--split-interval", type=int, default=None,
                    help="pyagc steps between splits (default: 2 epochs, as clustpy's grow_interval; 16 on digits)")
     p.add_argument("--prune-threshold", type=float, default=0.1)
-    p.add_argument("--clustering-weight", type=float, default=0.02)
+    p.add_argument("--clustering-weight", type=float, default=1.0,
+                   help="pyagc lambda_c (1 with the summed reconstruction = clustpy; reports before 2026-11-23: 0.02 "
+                        "with --reconstruction-reduction mean --center-update running_mean --joint-lr 1e-3)")
     p.add_argument("--reconstruction-weight", type=float, default=1.0)
+    p.add_argument("--reconstruction-reduction", choices=["sum", "mean"], default="sum")
+    p.add_argument("--center-update", choices=["adam", "running_mean"], default="adam")
+    p.add_argument("--center-lr", type=float, default=None, help="pyagc leaf-centre Adam lr (default: --joint-lr)")
     p.add_argument("--ae-cache", default=None, help="worker, sweeps only: folder to save/reuse pretrained AEs")
     p.add_argument("--plot", default=None, help="worker: save the pyagc tree plot here")
     p.add_argument("--precision", default="32-true", help="pyagc only: Lightning precision (bf16-mixed: AMX on CPU)")

@@ -15,6 +15,22 @@ paper's runs; update_interval 140; ``tol=0`` so every arm runs all epochs):
 * ``dec+brb``: the callback with the paper's settings (soft reset alpha, momentum reset, reclustering).
 
 With ``--method idec`` the arms are ``idec``, ``idec+recluster``, ``idec+brb`` (IDEC head, gamma 0.1).
+
+``--paper-protocol`` runs the BRB authors' DEC setting instead (their code's ``baseline_comparison``
+configuration; https://github.com/Probabilistic-and-Interactive-ML/breaking-the-reclustering-barrier):
+
+    PYAGC_DATA=../shared/data OMP_NUM_THREADS=1 python scripts/bench_reclustering_barrier.py --data usps \
+        --paper-protocol --seeds 0 1 2 --precision bf16-mixed --append
+
+images resized to 28x28 (USPS is upsampled bilinearly) and standardised with one mean and std
+(``global_z``), the autoencoder [784, 1024, 512, 256, 10] with batch norm after every hidden layer and
+PyTorch's default init, pretraining 250 epochs (Adam 1e-3, batch 256, last incomplete batch dropped), then
+400 DEC epochs with Adam 1e-3, gradient norm clipped at 500, each batch's own target distribution
+(``update_interval=None``) and the augmentation-invariant loss (a random affine view of every image:
+rotation +-16 deg, shift +-10 %, shear +-8 deg; ``--no-augmentation`` turns it off); BRB every 20 epochs
+with alpha 0.8 on the encoder's linear layers except the embedding (not the batch norms), Kaiming-uniform
+fresh weights, only the centres' Adam moments zeroed, k-means on all embeddings. Arms: ``dec``, ``dec+brb``.
+
 Writes a markdown report (``--out``, default ``benchmarks/reclustering_barrier_digits.md``; with
 ``--append`` the run's section is added to the file instead of replacing it).
 """
@@ -36,6 +52,9 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+import torch.nn.functional as F
+
+from pyagc.augmentations import RandomAffine
 from pyagc.callbacks import ReclusteringBarrier
 from pyagc.clusters import DECClusterHead, IDECClusterHead
 from pyagc.data import ImageDataModule, TabularDataModule
@@ -55,21 +74,56 @@ def trainer(epochs: int, callbacks: list, precision: str = "32-true") -> pl.Trai
                       callbacks=callbacks, precision=precision)
 
 
+class Resized28(ImageDataModule):
+    """USPS / MNIST images resized to 28x28 (bilinear), flattened; ``fill`` = the standardised 0 pixel."""
+
+    def load(self):
+        x, y = super().load()
+        if x.shape[-1] != 28:
+            x = F.interpolate(x, size=(28, 28), mode="bilinear", align_corners=False)
+        flat = x.reshape(x.shape[0], -1).double()
+        self.fill = float(-flat.mean() / flat.std(unbiased=False))  # raw 0 after global_z scaling
+        return x.reshape(x.shape[0], -1), y
+
+
 def data_module(args, seed: int):
     """digits (scikit-learn) or USPS / MNIST (local files, all samples, flattened to vectors)."""
+    if args.paper_protocol:
+        if args.data == "digits":
+            raise SystemExit("--paper-protocol needs image data: --data usps or --data mnist")
+        return Resized28(args.data, flatten=False, scaling="global_z", batch_size=args.batch_size, seed=seed,
+                         drop_last=True)
     if args.data == "digits":
         return TabularDataModule("digits", scaling=args.scaling, batch_size=args.batch_size, seed=seed)
     return ImageDataModule(args.data, flatten=True, scaling=args.scaling, batch_size=args.batch_size, seed=seed)
+
+
+def autoencoder(args, n_features: int) -> MLPAutoencoder:
+    if args.paper_protocol:
+        return MLPAutoencoder(n_features, hidden_dims=args.hidden, latent_dim=args.latent, batch_norm=True,
+                              init="default")
+    return MLPAutoencoder(n_features, hidden_dims=args.hidden, latent_dim=args.latent)
+
+
+def arm_settings(args) -> dict:
+    """Arm name -> callback keyword arguments (None: no callback)."""
+    m = args.method
+    if args.paper_protocol:
+        # the encoder's Linear layers except the embedding: encoder.0, .3, .6 (BN at .1, .4, .7)
+        return {m: None, f"{m}+brb": dict(alpha=args.alpha, reset_momentum="head", init="kaiming",
+                                          layers=["encoder.0", "encoder.3", "encoder.6"])}
+    return {m: None, f"{m}+recluster": dict(alpha=1.0, reset_momentum=False),
+            f"{m}+brb": dict(alpha=args.alpha, reset_momentum=True)}
 
 
 def run_seed(args, seed: int) -> list[dict]:
     dm = data_module(args, seed)
     dm.setup()
     pl.seed_everything(seed, verbose=False)
-    enc = MLPAutoencoder(dm.n_features, hidden_dims=args.hidden, latent_dim=args.latent)
+    enc = autoencoder(args, dm.n_features)
     cache = None if not args.ae_cache else ae_cache.cache_path(
-        args.ae_cache, args.data, args.scaling, args.batch_size, args.pretrain_epochs, args.lr, args.hidden,
-        args.latent, 0.0, args.precision, None, seed)
+        args.ae_cache, args.data + ("28bn" if args.paper_protocol else ""), args.scaling, args.batch_size,
+        args.pretrain_epochs, args.lr, args.hidden, args.latent, 0.0, args.precision, None, seed)
     weights, pre_s = ae_cache.load(cache), 0.0
     if weights is None:
         pre = ClusteringModule(enc, DECClusterHead(dm.n_classes, args.latent, seed=seed),
@@ -80,19 +134,21 @@ def run_seed(args, seed: int) -> list[dict]:
         pre_s = time.perf_counter() - t0
         weights = copy.deepcopy(enc.state_dict())
         ae_cache.save(cache, weights)
-    m = args.method
-    arms = {m: None, f"{m}+recluster": dict(alpha=1.0, reset_momentum=False),
-            f"{m}+brb": dict(alpha=args.alpha, reset_momentum=True)}
     rows = []
-    for arm, kw in arms.items():
+    for arm, kw in arm_settings(args).items():
         pl.seed_everything(seed, verbose=False)
-        e = MLPAutoencoder(dm.n_features, hidden_dims=args.hidden, latent_dim=args.latent)
+        e = autoencoder(args, dm.n_features)
         e.load_state_dict(weights)
         head_cls = DECClusterHead if args.method == "dec" else IDECClusterHead
-        head = head_cls(dm.n_classes, args.latent, update_interval=args.update_interval, tol=0.0, seed=seed)
+        augment = args.paper_protocol and not args.no_augmentation
+        head = head_cls(dm.n_classes, args.latent, update_interval=None if args.paper_protocol else args.update_interval,
+                        tol=0.0, seed=seed, augmentation_invariance=augment)
         opt = {"name": "sgd", "lr": 0.01, "momentum": 0.9} if args.dec_optimizer == "sgd" else \
             {"name": "adam", "lr": args.lr}
-        model = ClusteringModule(e, head, pretrain_epochs=0, epochs=args.epochs, optimizer=opt)
+        view = RandomAffine(degrees=16, translate=(0.1, 0.1), shear=(-8, 8), image_shape=(1, 28, 28),
+                            fill=dm.fill) if augment else None
+        model = ClusteringModule(e, head, pretrain_epochs=0, epochs=args.epochs, optimizer=opt, augmentation=view,
+                                 gradient_clip=500.0 if args.paper_protocol else None)
         cbs = [] if kw is None else [ReclusteringBarrier(reset_interval=args.reset_interval, seed=seed, **kw)]
         t1 = time.perf_counter()
         trainer(args.epochs, cbs, args.precision).fit(model, datamodule=dm)
@@ -105,22 +161,42 @@ def run_seed(args, seed: int) -> list[dict]:
     return rows
 
 
+def settings_line(args) -> str:
+    if args.paper_protocol:
+        return (f"- Settings (BRB authors' protocol): {args.data} (n={args.n_samples}) resized to 28x28, global_z "
+                f"scaling, layers [784, {', '.join(map(str, args.hidden))}, {args.latent}] + batch norm, PyTorch "
+                f"default init, batch_size={args.batch_size} (last incomplete batch dropped), pretrain "
+                f"{args.pretrain_epochs} epochs Adam lr={args.lr} (shared by both arms of a seed), joint "
+                f"{args.epochs} epochs Adam lr={args.lr}, gradient norm clipped at 500, per-batch target "
+                f"distribution, "
+                + ("no augmentation" if args.no_augmentation else
+                   "augmentation-invariant loss (clean + one RandomAffine view: +-16 deg, +-10 % shift, +-8 deg "
+                   "shear)")
+                + f"; BRB every {args.reset_interval} joint epochs, alpha={args.alpha}, encoder Linear layers "
+                "except the embedding (encoder.0/.3/.6), Kaiming-uniform fresh weights, centres' Adam moments "
+                "zeroed, k-means (n_init=20) reclustering on all samples.")
+    return (f"- Settings: {args.data} (n={args.n_samples}), scaling={args.scaling}, layers [d, "
+            f"{', '.join(map(str, args.hidden))}, "
+            f"{args.latent}], batch_size={args.batch_size}, pretrain {args.pretrain_epochs} epochs Adam lr={args.lr} "
+            f"(shared by the three arms of a seed{'; from --ae-cache when cached there' if args.ae_cache else ''}), "
+            f"joint {args.epochs} epochs "
+            f"{'SGD lr=0.01 momentum=0.9' if args.dec_optimizer == 'sgd' else f'Adam lr={args.lr}'}, "
+            f"update_interval={args.update_interval}, tol=0 (all epochs run); BRB reset_interval={args.reset_interval}, "
+            f"alpha={args.alpha}, every encoder layer except the embedding layer, Xavier fresh init, optimizer "
+            "state cleared, k-means (n_init=20) reclustering on all samples. `dec+recluster` = the callback with "
+            "alpha=1 and no momentum reset.")
+
+
 def report(args, rows: list[dict], command: str, date: str) -> str:
-    lines = [f"## {args.method.upper()} {args.pretrain_epochs} + {args.epochs} epochs ({args.dec_optimizer}), BRB every "
-             f"{args.reset_interval} joint epochs", "",
+    protocol = " (BRB authors' protocol" + (", no augmentation)" if args.no_augmentation else ")") \
+        if args.paper_protocol else ""
+    lines = [f"## {args.method.upper()} {args.pretrain_epochs} + {args.epochs} epochs ({args.dec_optimizer}){protocol}, "
+             f"BRB every {args.reset_interval} joint epochs", "",
              f"- Date: {date}",
              f"- Machine: {os.cpu_count()} CPUs (shared), {platform.platform()}, torch {torch.__version__}, "
              f"{args.threads} thread(s), precision {args.precision}",
              f"- Command: `{command}`",
-             f"- Settings: {args.data} (n={args.n_samples}), scaling={args.scaling}, layers [d, {', '.join(map(str, args.hidden))}, "
-             f"{args.latent}], batch_size={args.batch_size}, pretrain {args.pretrain_epochs} epochs Adam lr={args.lr} "
-             f"(shared by the three arms of a seed{'; from --ae-cache when cached there' if args.ae_cache else ''}), "
-             f"joint {args.epochs} epochs "
-             f"{'SGD lr=0.01 momentum=0.9' if args.dec_optimizer == 'sgd' else f'Adam lr={args.lr}'}, "
-             f"update_interval={args.update_interval}, tol=0 (all epochs run); BRB reset_interval={args.reset_interval}, "
-             f"alpha={args.alpha}, every encoder layer except the embedding layer, Xavier fresh init, optimizer "
-             "state cleared, k-means (n_init=20) reclustering on all samples. `dec+recluster` = the callback with "
-             "alpha=1 and no momentum reset.",
+             settings_line(args),
              "", "| seed | arm | ACC | NMI | ARI | joint_s | resets at trainer epoch |", "|---:|---|---:|---:|---:|---:|---|"]
     for r in rows:
         lines.append(f"| {r['seed']} | {r['arm']} | {r['acc']:.4f} | {r['nmi']:.4f} | {r['ari']:.4f} | "
@@ -136,21 +212,27 @@ def report(args, rows: list[dict], command: str, date: str) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--scaling", default="minmax")
+    p.add_argument("--scaling", default=None, help="default minmax (--paper-protocol: global_z)")
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--pretrain-epochs", type=int, default=50)
-    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--pretrain-epochs", type=int, default=None, help="default 50 (--paper-protocol: 250)")
+    p.add_argument("--epochs", type=int, default=None, help="default 50 (--paper-protocol: 400)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--update-interval", type=int, default=140)
     p.add_argument("--reset-interval", type=int, default=20)
     p.add_argument("--alpha", type=float, default=0.8)
-    p.add_argument("--hidden", nargs="+", type=int, default=[500, 500, 2000])
+    p.add_argument("--hidden", nargs="+", type=int, default=None,
+                   help="default 500 500 2000 (--paper-protocol: 1024 512 256, with batch norm)")
     p.add_argument("--latent", type=int, default=10)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--method", choices=["dec", "idec"], default="dec",
                    help="the head: DEC, or IDEC (keeps the reconstruction loss, gamma 0.1)")
-    p.add_argument("--dec-optimizer", choices=["sgd", "adam"], default="sgd",
-                   help="joint optimizer: the DEC preset's SGD(0.01, 0.9) or Adam(--lr) as the BRB paper's runs")
+    p.add_argument("--dec-optimizer", choices=["sgd", "adam"], default=None,
+                   help="joint optimizer: the DEC preset's SGD(0.01, 0.9) (default) or Adam(--lr) as the BRB paper's "
+                        "runs (--paper-protocol's default)")
+    p.add_argument("--paper-protocol", action="store_true",
+                   help="the BRB authors' DEC setting (see the module docstring); arms dec and dec+brb")
+    p.add_argument("--no-augmentation", action="store_true",
+                   help="--paper-protocol without the augmentation-invariant loss")
     p.add_argument("--append", action="store_true", help="add this run's section to --out instead of replacing it")
     p.add_argument("--data", choices=["digits", "usps", "mnist"], default="digits",
                    help="usps / mnist read local files ($PYAGC_DATA); all samples, pixels as vectors")
@@ -160,6 +242,14 @@ def main() -> None:
                         "pretrain_s is then 0)")
     p.add_argument("--out", default=None, help="default benchmarks/reclustering_barrier_DATA.md")
     args = p.parse_args()
+    paper = args.paper_protocol
+    for name, plain, in_paper in (("scaling", "minmax", "global_z"), ("pretrain_epochs", 50, 250),
+                                  ("epochs", 50, 400), ("hidden", [500, 500, 2000], [1024, 512, 256]),
+                                  ("dec_optimizer", "sgd", "adam")):
+        if getattr(args, name) is None:
+            setattr(args, name, in_paper if paper else plain)
+    if args.no_augmentation and not paper:
+        p.error("--no-augmentation only applies to --paper-protocol")
     args.out = args.out or str(REPO / "benchmarks" / f"reclustering_barrier_{args.data}.md")
     args.n_samples = {"digits": 1797, "usps": 9298, "mnist": 70000}[args.data]
     torch.set_num_threads(args.threads)

@@ -69,17 +69,44 @@ def test_losses_by_hand():
     assert torch.allclose(z.grad[3], expected, atol=1e-6)
 
 
-def test_weights_scale_the_terms():
-    h = hand_tree(clustering_weight=0.5, reconstruction_weight=2.0)
+@pytest.mark.parametrize("reduction, per_sample_error", [("sum", 3.0), ("mean", 1.0)])
+def test_weights_scale_the_terms(reduction, per_sample_error):
+    h = hand_tree(clustering_weight=0.5, reconstruction_weight=2.0, reconstruction_reduction=reduction)
     h.eval()
-    x, x_hat = torch.zeros(4, 3), torch.ones(4, 3)
+    x, x_hat = torch.zeros(4, 3), torch.ones(4, 3)  # squared error 1 in each of the 3 features
     out = h(Z, x=x, x_hat=x_hat)
     c = out.components
-    assert out.total.item() == pytest.approx(2.0 * 1.0 + 0.5 * (c["node_center"] + c["projection"]).item(), rel=1e-6)
+    assert c["reconstruction"].item() == pytest.approx(per_sample_error)
+    assert out.total.item() == pytest.approx(2.0 * per_sample_error + 0.5 * (c["node_center"] + c["projection"]).item(),
+                                             rel=1e-6)
 
 
-def test_training_step_moves_leaves_weights_and_inner_centres():
-    h = hand_tree()
+def test_adam_steps_move_seen_leaves_by_the_learning_rate_towards_their_batch_mean():
+    h = hand_tree(center_lr=0.1)
+    h.train()
+    h(Z, x=X0, x_hat=X0)
+    # first Adam step = lr * sign(gradient) per coordinate; the gradient of ||mu - mean|| points away from the mean
+    # leaf 1: mean (0, 0.5) -> moves up; leaf 3: mean (3, 2) from (4, 1); leaf 4: mean (5, -2) from (4, -1)
+    assert torch.allclose(h.centers[1], torch.tensor([0.0, 0.1]))
+    assert torch.allclose(h.centers[3], torch.tensor([3.9, 1.1]))
+    assert torch.allclose(h.centers[4], torch.tensor([4.1, -1.1]))
+    assert h.center_steps[[1, 3, 4]].tolist() == [1, 1, 1] and h.center_steps[[0, 2]].tolist() == [0, 0]
+    assert torch.allclose(h.weights[1:5], torch.tensor([2.0, 3.0, 1.0, 2.0]))  # weights as before
+    assert torch.allclose(h.centers[2], (1.0 * h.centers[3] + 2.0 * h.centers[4]) / 3)
+    h(Z, x=X0, x_hat=X0)  # a steady gradient keeps the step size
+    assert torch.allclose(h.centers[3], torch.tensor([3.8, 1.2]), atol=1e-5)
+    # a split gives the new leaves fresh Adam state
+    h.grow(torch.tensor([[3.0, 2.0], [3.0, 1.0], [5.0, -2.0], [-1.0, 0.0], [1.0, 1.0], [-1.0, 0.1]]))
+    new = (h.alive & h.is_leaf & (h.center_steps == 0)).nonzero().flatten()
+    assert len(new) == 2 and float(h.center_exp_avg[new].abs().sum()) == 0.0
+    with pytest.raises(ValueError, match="center_update"):
+        DeepECTClusterHead(2, 2, center_update="sgd")
+    with pytest.raises(ValueError, match="reconstruction_reduction"):
+        DeepECTClusterHead(2, 2, reconstruction_reduction="none")
+
+
+def test_running_mean_update_moves_leaves_weights_and_inner_centres():
+    h = hand_tree(center_update="running_mean")
     h.train()
     h(Z, x=X0, x_hat=X0)
     # leaf 1: (w mu + sum z) / (w + n) = (2 * (0,0) + (0,1)) / (2 + 2)

@@ -152,3 +152,22 @@ def test_final_reclustering_refits_the_head_to_the_trained_embedding():
         assert int(model.joint_steps) == 9
     with pytest.raises(ValueError, match="final_reclustering"):
         ClusteringModule(MLPAutoencoder(4, latent_dim=2), DMoNClusterHead(3, 2), final_reclustering=True)
+
+
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])
+def test_gradient_clip_bounds_the_step_with_fused_optimizers(precision, one_thread):
+    import pytorch_lightning as pl
+
+    from pyagc.data import TabularDataModule
+
+    torch.manual_seed(0)
+    dm = TabularDataModule("digits", scaling="none", batch_size=64)  # raw pixels 0..16: large gradients
+    enc = MLPAutoencoder(64, hidden_dims=(16,), latent_dim=2)
+    # plain SGD with lr 1: the parameter change of one step is the (clipped) gradient itself
+    model = ClusteringModule(enc, DECClusterHead(2, 2), pretrain_epochs=1, epochs=0, gradient_clip=1e-3,
+                             pretrain_optimizer={"name": "sgd", "lr": 1.0})
+    before = torch.cat([p.detach().flatten().clone() for p in enc.parameters()])
+    pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False, precision=precision, limit_train_batches=1).fit(model, datamodule=dm)
+    step = torch.cat([p.detach().flatten() for p in enc.parameters()]) - before
+    assert 0 < float(step.norm()) <= 1e-3 * 1.01

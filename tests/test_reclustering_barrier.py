@@ -148,3 +148,35 @@ def test_trainer_run_with_dec_on_digits(one_thread):
     model2, dm2, _ = fit(cb2)
     assert torch.equal(model2.infer_full(dm2), labels)  # deterministic for a seed
     assert torch.equal(model2.cluster_head.centers, model.cluster_head.centers)
+
+
+def test_kaiming_fresh_weights_have_the_kaiming_bound_and_default_biases():
+    layer = torch.nn.Linear(50, 20)
+    fresh = fresh_copy(layer, seed=3, init="kaiming")
+    bound = math.sqrt(6.0 / 50)  # kaiming_uniform_ with a=0: gain sqrt(2) * sqrt(3 / fan_in)
+    assert fresh.weight.abs().max() <= bound and fresh.weight.abs().max() > 0.9 * bound
+    bias_bound = 1.0 / math.sqrt(50)  # PyTorch's default Linear bias, kept
+    assert fresh.bias.abs().max() <= bias_bound and torch.count_nonzero(fresh.bias) == 20
+    xavier = fresh_copy(layer, seed=3, init="xavier")
+    assert xavier.weight.abs().max() <= math.sqrt(6.0 / 70) < 0.9 * bound
+
+
+def test_head_momentum_reset_zeroes_only_the_centres_moments_and_keeps_steps():
+    model = small_model()
+    x = blobs()
+    model.initialize_head(x)
+    opt = torch.optim.Adam(list(model.encoder.parameters()) + list(model.cluster_head.parameters()), lr=1e-2)
+    for _ in range(3):
+        opt.zero_grad()
+        model({"x": x, "index": torch.arange(len(x))}).backward()
+        opt.step()
+    centres = model.cluster_head.centers
+    enc_param = model.encoder.encoder[0].weight
+    enc_moment = opt.state[enc_param]["exp_avg"].clone()
+    assert opt.state[centres]["exp_avg"].abs().sum() > 0
+    ReclusteringBarrier(alpha=1.0, reset_momentum="head", recluster=False).apply(model, [opt], epoch=1)
+    assert opt.state[centres]["exp_avg"].abs().sum() == 0 and opt.state[centres]["exp_avg_sq"].abs().sum() == 0
+    assert float(opt.state[centres]["step"]) == 3.0  # step count kept (the BRB authors' reset)
+    assert torch.equal(opt.state[enc_param]["exp_avg"], enc_moment)  # encoder state untouched
+    with pytest.raises(ValueError, match="reset_momentum"):
+        ReclusteringBarrier(reset_momentum="encoder")

@@ -33,7 +33,8 @@ from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities import rank_zero_info
 from torch import nn
 
-_INITS = ("xavier", "default")
+_INITS = ("xavier", "default", "kaiming")
+_MOMENTUM = ("all", "head", "none")
 
 
 def encoder_layers(encoder: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -57,6 +58,9 @@ def fresh_copy(module: nn.Module, seed: int, init: str = "xavier") -> nn.Module:
     ``init="default"``: every submodule's ``reset_parameters`` (PyTorch's default initialisation).
     ``init="xavier"``: in addition, Xavier-uniform weights (parameters with 2+ dims) and zero biases,
     as pyagc's autoencoders initialise themselves (normalisation layers keep their default).
+    ``init="kaiming"``: in addition, ``nn.init.kaiming_uniform_`` weights with its defaults,
+    :math:`\mathcal U(\pm\sqrt{6/\text{fan\_in}})`, biases keep PyTorch's default
+    :math:`\mathcal U(\pm 1/\sqrt{\text{fan\_in}})` (the BRB authors' code).
     """
     if init not in _INITS:
         raise ValueError(f"unknown init {init!r}; valid: {list(_INITS)}")
@@ -72,6 +76,10 @@ def fresh_copy(module: nn.Module, seed: int, init: str = "xavier") -> nn.Module:
                         nn.init.xavier_uniform_(p)
                     elif name == "bias" and not isinstance(m, nn.modules.batchnorm._NormBase):
                         nn.init.zeros_(p)
+            elif init == "kaiming":
+                for p in m.parameters(recurse=False):
+                    if p.dim() >= 2:
+                        nn.init.kaiming_uniform_(p)
     return fresh
 
 
@@ -84,9 +92,20 @@ def soft_reset_(module: nn.Module, alpha: float, seed: int, init: str = "xavier"
         p.mul_(alpha).add_(fresh[name].to(device=p.device, dtype=p.dtype), alpha=1.0 - alpha)
 
 
-def reset_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
-    """Forget the optimizer's per-parameter state (momentum buffers, Adam moments and step counts)."""
-    optimizer.state.clear()
+def reset_optimizer_state(optimizer: torch.optim.Optimizer, params: Sequence[torch.Tensor] | None = None) -> None:
+    """Forget the optimizer's per-parameter state.
+
+    ``params=None``: all of it (momentum buffers, Adam moments and step counts). Otherwise only the state of
+    ``params`` is zeroed (momentum buffers, Adam moments) and their step counts are kept, as the BRB authors'
+    code does for the cluster centres.
+    """
+    if params is None:
+        optimizer.state.clear()
+        return
+    for p in params:
+        for key, value in optimizer.state.get(p, {}).items():
+            if key != "step" and torch.is_tensor(value):
+                value.zero_()
 
 
 class ReclusteringBarrier(Callback):
@@ -107,15 +126,18 @@ class ReclusteringBarrier(Callback):
             (``encoder.encoder`` when present), without the last one unless ``reset_embedding``.
         reset_embedding: also reset the embedding (last encoder) layer when ``layers`` is ``None``
             (paper default: no).
-        init: initialisation of the fresh weights: ``"xavier"`` (pyagc's autoencoders) or ``"default"``
-            (each layer's ``reset_parameters``, PyTorch's default; use it for ResNets).
-        reset_momentum: clear the state of every optimizer of the trainer.
+        init: initialisation of the fresh weights: ``"xavier"`` (pyagc's autoencoders), ``"default"``
+            (each layer's ``reset_parameters``, PyTorch's default; use it for ResNets) or ``"kaiming"``
+            (Kaiming-uniform weights, the BRB authors' code).
+        reset_momentum: which optimizer state to reset: ``"all"`` / ``True`` (every optimizer of the
+            trainer is cleared), ``"head"`` (only the cluster head's parameters, e.g. DEC's centres: their
+            moments are zeroed and their step counts kept, the BRB authors' code), ``"none"`` / ``False``.
         recluster: re-initialise the head (k-means on the whole training set).
         seed: seed of the fresh weights.
     """
 
     def __init__(self, reset_interval: int = 20, alpha: float = 0.8, layers: Sequence[str] | None = None,
-                 reset_embedding: bool = False, init: str = "xavier", reset_momentum: bool = True,
+                 reset_embedding: bool = False, init: str = "xavier", reset_momentum: bool | str = True,
                  recluster: bool = True, seed: int = 0) -> None:
         super().__init__()
         if int(reset_interval) < 1:
@@ -131,7 +153,11 @@ class ReclusteringBarrier(Callback):
         self.layers = None if layers is None else [str(name) for name in layers]
         self.reset_embedding = bool(reset_embedding)
         self.init = init
-        self.reset_momentum = bool(reset_momentum)
+        if isinstance(reset_momentum, bool):
+            reset_momentum = "all" if reset_momentum else "none"
+        if reset_momentum not in _MOMENTUM:
+            raise ValueError(f"reset_momentum must be True, False or one of {list(_MOMENTUM)}, got {reset_momentum!r}.")
+        self.reset_momentum = reset_momentum
         self.recluster = bool(recluster)
         self.seed = int(seed)
         self.applied_at: list[int] = []  # trainer epochs at which BRB ran (this process, this fit)
@@ -173,9 +199,10 @@ class ReclusteringBarrier(Callback):
             for index, (name, module) in enumerate(self.select_layers(pl_module.encoder)):
                 soft_reset_(module, self.alpha, self.layer_seed(epoch, index), self.init)
                 names.append(name)
-        if self.reset_momentum:
+        if self.reset_momentum != "none":
+            params = None if self.reset_momentum == "all" else list(pl_module.cluster_head.parameters())
             for opt in optimizers:
-                reset_optimizer_state(getattr(opt, "optimizer", opt))  # LightningOptimizer wraps the torch one
+                reset_optimizer_state(getattr(opt, "optimizer", opt), params)  # LightningOptimizer wraps the torch one
         if self.recluster:
             pl_module.initialize_head(data)
         return names
@@ -191,7 +218,7 @@ class ReclusteringBarrier(Callback):
         names = self.apply(pl_module, trainer.optimizers, epoch=int(trainer.current_epoch))
         self.applied_at.append(int(trainer.current_epoch))
         rank_zero_info(f"ReclusteringBarrier: epoch {trainer.current_epoch}: soft reset (alpha={self.alpha}) of "
-                       f"{names}, optimizer state {'cleared' if self.reset_momentum else 'kept'}, "
+                       f"{names}, optimizer state reset: {self.reset_momentum}, "
                        f"head {'re-initialised' if self.recluster else 'kept'}.")
 
     def extra_repr(self) -> str:  # pragma: no cover - cosmetic

@@ -53,9 +53,9 @@ keep it; :math:`V_0` is a buffer.
 on): k-means (``n_init`` restarts) on the embeddings gives labels; :math:`V_0` = eigenvectors of
 :math:`S_W - S_D` (within-cluster minus total scatter, ascending eigenvalues, so the directions that
 separate the clusters come first); centres = k-means centres rotated, :math:`\boldsymbol\mu^{ss}` = rotated
-mean; :math:`\beta^{cs}_j = S_j / (C_j + S_j)`, the minimiser of
-:math:`\beta^2 C_j + (1-\beta)^2 S_j` with :math:`C_j, S_j` the within-cluster and total sum of squares of
-rotated dimension :math:`j`.
+mean; :math:`\beta^{cs}_j = S_j^2 / (C_j^2 + S_j^2)` with :math:`C_j, S_j` the within-cluster and total sum of
+squares of rotated dimension :math:`j` (the authors' code: the two softmax logits start at
+:math:`\pm\log(S_j / C_j)`), clamped to :math:`[10^{-3}, 1 - 10^{-3}]` so its gradient does not vanish.
 
 **Assignments** (:meth:`cluster`): nearest centre in the clustered space, the rotated dimensions with
 :math:`\beta^{cs}_j > 1/2 + \text{shared\_space\_tolerance}` (dimensions whose weight stays close to the
@@ -115,9 +115,12 @@ class ACeDeCClusterHead(BaseClusterHead):
         count_momentum: rate :math:`\rho` of the moving-average cluster counts of the mini-batch k-means
             centre update and of the shared centre's update (authors' code: 0.5).
         beta_lr_multiplier: :math:`\beta` is learned this many times faster than the other parameters
-            (paper: 10). Implemented by storing the logits divided by it, so one joint optimizer serves all
-            parameters: exact (up to ``eps``) for Adam/AdamW, whose steps do not depend on the gradient's
-            scale; with SGD the speed-up is its square.
+            (paper: 10). The paper's :math:`\beta` is a softmax over two logits, each stepped at this
+            multiple of the learning rate; under Adam their gradients are equal and opposite, so the logit
+            *difference* moves twice as fast. One logit :math:`\lambda` with
+            :math:`\beta^{cs} = \sigma(2m\lambda)` (``m`` this multiplier) reproduces that with one joint
+            optimizer: exact (up to ``eps``) for Adam/AdamW, whose steps do not depend on the gradient's
+            scale; with SGD the speed-up is squared.
         shared_space_tolerance: a rotated dimension belongs to the clustered space when
             :math:`\beta^{cs}_j > 1/2 +` this (authors' code: 0.05).
         reinit_after: a centre that gets no point for more than this many consecutive training batches is
@@ -167,7 +170,7 @@ class ACeDeCClusterHead(BaseClusterHead):
         # V = rotation_base @ matrix_exp(A - A^T): exactly orthogonal; identity until initialize()
         self.rotation_skew = nn.Parameter(torch.zeros(d, d))
         self.register_buffer("rotation_base", torch.eye(d))
-        # beta^cs = sigmoid(beta_lr_multiplier * beta_logits); 1/2 everywhere until initialize()
+        # beta^cs = sigmoid(2 * beta_lr_multiplier * beta_logits); 1/2 everywhere until initialize()
         self.beta_logits = nn.Parameter(torch.zeros(d))
         self.register_buffer("centers", torch.zeros(self.n_clusters, d))
         self.register_buffer("shared_center", torch.zeros(d))
@@ -184,7 +187,7 @@ class ACeDeCClusterHead(BaseClusterHead):
     @property
     def beta_cluster(self) -> Tensor:
         r""":math:`\beta^{cs}` ``(d,)``; the shared-space weights are ``1 - beta_cluster``."""
-        return torch.sigmoid(self.beta_lr_multiplier * self.beta_logits.float())
+        return torch.sigmoid(2.0 * self.beta_lr_multiplier * self.beta_logits.float())
 
     @torch.no_grad()
     def set_beta(self, beta_cluster: Tensor) -> None:
@@ -195,7 +198,7 @@ class ACeDeCClusterHead(BaseClusterHead):
         if not torch.isfinite(beta).all() or (beta < 0).any() or (beta > 1).any():
             raise ValueError("beta_cluster must hold finite values in [0, 1].")
         beta = beta.clamp(1e-6, 1 - 1e-6)
-        self.beta_logits.copy_(torch.logit(beta) / self.beta_lr_multiplier)
+        self.beta_logits.copy_(torch.logit(beta) / (2.0 * self.beta_lr_multiplier))
 
     @torch.no_grad()
     def set_rotation(self, rotation: Tensor) -> None:
@@ -240,7 +243,8 @@ class ACeDeCClusterHead(BaseClusterHead):
         self.set_rotation(rot.float())
         within_rot, total_rot = within @ rot, total @ rot
         c_cost, s_cost = within_rot.pow(2).sum(0), total_rot.pow(2).sum(0)
-        beta = (s_cost / (c_cost + s_cost).clamp_min(1e-12)).clamp(0.01, 0.99)
+        s2, c2 = s_cost.pow(2), c_cost.pow(2)
+        beta = (s2 / (c2 + s2).clamp_min(1e-300)).clamp(1e-3, 1 - 1e-3)
         self.set_beta(beta.float())
         self.centers.copy_((means @ rot).float())
         self.shared_center.copy_((x.mean(0) @ rot).float())

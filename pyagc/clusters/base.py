@@ -40,6 +40,8 @@ class BaseClusterHead(nn.Module):
     * ``requires_graph`` -- the head's loss needs ``edge_index``.
     * ``uses_variational`` -- the head's loss needs a VAE encoder's ``mu``, ``logvar`` and a sample ``z``.
     * ``uses_views`` -- the head's loss needs the embeddings of two augmented views (``views=(z_a, z_b)``).
+    * ``views_include_clean`` -- with ``uses_views``: the first view is the clean batch itself
+      (``views=(z, z_aug)``; augmentation-invariant DEC / IDEC).
     * ``requires_initialization`` -- :meth:`initialize` must run before :meth:`forward`.
     * ``refresh_interval`` -- steps between calls of :meth:`refresh` (``None``: never).
 
@@ -52,6 +54,7 @@ class BaseClusterHead(nn.Module):
     requires_graph: bool = False
     uses_variational: bool = False
     uses_views: bool = False
+    views_include_clean: bool = False
     requires_initialization: bool = False
     refresh_interval: int | None = None
     _resizable_buffers: tuple[str, ...] = ()

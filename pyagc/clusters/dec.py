@@ -15,7 +15,20 @@ Target distribution, computed over the **whole training set** every ``update_int
     p_{ij} = \frac{q_{ij}^2 / f_j}{\sum_{j'} q_{ij'}^2 / f_{j'}}, \qquad f_j = \sum_i q_{ij}
 
 Loss: :math:`\mathrm{KL}(P \,\Vert\, Q) = \frac{1}{B}\sum_i \sum_j p_{ij} \log \frac{p_{ij}}{q_{ij}}`
-over a batch, with :math:`P` looked up by the samples' dataset indices.
+over a batch, with :math:`P` looked up by the samples' dataset indices. With ``update_interval=None``
+:math:`P` is instead computed from each batch's own :math:`Q` (frequencies :math:`f_j` over the batch), as
+clustpy and the *Breaking the Reclustering Barrier* code (Miklautz et al., ICLR 2025,
+https://arxiv.org/abs/2411.02275) do.
+
+**Augmentation invariance** (``augmentation_invariance=True``, the BRB paper's DEC): the head also gets the
+embedding :math:`\tilde{\mathbf z}_i` of a random view of every sample (the module's ``augmentation``) and
+matches both assignments to the clean target,
+
+.. math::
+    \mathcal L = \tfrac12\big(\mathrm{KL}(P \,\Vert\, Q) + \mathrm{KL}(P \,\Vert\, \tilde Q)\big),
+
+where :math:`\tilde Q` are the Student-t assignments of the views and :math:`P` comes from the clean
+embeddings only.
 """
 
 from __future__ import annotations
@@ -61,9 +74,13 @@ class DECClusterHead(BaseClusterHead):
         embedding_dim: dimension of the embeddings.
         alpha: degrees of freedom of the Student-t kernel (paper: 1).
         update_interval: joint-training steps between refreshes of :math:`P` over the whole
-            training set (paper: 140 on MNIST with batch size 256).
+            training set (paper: 140 on MNIST with batch size 256); ``None``: every batch's target
+            from its own assignments (no full-data pass).
         tol: stop when fewer than this share of samples change cluster between two
-            refreshes (paper: 0.001). ``0`` disables the stopping rule.
+            refreshes (paper: 0.001). ``0`` disables the stopping rule (so does ``update_interval=None``).
+        augmentation_invariance: also fit the assignments of an augmented view of every sample to the
+            clean target (needs ``ClusteringModule(augmentation=...)``, e.g.
+            :class:`~pyagc.augmentations.RandomAffine`); see the module docstring.
         n_init: k-means restarts for the centre initialisation (paper: 20).
         seed: seed of the initialisation.
     """
@@ -76,19 +93,23 @@ class DECClusterHead(BaseClusterHead):
         n_clusters: int,
         embedding_dim: int,
         alpha: float = 1.0,
-        update_interval: int = 140,
+        update_interval: int | None = 140,
         tol: float = 0.001,
         n_init: int = 20,
         seed: int = 0,
+        augmentation_invariance: bool = False,
     ) -> None:
         super().__init__(n_clusters)
         if alpha <= 0:
             raise ValueError(f"alpha must be positive, got {alpha}.")
-        if update_interval < 1:
-            raise ValueError(f"update_interval must be >= 1 step, got {update_interval}.")
+        if update_interval is not None and int(update_interval) < 1:
+            raise ValueError(f"update_interval must be >= 1 step (or None for per-batch targets), got {update_interval}.")
         self.embedding_dim = self.check_embedding_dim(embedding_dim)
         self.alpha = float(alpha)
-        self.refresh_interval = int(update_interval)
+        self.refresh_interval = None if update_interval is None else int(update_interval)
+        self.augmentation_invariance = bool(augmentation_invariance)
+        # the module then embeds (clean batch, one augmented view) and passes them as ``views``
+        self.uses_views = self.views_include_clean = self.augmentation_invariance
         self.tol = float(tol)
         self.n_init = int(n_init)
         self.seed = int(seed)
@@ -136,13 +157,34 @@ class DECClusterHead(BaseClusterHead):
         # Manual use without a full-dataset refresh: the batch's own target.
         return target_distribution(q.detach())
 
-    def clustering_loss(self, z: Tensor, index: Tensor | None) -> Tensor:
+    def clustering_loss(self, z: Tensor, index: Tensor | None, view: Tensor | None = None) -> Tensor:
+        """KL(P || Q) of the batch; with ``view`` (embeddings of augmented copies) the mean of it and
+        KL(P || Q_view), P from the clean ``z``."""
         q = self.soft_assign(z)
-        return kl_divergence(self._target_for(q, index), q)
+        p = self._target_for(q, index)
+        kl = kl_divergence(p, q)
+        if view is None:
+            return kl
+        return 0.5 * (kl + kl_divergence(p, self.soft_assign(view)))
+
+    def _view_of(self, z: Tensor, views: Any) -> Tensor | None:
+        if not self.augmentation_invariance:
+            return None
+        if views is None or len(views) != 2:
+            raise ValueError(
+                f"{type(self).__name__}(augmentation_invariance=True) needs views=(z_clean, z_view) in the context: "
+                "train it with ClusteringModule(augmentation=...) (e.g. pyagc.augmentations.RandomAffine), which "
+                "embeds the clean batch and one augmented view."
+            )
+        view = views[1]
+        self.check_embeddings(view, self.embedding_dim)
+        if view.shape[0] != z.shape[0]:
+            raise ValueError(f"the view embeddings have {view.shape[0]} rows, the batch {z.shape[0]}.")
+        return view
 
     def forward(self, z: Tensor, index: Tensor | None = None, **context: Any) -> Tensor | LossOutput:
         self.check_embeddings(z, self.embedding_dim)
-        kl = self.clustering_loss(z, index)
+        kl = self.clustering_loss(z, index, self._view_of(z, context.get("views")))
         return LossOutput(total=kl, components={"kl": kl})
 
     @torch.no_grad()
@@ -153,4 +195,5 @@ class DECClusterHead(BaseClusterHead):
 
     def extra_repr(self) -> str:
         return (f"n_clusters={self.n_clusters}, embedding_dim={self.embedding_dim}, alpha={self.alpha}, "
-                f"update_interval={self.update_interval}")
+                f"update_interval={self.refresh_interval}"
+                + (", augmentation_invariance=True" if self.augmentation_invariance else ""))

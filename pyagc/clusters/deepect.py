@@ -29,16 +29,25 @@ path, along the direction between that node and its sibling :math:`s(j)`:
 Training loss (the head adds the autoencoder's reconstruction itself):
 
 .. math::
-    \mathcal L = \lambda_r \frac{1}{B}\sum_i \lVert \mathbf x_i - \hat{\mathbf x}_i \rVert^2 / d
-               + \lambda_c (\mathcal L_{NC} + \mathcal L_{DC})
+    \mathcal L = \lambda_r \mathcal L_{rec} + \lambda_c (\mathcal L_{NC} + \mathcal L_{DC}),
+    \qquad \mathcal L_{rec} = \frac{1}{B}\sum_i \lVert \mathbf x_i - \hat{\mathbf x}_i \rVert^2
 
-Tree updates after every training batch (under ``no_grad``, as in the paper):
+(``reconstruction_reduction="sum"``, the paper's squared error summed over the :math:`d` features, so
+:math:`\lambda_r = \lambda_c = 1` is the paper's plain sum; ``"mean"`` divides :math:`\mathcal L_{rec}` by
+:math:`d`, and then :math:`\lambda_c = 1/d` is the same objective).
 
-* leaf centres move to the count-weighted mean of their old position (weight :math:`w_j`) and the
-  batch's assigned points: :math:`\boldsymbol\mu_j \leftarrow (w_j\boldsymbol\mu_j + |C_j|\,\bar{\mathbf z}_j)
-  / (w_j + |C_j|)`. This is the closed-form target of :math:`\mathcal L_{NC}` (whose only gradient is on
-  the centres); it replaces a gradient step on learnable centres so that the tree's state is a set of
-  fixed-size buffers, and the joint optimizer, built once, never has to learn about new nodes;
+Tree updates after every training batch (under ``no_grad``):
+
+* leaf centres (``center_update="adam"``, the paper): the centres are learned by the gradient of
+  :math:`\lambda_c\mathcal L_{NC}`, :math:`\mathbf g_j = \lambda_c(\boldsymbol\mu_j - \bar{\mathbf z}_j)
+  / (|\mathcal N|\,\lVert\boldsymbol\mu_j - \bar{\mathbf z}_j\rVert)` for the leaves seen in the batch,
+  with Adam steps of rate ``center_lr`` (the paper trains every parameter with Adam, lr :math:`10^{-4}`). Adam
+  turns that unit-length gradient into steps of about ``center_lr`` per coordinate, so a leaf drifts
+  slowly from its 2-means position and the encoder packs the data onto it. The Adam moments live in
+  buffers (a new leaf starts with fresh ones), so the joint optimizer, built once, never has to learn about
+  new nodes. ``center_update="running_mean"`` (pyagc before 2026-11-23) moves each seen leaf to
+  :math:`(w_j\boldsymbol\mu_j + |C_j|\,\bar{\mathbf z}_j) / (w_j + |C_j|)` instead, about halfway to a noisy
+  batch mean every step;
 * weights: :math:`w_j \leftarrow \tfrac12 w_j + \tfrac12 |C_j|` for every non-root node;
 * inner centres: :math:`\boldsymbol\mu_p = (w_l\boldsymbol\mu_l + w_r\boldsymbol\mu_r)/(w_l + w_r)`,
   recomputed bottom-up from the children;
@@ -89,9 +98,14 @@ class DeepECTClusterHead(BaseClusterHead):
             ``configs/head/deepect.yaml`` uses 16 (2 epochs of digits).
         prune_threshold: nodes whose weight (moving average of the batch count) falls below this are
             pruned (clustpy: 0.1).
-        clustering_weight: :math:`\lambda_c`, weight of :math:`\mathcal L_{NC} + \mathcal L_{DC}` (1: the plain sum;
-            with pyagc's per-element reconstruction 0.02 worked best on digits).
-        reconstruction_weight: :math:`\lambda_r`, weight of the (per-element mean squared) reconstruction.
+        clustering_weight: :math:`\lambda_c`, weight of :math:`\mathcal L_{NC} + \mathcal L_{DC}` (1: the paper's plain
+            sum with the summed reconstruction; with ``reconstruction_reduction="mean"`` use :math:`1/d`).
+        reconstruction_weight: :math:`\lambda_r`, weight of the reconstruction.
+        reconstruction_reduction: ``"sum"`` (squared error summed over the features, mean over the batch:
+            the paper and clustpy) or ``"mean"`` (per-element mean).
+        center_update: ``"adam"`` (leaf centres learned by Adam steps on :math:`\lambda_c\mathcal L_{NC}`,
+            the paper) or ``"running_mean"`` (count-weighted running mean of the batch means).
+        center_lr: Adam learning rate of the leaf centres (paper: 1e-4, the rate of the whole model).
         n_init: 2-means restarts per split.
         seed: seed of the 2-means splits.
     """
@@ -108,6 +122,9 @@ class DeepECTClusterHead(BaseClusterHead):
         prune_threshold: float = 0.1,
         clustering_weight: float = 1.0,
         reconstruction_weight: float = 1.0,
+        reconstruction_reduction: str = "sum",
+        center_update: str = "adam",
+        center_lr: float = 1e-4,
         n_init: int = 20,
         seed: int = 0,
     ) -> None:
@@ -131,12 +148,21 @@ class DeepECTClusterHead(BaseClusterHead):
             )
         if int(n_init) < 1:
             raise ValueError(f"n_init must be >= 1, got {n_init}.")
+        if reconstruction_reduction not in ("sum", "mean"):
+            raise ValueError(f"reconstruction_reduction must be 'sum' or 'mean', got {reconstruction_reduction!r}.")
+        if center_update not in ("adam", "running_mean"):
+            raise ValueError(f"center_update must be 'adam' or 'running_mean', got {center_update!r}.")
+        if not float(center_lr) > 0:
+            raise ValueError(f"center_lr must be positive, got {center_lr}.")
         self.embedding_dim = int(embedding_dim)
         self.max_leaves = int(max_leaves)
         self.refresh_interval = int(split_interval)
         self.prune_threshold = float(prune_threshold)
         self.clustering_weight = float(clustering_weight)
         self.reconstruction_weight = float(reconstruction_weight)
+        self.reconstruction_reduction = reconstruction_reduction
+        self.center_update = center_update
+        self.center_lr = float(center_lr)
         self.n_init = int(n_init)
         self.seed = int(seed)
         m = 2 * self.max_leaves - 1
@@ -151,6 +177,10 @@ class DeepECTClusterHead(BaseClusterHead):
         self.register_buffer("split_order", torch.full((m,), -1, dtype=torch.long))
         self.register_buffer("n_splits", torch.tensor(0, dtype=torch.long))
         self.register_buffer("root", torch.tensor(0, dtype=torch.long))
+        # Adam state of the leaf centres (center_update="adam"): moments and step count per node slot
+        self.register_buffer("center_exp_avg", torch.zeros(m, self.embedding_dim))
+        self.register_buffer("center_exp_avg_sq", torch.zeros(m, self.embedding_dim))
+        self.register_buffer("center_steps", torch.zeros(m, dtype=torch.long))
 
     # ------------------------------------------------------------------ tree bookkeeping
     @property
@@ -215,6 +245,9 @@ class DeepECTClusterHead(BaseClusterHead):
             self.alive[slot] = True
             self.is_leaf[slot] = True
             self.split_order[slot] = -1
+            self.center_exp_avg[slot] = 0.0
+            self.center_exp_avg_sq[slot] = 0.0
+            self.center_steps[slot] = 0
         self.left[node], self.right[node] = left, right
         self.is_leaf[node] = False
         self.split_order[node] = self.n_splits
@@ -237,6 +270,9 @@ class DeepECTClusterHead(BaseClusterHead):
         self.split_order.fill_(-1)
         self.weights.zero_()
         self.centers.zero_()
+        self.center_exp_avg.zero_()
+        self.center_exp_avg_sq.zero_()
+        self.center_steps.zero_()
         self.n_splits.zero_()
         self.root.fill_(0)
         self.alive[0] = True
@@ -314,6 +350,8 @@ class DeepECTClusterHead(BaseClusterHead):
         with torch.autocast(device_type=z.device.type, enabled=False):
             l_nc, l_dc, member, counts = self.tree_losses(z)
             recon = F.mse_loss(x_hat.float().reshape(x.shape), x.float())
+            if self.reconstruction_reduction == "sum":
+                recon = recon * (x[0].numel() if x.dim() > 1 else 1)
             total = self.reconstruction_weight * recon + self.clustering_weight * (l_nc + l_dc)
         if self.training:
             self.update_tree(z.detach().float(), member, counts)
@@ -327,14 +365,36 @@ class DeepECTClusterHead(BaseClusterHead):
         n = counts[leaves]
         seen = n > 0
         sums = member[:, leaves].to(z.dtype).T @ z
-        w = self.weights[leaves]
-        new = (w.unsqueeze(1) * self.centers[leaves] + sums) / (w + n).clamp_min(1e-12).unsqueeze(1)
-        self.centers[leaves[seen]] = new[seen]
+        if self.center_update == "adam":
+            self._adam_step_leaves(leaves[seen], sums[seen] / n[seen].unsqueeze(1), len(leaves))
+        else:
+            w = self.weights[leaves]
+            new = (w.unsqueeze(1) * self.centers[leaves] + sums) / (w + n).clamp_min(1e-12).unsqueeze(1)
+            self.centers[leaves[seen]] = new[seen]
         nonroot = self.alive & (self.parent >= 0)
         self.weights[nonroot] = 0.5 * self.weights[nonroot] + 0.5 * counts[nonroot]
         pruned = self._prune()
         self._update_inner_centers()
         return pruned
+
+    @torch.no_grad()
+    def _adam_step_leaves(self, slots: Tensor, batch_means: Tensor, n_leaves: int,
+                          betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        r"""One Adam step of the leaf centres ``slots`` on :math:`\lambda_c\mathcal L_{NC}` (batch means given)."""
+        if not slots.numel():
+            return
+        diff = self.centers[slots] - batch_means
+        grad = self.clustering_weight * diff / (n_leaves * diff.norm(dim=1, keepdim=True).clamp_min(1e-12))
+        b1, b2 = betas
+        steps = self.center_steps[slots] + 1
+        m = b1 * self.center_exp_avg[slots] + (1 - b1) * grad
+        v = b2 * self.center_exp_avg_sq[slots] + (1 - b2) * grad.pow(2)
+        m_hat = m / (1 - b1 ** steps.to(m.dtype)).unsqueeze(1)
+        v_hat = v / (1 - b2 ** steps.to(v.dtype)).unsqueeze(1)
+        self.centers[slots] -= self.center_lr * m_hat / (v_hat.sqrt() + eps)
+        self.center_exp_avg[slots] = m
+        self.center_exp_avg_sq[slots] = v
+        self.center_steps[slots] = steps
 
     @torch.no_grad()
     def _update_inner_centers(self) -> None:
@@ -471,4 +531,5 @@ class DeepECTClusterHead(BaseClusterHead):
 
     def extra_repr(self) -> str:
         return (f"n_clusters={self.n_clusters}, embedding_dim={self.embedding_dim}, max_leaves={self.max_leaves}, "
-                f"split_interval={self.split_interval}, prune_threshold={self.prune_threshold}")
+                f"split_interval={self.split_interval}, prune_threshold={self.prune_threshold}, "
+                f"center_update={self.center_update!r}, reconstruction_reduction={self.reconstruction_reduction!r}")

@@ -99,7 +99,9 @@ class ClusteringModule(pl.LightningModule):
     Heads with ``uses_views`` (e.g. :class:`~pyagc.clusters.ContrastiveClusterHead`) get two views in joint
     training: ``v1 = augmentation(x)`` and ``v2 = augmentation(x)`` (or the batch's own ``views=(v1, v2)`` when
     no augmentation is given), each embedded by the encoder, and the head is called as
-    ``head(z1, views=(z1, z2), index=..., x=x, ...)``. Pretraining is unchanged.
+    ``head(z1, views=(z1, z2), index=..., x=x, ...)``. Heads that also set ``views_include_clean``
+    (augmentation-invariant DEC / IDEC) get the clean batch as the first view: ``v1 = x``,
+    ``v2 = augmentation(x)``. Pretraining is unchanged.
 
     Mini-batches of sampled subgraphs (``GraphDataModule(batch_size=...)``) carry
     ``num_seed_nodes``: the first that many nodes are the batch's seed nodes. Heads that need the graph
@@ -242,7 +244,8 @@ class ClusteringModule(pl.LightningModule):
                 view_z = (view_z[0][:seeds], view_z[1][:seeds])
             batch = {k: (v[:seeds] if k in ("index", "y") else v) for k, v in batch.items()}
         needs_rec = head.uses_reconstruction or self.reconstruction_weight > 0
-        z_rec = self.embed_batch(batch)[: x.shape[0]] if head.uses_views and needs_rec and self.is_autoencoder else z
+        fresh_rec = head.uses_views and not head.views_include_clean and needs_rec and self.is_autoencoder
+        z_rec = self.embed_batch(batch)[: x.shape[0]] if fresh_rec else z
         x_hat = self.encoder.decode(z_rec).reshape(x.shape) if needs_rec and self.is_autoencoder else None
         context: dict[str, Any] = {"index": batch.get("index"), "x": x, "x_hat": x_hat, **variational}
         for key in ("edge_index", "views"):
@@ -259,11 +262,16 @@ class ClusteringModule(pl.LightningModule):
         return LossOutput(total, comps)
 
     def embed_views(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
-        """Embeddings ``(z1, z2)`` of two random views of the batch (``augmentation``, or the batch's ``views``)."""
+        """Embeddings ``(z1, z2)`` of two random views of the batch (``augmentation``, or the batch's ``views``);
+        for heads with ``views_include_clean`` the first view is the batch itself."""
+        clean = getattr(self.cluster_head, "views_include_clean", False)
         if self.augmentation is not None:
-            v1, v2 = self.augmentation(batch["x"]), self.augmentation(batch["x"])
+            v1 = batch["x"] if clean else self.augmentation(batch["x"])
+            v2 = self.augmentation(batch["x"])
         elif batch.get("views") is not None:
             v1, v2 = batch["views"]
+            if clean:
+                v1, v2 = batch["x"], v1
         else:
             raise ValueError(
                 f"{type(self.cluster_head).__name__} trains on two augmented views, but ClusteringModule has no "
@@ -451,7 +459,13 @@ class ClusteringModule(pl.LightningModule):
         opt.zero_grad(set_to_none=True)
         self.manual_backward(out.total)
         if self.gradient_clip:
-            self.clip_gradients(opt, gradient_clip_val=self.gradient_clip, gradient_clip_algorithm="norm")
+            if getattr(self.trainer.precision_plugin, "scaler", None) is None:
+                # fp32 / bf16: the gradients are not scaled, clip them directly (also with fused optimizers,
+                # which Lightning's clip_gradients rejects under mixed precision)
+                params = [p for group in opt.param_groups for p in group["params"] if p.grad is not None]
+                torch.nn.utils.clip_grad_norm_(params, self.gradient_clip)
+            else:
+                self.clip_gradients(opt, gradient_clip_val=self.gradient_clip, gradient_clip_algorithm="norm")
         opt.step()
         if phase == "joint":
             self.joint_steps += 1

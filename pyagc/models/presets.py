@@ -91,23 +91,24 @@ def DCN(n_features: int | None = None, n_clusters: int = 10, encoder: nn.Module 
 def DeepECT(n_features: int | None = None, n_clusters: int = 10, encoder: nn.Module | None = None,
             hidden_dims: Sequence[int] = (500, 500, 2000), latent_dim: int = 10, pretrain_epochs: int = 50,
             epochs: int = 50, max_leaves: int = 20, split_interval: int = 500, prune_threshold: float = 0.1,
-            clustering_weight: float = 0.02, reconstruction_weight: float = 1.0,
+            clustering_weight: float = 1.0, reconstruction_weight: float = 1.0, center_lr: float = 1e-4,
             pretrain_optimizer: dict[str, Any] | None = None, optimizer: dict[str, Any] | None = None,
             seed: int = 0) -> ClusteringModule:
-    """DeepECT (Mautz et al., ICDM 2019 / DSE 2020): MLP autoencoder pretraining, then a cluster tree grown
-    every ``split_interval`` steps up to ``max_leaves`` leaves, loss reconstruction + 0.02 (node-centre + projection)
-    (the weight that worked on digits with the per-element reconstruction), Adam. ``split_interval`` counts steps:
-    about 2 epochs is clustpy's schedule. Score it flat with ``model.cluster_head.cluster(z, n_clusters=k)``."""
+    """DeepECT (Mautz et al., ICDM 2019 / DSE 2020): MLP autoencoder pretraining (Adam 1e-3), then a cluster tree
+    grown every ``split_interval`` steps up to ``max_leaves`` leaves; loss: the squared reconstruction error summed
+    over the features + node-centre + projection loss, leaf centres learned by Adam steps of ``center_lr``, the
+    network by Adam 1e-4 (the paper's settings). ``split_interval`` counts steps: about 2 epochs is clustpy's
+    schedule. Score it flat with ``model.cluster_head.cluster(z, n_clusters=k)``."""
     from pyagc.clusters.deepect import DeepECTClusterHead
 
     enc = _encoder(encoder, n_features, hidden_dims, latent_dim)
     head = DeepECTClusterHead(n_clusters, getattr(enc, "latent_dim", latent_dim), max_leaves=max_leaves,
                               split_interval=split_interval, prune_threshold=prune_threshold,
                               clustering_weight=clustering_weight, reconstruction_weight=reconstruction_weight,
-                              seed=seed)
+                              center_lr=center_lr, seed=seed)
     return ClusteringModule(enc, head, pretrain_epochs=pretrain_epochs, epochs=epochs,
                             pretrain_optimizer=pretrain_optimizer or {"name": "adam", "lr": 1e-3},
-                            optimizer=optimizer or {"name": "adam", "lr": 1e-3})
+                            optimizer=optimizer or {"name": "adam", "lr": 1e-4})
 
 
 def ACeDeC(n_features: int | None = None, n_clusters: int = 10, encoder: nn.Module | None = None,
