@@ -59,6 +59,7 @@ def run_pyagc(args) -> dict:
                               reconstruction_weight=args.reconstruction_weight,
                               reconstruction_reduction=args.reconstruction_reduction,
                               center_update=args.center_update, center_lr=args.center_lr or args.joint_lr,
+                              projection_moves_centers=args.projection_moves_centers == "on",
                               seed=args.seed)
     # warm-up (untimed): first optimizer step / lazy imports, as the anchor does
     lin = torch.nn.Linear(4, 2)
@@ -108,6 +109,7 @@ def pyagc_flags(args) -> list[str]:
             "--clustering-weight", str(args.clustering_weight), "--reconstruction-weight",
             str(args.reconstruction_weight), "--reconstruction-reduction", args.reconstruction_reduction,
             "--center-update", args.center_update, *(["--center-lr", str(args.center_lr)] if args.center_lr else []),
+            "--projection-moves-centers", args.projection_moves_centers,
             "--lr", str(args.lr), "--joint-lr", str(args.joint_lr),
             "--precision", args.precision]
 
@@ -122,7 +124,8 @@ def write_report(args, runs: list[dict], meta: dict, command: str, done: bool) -
         f"lr={args.joint_lr}, DeepECTClusterHead(max_leaves={args.max_leaves}, split_interval={split}, "
         f"prune_threshold={args.prune_threshold}, clustering_weight={args.clustering_weight}, "
         f"reconstruction_weight={args.reconstruction_weight}, reconstruction_reduction={args.reconstruction_reduction!r}, "
-        f"center_update={args.center_update!r}, center_lr={args.center_lr or args.joint_lr}), precision "
+        f"center_update={args.center_update!r}, center_lr={args.center_lr or args.joint_lr}, "
+        f"projection_moves_centers={args.projection_moves_centers}), precision "
         f"{args.precision} (clustpy: float32)",
         "- clustpy: `DeepECT` with its defaults except layers, epochs, batch size, seed (random_state) and the "
         "(pre-scaled) data: " + ("pyagc's autoencoder (`--match pyagc`: ReLU + Xavier, pretrained on per-element MSE "
@@ -173,6 +176,8 @@ def main() -> None:
     p.add_argument("--reconstruction-reduction", choices=["sum", "mean"], default="sum")
     p.add_argument("--center-update", choices=["adam", "running_mean"], default="adam")
     p.add_argument("--center-lr", type=float, default=None, help="pyagc leaf-centre Adam lr (default: --joint-lr)")
+    p.add_argument("--projection-moves-centers", choices=["on", "off"], default="on",
+                   help="pyagc: the projection loss also moves the leaf centres through the split directions (clustpy)")
     p.add_argument("--ae-cache", default=None, help="worker, sweeps only: folder to save/reuse pretrained AEs")
     p.add_argument("--plot", default=None, help="worker: save the pyagc tree plot here")
     p.add_argument("--precision", default="32-true", help="pyagc only: Lightning precision (bf16-mixed: AMX on CPU)")

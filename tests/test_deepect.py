@@ -82,7 +82,7 @@ def test_weights_scale_the_terms(reduction, per_sample_error):
 
 
 def test_adam_steps_move_seen_leaves_by_the_learning_rate_towards_their_batch_mean():
-    h = hand_tree(center_lr=0.1)
+    h = hand_tree(center_lr=0.1, projection_moves_centers=False)
     h.train()
     h(Z, x=X0, x_hat=X0)
     # first Adam step = lr * sign(gradient) per coordinate; the gradient of ||mu - mean|| points away from the mean
@@ -274,3 +274,24 @@ def test_end_to_end_on_digits():
     assert acc > 0.5, acc  # chance is ~0.1
     nodes = head.assign_nodes(z)
     assert dendrogram_purity(y, nodes, head.tree()["parent"]) > 0.4
+
+
+def test_projection_gradient_on_the_leaf_centres_matches_autograd():
+    h = hand_tree()
+    z = Z.clone()
+    _, _, member, _ = h.tree_losses(z)
+    got = h._projection_center_grad(z, member)
+    # L_DC with the split directions' numerators differentiable (norms and the offsets' centres constant)
+    centres = h.centers.clone().requires_grad_(True)
+    total = torch.zeros(())
+    for parent, (lft, rgt) in ((0, (1, 2)), (2, (3, 4))):
+        norm = (h.centers[lft] - h.centers[rgt]).norm()
+        for child, sign in ((lft, 1.0), (rgt, -1.0)):
+            d = sign * (centres[lft] - centres[rgt]) / norm
+            rows = member[:, child]
+            total = total + (d.unsqueeze(0) * (h.centers[child] - z[rows])).sum(1).abs().sum()
+    (total / (z.shape[0] * 4)).backward()
+    expected = centres.grad.clone()
+    expected[[0, 2]] = 0.0  # inner centres are not learned
+    assert torch.allclose(got, expected, atol=1e-6)
+    assert got[[1, 3, 4]].abs().sum() > 0

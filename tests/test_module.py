@@ -171,3 +171,22 @@ def test_gradient_clip_bounds_the_step_with_fused_optimizers(precision, one_thre
                enable_model_summary=False, precision=precision, limit_train_batches=1).fit(model, datamodule=dm)
     step = torch.cat([p.detach().flatten() for p in enc.parameters()]) - before
     assert 0 < float(step.norm()) <= 1e-3 * 1.01
+
+
+def test_bce_reconstruction_loss_is_the_bernoulli_likelihood_and_checks_ranges():
+    enc = MLPAutoencoder(6, hidden_dims=(8,), latent_dim=2, output_activation="sigmoid")
+    model = ClusteringModule(enc, DECClusterHead(2, 2), reconstruction_loss="bce")
+    x = torch.tensor([[0.0, 1.0, 0.5, 0.2, 0.9, 1.0]])
+    x_hat = torch.tensor([[0.1, 0.8, 0.5, 0.3, 0.6, 0.99]])
+    expected = -(x * x_hat.log() + (1 - x) * (1 - x_hat).log()).mean()
+    assert torch.allclose(model.reconstruction_loss(x, x_hat), expected, atol=1e-6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # computed in float32 even under autocast
+        assert model.reconstruction_loss(x, x_hat.bfloat16()).dtype == torch.float32
+    with pytest.raises(ValueError, match="inputs in \\[0, 1\\]"):
+        model.reconstruction_loss(x * 3, x_hat)
+    with pytest.raises(ValueError, match="sigmoid"):
+        model.reconstruction_loss(x, x_hat * 2)
+    with pytest.raises(ValueError, match="reconstruction_loss"):
+        ClusteringModule(enc, DECClusterHead(2, 2), reconstruction_loss="l1")
+    loss = model.compute_loss({"x": torch.rand(4, 6)}, "pretrain").total  # the pretraining loss uses it
+    assert torch.isfinite(loss) and loss > 0

@@ -78,6 +78,10 @@ class ClusteringModule(pl.LightningModule):
         reconstruction_weight: weight of the reconstruction loss added in joint training for
             heads that do not add it themselves (0: encoder-only fine-tuning, as DEC).
         gradient_clip: clip the gradient norm at this value (``None``: no clipping).
+        reconstruction_loss: ``"mse"`` (per-element mean squared error) or ``"bce"`` (per-element binary
+            cross-entropy of a decoder with outputs in [0, 1], e.g. a sigmoid output, on inputs in [0, 1]: the
+            Bernoulli likelihood that VaDE's decoder uses); the pretraining loss and the term added by
+            ``reconstruction_weight``.
         pretrain_noise: denoising pretraining: each input value is dropped with this probability
             (inverted dropout) and the clean input is reconstructed, as the stacked denoising
             autoencoder of DEC (0.2 in the paper). 0 disables it.
@@ -120,6 +124,7 @@ class ClusteringModule(pl.LightningModule):
         lr_schedule: dict[str, Any] | None = None,
         reconstruction_weight: float = 0.0,
         gradient_clip: float | None = None,
+        reconstruction_loss: str = "mse",
         pretrain_noise: float = 0.0,
         pretrain_objective: nn.Module | None = None,
         augmentation: nn.Module | None = None,
@@ -141,6 +146,9 @@ class ClusteringModule(pl.LightningModule):
             raise ValueError(f"unknown lr_schedule name {self.lr_schedule.get('name')!r}; valid: ['step', 'cosine']")
         self.reconstruction_weight = float(reconstruction_weight)
         self.gradient_clip = gradient_clip
+        if reconstruction_loss not in ("mse", "bce"):
+            raise ValueError(f"reconstruction_loss must be 'mse' or 'bce', got {reconstruction_loss!r}.")
+        self.reconstruction_loss_name = reconstruction_loss
         if not 0.0 <= pretrain_noise < 1.0:
             raise ValueError(f"pretrain_noise must be in [0, 1), got {pretrain_noise}.")
         self.pretrain_noise = float(pretrain_noise)
@@ -199,7 +207,20 @@ class ClusteringModule(pl.LightningModule):
         return self.encoder(x)
 
     def reconstruction_loss(self, x: Tensor, x_hat: Tensor) -> Tensor:
-        return F.mse_loss(x_hat.reshape(x.shape).float(), x.float())
+        """Per-element mean of the squared error or of the binary cross-entropy (``reconstruction_loss``)."""
+        x_hat, x = x_hat.reshape(x.shape).float(), x.float()
+        if self.reconstruction_loss_name == "mse":
+            return F.mse_loss(x_hat, x)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            if bool((x < 0).any() or (x > 1).any()):
+                raise ValueError(
+                    f"reconstruction_loss='bce' needs inputs in [0, 1], got values in [{float(x.min()):.3g}, "
+                    f"{float(x.max()):.3g}]: scale the data to [0, 1] (data.scaling=minmax or unit) or use 'mse'.")
+            if bool((x_hat < 0).any() or (x_hat > 1).any()):
+                raise ValueError(
+                    "reconstruction_loss='bce' needs reconstructions in [0, 1]: give the decoder a sigmoid output "
+                    "(MLPAutoencoder(output_activation='sigmoid')) or use 'mse'.")
+            return F.binary_cross_entropy(x_hat.clamp(1e-6, 1 - 1e-6), x)
 
     def variational_encoder(self) -> nn.Module:
         """The encoder, checked to be variational (``encode_distribution(x) -> (mu, logvar)``)."""
