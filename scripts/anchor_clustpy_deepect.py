@@ -97,6 +97,7 @@ def main() -> None:
     p.add_argument("--match", choices=["pyagc", "none"], default="none",
                    help="pyagc: the autoencoder built and pretrained as pyagc's (ReLU, Xavier, per-element MSE, "
                         "Adam 1e-3; the same architecture); none: clustpy's own (LeakyReLU, default init)")
+    p.add_argument("--grow-interval", type=int, default=2, help="clustpy's grow_interval (epochs; its default 2)")
     args = p.parse_args()
 
     x, y, k = prepare(args)
@@ -112,7 +113,7 @@ def main() -> None:
             network = (FeedforwardAutoencoder, {"layers": layers})
         model = DeepECT(batch_size=args.batch_size, pretrain_epochs=args.pretrain_epochs,
                         clustering_epochs=args.epochs, neural_network=network, embedding_size=args.latent,
-                        device="cpu", random_state=args.seed)
+                        grow_interval=args.grow_interval, device="cpu", random_state=args.seed)
         model.fit(x)
     labels = np.asarray(model.labels_)
     parent, assignment = tree_arrays(model.tree_, labels)

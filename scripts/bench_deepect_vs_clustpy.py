@@ -52,8 +52,8 @@ def run_pyagc(args) -> dict:
     y = dm.y.numpy()
     k = int(dm.n_classes)
     enc = MLPAutoencoder(dm.n_features, hidden_dims=args.hidden, latent_dim=args.latent)
-    # default: 2 epochs of steps, as clustpy's grow_interval=2 (epochs); 16 on digits (8 batches per epoch)
-    split_interval = args.split_interval or 2 * -(-dm.n_samples // args.batch_size)
+    # default: --grow-interval epochs of steps, as clustpy's grow_interval (2 epochs: 16 steps on digits)
+    split_interval = args.split_interval or args.grow_interval * -(-dm.n_samples // args.batch_size)
     head = DeepECTClusterHead(k, args.latent, max_leaves=args.max_leaves, split_interval=split_interval,
                               prune_threshold=args.prune_threshold, clustering_weight=args.clustering_weight,
                               reconstruction_weight=args.reconstruction_weight,
@@ -104,7 +104,8 @@ def run_pyagc(args) -> dict:
 
 # ----------------------------------------------------------------------------- driver
 def pyagc_flags(args) -> list[str]:
-    split = ["--split-interval", str(args.split_interval)] if args.split_interval else []
+    split = ["--split-interval", str(args.split_interval)] if args.split_interval else \
+        ["--grow-interval", str(args.grow_interval)]
     return ["--max-leaves", str(args.max_leaves), *split, "--prune-threshold", str(args.prune_threshold),
             "--clustering-weight", str(args.clustering_weight), "--reconstruction-weight",
             str(args.reconstruction_weight), "--reconstruction-reduction", args.reconstruction_reduction,
@@ -115,7 +116,7 @@ def pyagc_flags(args) -> list[str]:
 
 
 def write_report(args, runs: list[dict], meta: dict, command: str, done: bool) -> None:
-    split = f"{args.split_interval} steps" if args.split_interval else "2 epochs of steps"
+    split = f"{args.split_interval} steps" if args.split_interval else f"{args.grow_interval} epochs of steps"
     lines = header_lines("DeepECT", args, meta, command, done, machine_note="") + [
         f"- Settings: data={args.data}, scaling={args.scaling}, seeds={args.seeds}, layers [d, "
         f"{', '.join(map(str, args.hidden))}, {args.latent}], batch_size={args.batch_size}, "
@@ -130,7 +131,7 @@ def write_report(args, runs: list[dict], meta: dict, command: str, done: bool) -
         "- clustpy: `DeepECT` with its defaults except layers, epochs, batch size, seed (random_state) and the "
         "(pre-scaled) data: " + ("pyagc's autoencoder (`--match pyagc`: ReLU + Xavier, pretrained on per-element MSE "
         "with Adam 1e-3 by clustpy's own `fit`)" if args.match == "pyagc" else "FeedforwardAutoencoder (LeakyReLU), "
-        "summed-over-features MSE, Adam lr 1e-3 pretraining") + " / 1e-4 clustering, grow_interval=2 epochs, "
+        "summed-over-features MSE, Adam lr 1e-3 pretraining") + f" / 1e-4 clustering, grow_interval={args.grow_interval} epochs, "
         "max_n_leaf_nodes=20, pruning_threshold=0.1",
         "- Flat ACC/NMI/ARI: tree cut at k=10 (latest splits undone: pyagc `cluster(z, n_clusters=10)`, clustpy "
         "`flat_clustering(10)`). DP: exact dendrogram purity of the full tree (samples in their leaves); LP: leaf "
@@ -167,7 +168,9 @@ def main() -> None:
                         "pretraining); none = clustpy's default (LeakyReLU, default init, summed MSE)")
     p.add_argument("--max-leaves", type=int, default=20)
     p.add_argument("--split-interval", type=int, default=None,
-                   help="pyagc steps between splits (default: 2 epochs, as clustpy's grow_interval; 16 on digits)")
+                   help="pyagc steps between splits (default: --grow-interval epochs of steps)")
+    p.add_argument("--grow-interval", type=int, default=2,
+                   help="epochs between splits on both sides (clustpy's grow_interval, default 2)")
     p.add_argument("--prune-threshold", type=float, default=0.1)
     p.add_argument("--clustering-weight", type=float, default=1.0,
                    help="pyagc lambda_c (1 with the summed reconstruction = clustpy; reports before 2026-11-23: 0.02 "
@@ -194,7 +197,7 @@ def main() -> None:
             return [sys.executable, str(Path(__file__).resolve()), "--worker", *shared_flags(args, seed),
                     *pyagc_flags(args)]
         return [args.anchor_python, str(SCRIPTS / "anchor_clustpy_deepect.py"), *shared_flags(args, seed),
-                "--match", args.match, "--data-root", str(data_root)]
+                "--match", args.match, "--grow-interval", str(args.grow_interval), "--data-root", str(data_root)]
 
     def make_row(lib: str, seed: int, row: dict, wall: float, cpu: float) -> dict:
         row["proc_s"], row["proc_cpu_s"] = round(wall, 2), round(cpu, 2)
