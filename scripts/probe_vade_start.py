@@ -44,8 +44,7 @@ def main() -> None:
         dm = ImageDataModule(args.data, flatten=True, scaling="minmax", batch_size=256, seed=args.seed)
     dm.setup()
     model = VaDE(dm.n_features, dm.n_classes, pretrain_epochs=args.pretrain_epochs, epochs=0, n_init=args.n_init,
-                 seed=args.seed)
-    model.reconstruction_loss_name = args.reconstruction_loss
+                 pretrain_loss=args.reconstruction_loss, seed=args.seed)
     t0 = time.perf_counter()
     pl.Trainer(max_epochs=args.pretrain_epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
                enable_progress_bar=False, enable_model_summary=False, precision=args.precision).fit(model, datamodule=dm)

@@ -217,3 +217,24 @@ def test_bad_input_errors():
         head.set_beta(torch.tensor([0.5, 0.5, 0.5]))
     with pytest.raises(ValueError, match="needs reconstructions"):
         ClusteringModule(torch.nn.Linear(3, 2), ACeDeCClusterHead(3, 2))
+
+
+def test_beta_starts_and_moves_as_the_authors_two_logit_softmax():
+    z, _, _ = blobs_with_noise()
+    head = ACeDeCClusterHead(3, 6, n_init=3)
+    head.initialize(z)
+    # by hand: within-cluster (C) and total (S) sums of squares of every rotated dimension, beta = S^2/(S^2+C^2)
+    labels = head.cluster(z)  # the k-means partition here (ARI > 0.99 above)
+    zr = z.double() @ head.rotation.detach().double()
+    means = torch.stack([zr[labels == k].mean(0) for k in range(3)])
+    c = (zr - means[labels]).pow(2).sum(0)
+    s = (zr - zr.mean(0)).pow(2).sum(0)
+    expected = (s**2 / (s**2 + c**2)).clamp(1e-3, 1 - 1e-3)
+    assert torch.allclose(head.beta_cluster.double(), expected, atol=1e-4)
+    # one Adam step of lr moves logit(beta) by 2 * multiplier * lr (the authors' two logits, each at 10x lr)
+    before = torch.logit(head.beta_cluster.detach().double())
+    opt = torch.optim.Adam([head.beta_logits], lr=1e-3)
+    head.beta_cluster.sum().backward()
+    opt.step()
+    moved = torch.logit(head.beta_cluster.detach().double()) - before
+    assert torch.allclose(moved, torch.full_like(moved, -2 * 10.0 * 1e-3), rtol=1e-2)  # descending sum(beta)

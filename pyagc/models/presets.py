@@ -137,11 +137,12 @@ def VaDE(n_features: int | None = None, n_clusters: int = 10, encoder: nn.Module
          hidden_dims: Sequence[int] = (500, 500, 2000), latent_dim: int = 10, pretrain_epochs: int = 200,
          epochs: int = 300, reconstruction: str = "bce", init: str = "gmm", n_init: int = 10,
          pretrain_optimizer: dict[str, Any] | None = None, optimizer: dict[str, Any] | None = None,
-         seed: int = 0) -> ClusteringModule:
+         pretrain_loss: str = "mse", seed: int = 0) -> ClusteringModule:
     """VaDE (Jiang et al., IJCAI 2017): plain AE pretraining of a variational MLP autoencoder (on the
     mean), diagonal-GMM initialisation of the prior, then the negative ELBO over VAE + prior with Adam
     (lr 0.002 constant; the paper decays it by 0.9 every 10 epochs). ``reconstruction="bce"`` (inputs
-    in [0, 1]) gives the default encoder a sigmoid output; a given ``encoder`` must be variational."""
+    in [0, 1]) gives the default encoder a sigmoid output; a given ``encoder`` must be variational.
+    ``pretrain_loss``: the pretraining reconstruction loss, ``"mse"`` or ``"bce"`` (needs the sigmoid output)."""
     from pyagc.clusters import VaDEClusterHead
 
     if encoder is None:
@@ -154,7 +155,7 @@ def VaDE(n_features: int | None = None, n_clusters: int = 10, encoder: nn.Module
                            init=init, n_init=n_init, seed=seed)
     model = ClusteringModule(encoder, head, pretrain_epochs=pretrain_epochs, epochs=epochs,
                              pretrain_optimizer=pretrain_optimizer or {"name": "adam", "lr": 1e-3},
-                             optimizer=optimizer or {"name": "adam", "lr": 2e-3})
+                             optimizer=optimizer or {"name": "adam", "lr": 2e-3}, reconstruction_loss=pretrain_loss)
     model.variational_encoder()  # a non-variational encoder fails here, not after pretraining
     return model
 
