@@ -51,7 +51,8 @@ def run_pyagc(args) -> dict:
     dm = tabular_data(args)
     y = dm.y.numpy()
     k = int(dm.n_classes)
-    enc = MLPAutoencoder(dm.n_features, hidden_dims=args.hidden, latent_dim=args.latent)
+    enc = MLPAutoencoder(dm.n_features, hidden_dims=args.hidden, latent_dim=args.latent, activation=args.activation,
+                         init=args.encoder_init)
     # default: --grow-interval epochs of steps, as clustpy's grow_interval (2 epochs: 16 steps on digits)
     split_interval = args.split_interval or args.grow_interval * -(-dm.n_samples // args.batch_size)
     head = DeepECTClusterHead(k, args.latent, max_leaves=args.max_leaves, split_interval=split_interval,
@@ -69,7 +70,9 @@ def run_pyagc(args) -> dict:
     sw = Stopwatch()
     cache = None
     if args.ae_cache:  # sweeps only: reuse the pretrained autoencoder of this seed (timings then exclude it)
-        cache = Path(args.ae_cache) / f"{args.data}_{args.scaling}_s{args.seed}_p{args.pretrain_epochs}_lr{args.lr}.pt"
+        cache = Path(args.ae_cache) / (f"{args.data}_{args.scaling}_s{args.seed}_p{args.pretrain_epochs}_lr{args.lr}"
+                                   + ("" if (args.activation, args.encoder_init) == ("relu", "xavier")
+                                      else f"_{args.activation}_{args.encoder_init}") + ".pt")
     if cache is not None and cache.is_file():
         enc.load_state_dict(torch.load(cache))
     else:
@@ -112,7 +115,7 @@ def pyagc_flags(args) -> list[str]:
             "--center-update", args.center_update, *(["--center-lr", str(args.center_lr)] if args.center_lr else []),
             "--projection-moves-centers", args.projection_moves_centers,
             "--lr", str(args.lr), "--joint-lr", str(args.joint_lr),
-            "--precision", args.precision]
+            "--activation", args.activation, "--encoder-init", args.encoder_init, "--precision", args.precision]
 
 
 def write_report(args, runs: list[dict], meta: dict, command: str, done: bool) -> None:
@@ -121,7 +124,7 @@ def write_report(args, runs: list[dict], meta: dict, command: str, done: bool) -
         f"- Settings: data={args.data}, scaling={args.scaling}, seeds={args.seeds}, layers [d, "
         f"{', '.join(map(str, args.hidden))}, {args.latent}], batch_size={args.batch_size}, "
         f"pretrain_epochs={args.pretrain_epochs}, epochs={args.epochs}, threads={args.threads}, limit={args.limit}",
-        f"- pyagc: MLPAutoencoder (ReLU, Xavier), pretrained on per-element MSE with Adam lr={args.lr}, joint Adam "
+        f"- pyagc: MLPAutoencoder ({args.activation}, {args.encoder_init} init), pretrained on per-element MSE with Adam lr={args.lr}, joint Adam "
         f"lr={args.joint_lr}, DeepECTClusterHead(max_leaves={args.max_leaves}, split_interval={split}, "
         f"prune_threshold={args.prune_threshold}, clustering_weight={args.clustering_weight}, "
         f"reconstruction_weight={args.reconstruction_weight}, reconstruction_reduction={args.reconstruction_reduction!r}, "
@@ -181,11 +184,17 @@ def main() -> None:
     p.add_argument("--center-lr", type=float, default=None, help="pyagc leaf-centre Adam lr (default: --joint-lr)")
     p.add_argument("--projection-moves-centers", choices=["on", "off"], default="on",
                    help="pyagc: the projection loss also moves the leaf centres through the split directions (clustpy)")
+    p.add_argument("--activation", default="relu", help="pyagc autoencoder's hidden activation (clustpy: leaky_relu)")
+    p.add_argument("--encoder-init", choices=["xavier", "default"], default="xavier",
+                   help="pyagc autoencoder's weight initialisation (clustpy: PyTorch's default)")
     p.add_argument("--ae-cache", default=None, help="worker, sweeps only: folder to save/reuse pretrained AEs")
     p.add_argument("--plot", default=None, help="worker: save the pyagc tree plot here")
     p.add_argument("--precision", default="32-true", help="pyagc only: Lightning precision (bf16-mixed: AMX on CPU)")
     p.add_argument("--libs", nargs="+", default=list(LIBS))
     args = p.parse_args()
+    if args.match == "pyagc" and (args.activation, args.encoder_init) != ("relu", "xavier"):
+        p.error("--match pyagc gives clustpy pyagc's default autoencoder (ReLU, Xavier): leave --activation and "
+                "--encoder-init at their defaults, or drop --match to compare each library's own autoencoder.")
     if args.worker:
         print(json.dumps(run_pyagc(args)), flush=True)
         return

@@ -52,7 +52,6 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-import torch.nn.functional as F
 
 from pyagc.augmentations import RandomAffine
 from pyagc.callbacks import ReclusteringBarrier
@@ -74,25 +73,14 @@ def trainer(epochs: int, callbacks: list, precision: str = "32-true") -> pl.Trai
                       callbacks=callbacks, precision=precision)
 
 
-class Resized28(ImageDataModule):
-    """USPS / MNIST images resized to 28x28 (bilinear), flattened; ``fill`` = the standardised 0 pixel."""
-
-    def load(self):
-        x, y = super().load()
-        if x.shape[-1] != 28:
-            x = F.interpolate(x, size=(28, 28), mode="bilinear", align_corners=False)
-        flat = x.reshape(x.shape[0], -1).double()
-        self.fill = float(-flat.mean() / flat.std(unbiased=False))  # raw 0 after global_z scaling
-        return x.reshape(x.shape[0], -1), y
-
-
 def data_module(args, seed: int):
     """digits (scikit-learn) or USPS / MNIST (local files, all samples, flattened to vectors)."""
     if args.paper_protocol:
         if args.data == "digits":
             raise SystemExit("--paper-protocol needs image data: --data usps or --data mnist")
-        return Resized28(args.data, flatten=False, scaling="global_z", batch_size=args.batch_size, seed=seed,
-                         drop_last=True)
+        # 28x28 (USPS upscaled, bilinear), flattened, global z-scaling, as the BRB authors' DEC
+        return ImageDataModule(args.data, resize=28, flatten=True, scaling="global_z", batch_size=args.batch_size,
+                               seed=seed, drop_last=True)
     if args.data == "digits":
         return TabularDataModule("digits", scaling=args.scaling, batch_size=args.batch_size, seed=seed)
     return ImageDataModule(args.data, flatten=True, scaling=args.scaling, batch_size=args.batch_size, seed=seed)
@@ -146,7 +134,7 @@ def run_seed(args, seed: int) -> list[dict]:
         opt = {"name": "sgd", "lr": 0.01, "momentum": 0.9} if args.dec_optimizer == "sgd" else \
             {"name": "adam", "lr": args.lr}
         view = RandomAffine(degrees=16, translate=(0.1, 0.1), shear=(-8, 8), image_shape=(1, 28, 28),
-                            fill=dm.fill) if augment else None
+                            fill=float(dm.x.min())) if augment else None  # the background (raw 0) after scaling
         model = ClusteringModule(e, head, pretrain_epochs=0, epochs=args.epochs, optimizer=opt, augmentation=view,
                                  gradient_clip=500.0 if args.paper_protocol else None)
         cbs = [] if kw is None else [ReclusteringBarrier(reset_interval=args.reset_interval, seed=seed, **kw)]

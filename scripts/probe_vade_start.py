@@ -26,25 +26,35 @@ from pyagc.metrics import external_metrics
 from pyagc.models import VaDE
 
 
+def flat_data(name: str, scaling: str, seed: int, batch_size: int = 256):
+    """digits (scikit-learn) or USPS / MNIST (all samples, flattened), set up; shared with probe_vade_trajectory."""
+    if name == "digits":
+        dm = TabularDataModule("digits", scaling=scaling, batch_size=batch_size, seed=seed)
+    else:
+        dm = ImageDataModule(name, flatten=True, scaling=scaling, batch_size=batch_size, seed=seed)
+    dm.setup()
+    return dm
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", choices=["digits", "usps", "mnist"], default="mnist")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pretrain-epochs", type=int, default=5)
     p.add_argument("--reconstruction-loss", choices=["mse", "bce"], default="mse")
+    p.add_argument("--activation", default="relu", help="hidden activation of the autoencoder (clustpy: leaky_relu)")
+    p.add_argument("--encoder-init", choices=["xavier", "default"], default="xavier",
+                   help="weight initialisation of the autoencoder (clustpy: PyTorch's default)")
     p.add_argument("--n-init", type=int, default=10, help="GMM restarts of the head's initialisation")
     p.add_argument("--precision", default="bf16-mixed")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     pl.seed_everything(args.seed, verbose=False)
-    if args.data == "digits":
-        dm = TabularDataModule("digits", scaling="minmax", batch_size=256, seed=args.seed)
-    else:
-        dm = ImageDataModule(args.data, flatten=True, scaling="minmax", batch_size=256, seed=args.seed)
-    dm.setup()
+    dm = flat_data(args.data, "minmax", args.seed)
     model = VaDE(dm.n_features, dm.n_classes, pretrain_epochs=args.pretrain_epochs, epochs=0, n_init=args.n_init,
-                 pretrain_loss=args.reconstruction_loss, seed=args.seed)
+                 pretrain_loss=args.reconstruction_loss, activation=args.activation,
+                 encoder_init=args.encoder_init, seed=args.seed)
     t0 = time.perf_counter()
     pl.Trainer(max_epochs=args.pretrain_epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
                enable_progress_bar=False, enable_model_summary=False, precision=args.precision).fit(model, datamodule=dm)
@@ -55,7 +65,8 @@ def main() -> None:
     km = KMeans(dm.n_classes, n_init=10, random_state=args.seed).fit_predict(z)
     gmm1 = GaussianMixture(dm.n_classes, covariance_type="diag", n_init=1, random_state=args.seed).fit(z).predict(z)
     out = {"data": args.data, "seed": args.seed, "pretrain_epochs": args.pretrain_epochs,
-           "reconstruction_loss": args.reconstruction_loss, "head_gmm_n_init": args.n_init,
+           "reconstruction_loss": args.reconstruction_loss, "activation": args.activation,
+           "encoder_init": args.encoder_init, "head_gmm_n_init": args.n_init,
            "head_start_acc": round(head_start["acc"], 4), "head_start_nmi": round(head_start["nmi"], 4),
            "kmeans_acc": round(external_metrics(y, km)["acc"], 4),
            "sklearn_gmm_1_init_acc": round(external_metrics(y, gmm1)["acc"], 4), "seconds": round(seconds, 1)}

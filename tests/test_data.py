@@ -77,6 +77,26 @@ def test_usps_and_mnist_from_local_files(shared_data):
     assert mnist.input_shape == (784,) and mnist.n_samples == 500
 
 
+def test_resize_usps_to_mnist_size(shared_data):
+    native = ImageDataModule("usps", root=str(shared_data / "usps"), limit=64, seed=0)
+    native.setup()
+    dm = ImageDataModule("usps", root=str(shared_data / "usps"), resize=28, flatten=True, limit=64, seed=0)
+    dm.setup()
+    assert dm.input_shape == (784,) and dm.n_samples == 64
+    assert torch.equal(dm.y, native.y)  # the same images, only resized
+    big = dm.x.reshape(-1, 1, 28, 28)
+    assert 0.0 <= float(big.min()) and float(big.max()) <= 1.0
+    # upscaling keeps each image's mean brightness and its layout: shrinking back gives the original
+    assert torch.allclose(big.mean((1, 2, 3)), native.x.mean((1, 2, 3)), atol=0.02)
+    back = torch.nn.functional.interpolate(big, size=(16, 16), mode="bilinear", antialias=True).flatten(1)
+    orig = native.x.flatten(1)
+    back, orig = back - back.mean(1, keepdim=True), orig - orig.mean(1, keepdim=True)
+    corr = (back * orig).sum(1) / (back.norm(dim=1) * orig.norm(dim=1))
+    assert float(corr.min()) > 0.93  # each image matches its own original (different digits: ~0.3-0.6)
+    with pytest.raises(ValueError, match="resize must be a positive"):
+        ImageDataModule("usps", resize=0)
+
+
 def test_graphs(shared_data):
     x, edge_index, y = get_dataset("Cora", root=str(shared_data / "planetoid"))
     assert x.shape == (2708, 1433) and edge_index.shape == (2, 10556) and int(y.max()) == 6

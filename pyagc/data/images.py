@@ -71,6 +71,18 @@ def _load_image_folder(root: Path, image_size: int, grayscale: bool) -> tuple[Te
     return torch.stack(xs), torch.as_tensor(ys)
 
 
+def resize_images(x: Tensor, size: int, chunk: int = 4096) -> Tensor:
+    """Resize images ``(N, C, H, W)`` to ``(N, C, size, size)``: bilinear, antialiased when shrinking,
+    clamped to the input's range (so [0, 1] pixels stay in [0, 1]); in chunks to bound memory."""
+    import torch.nn.functional as F
+
+    lo, hi = float(x.min()), float(x.max())
+    shrink = size < max(x.shape[-2:])
+    out = [F.interpolate(part.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=shrink)
+           for part in x.split(chunk)]
+    return torch.cat(out).clamp_(lo, hi).to(x.dtype)
+
+
 class ImageDataModule(ClusteringDataModule):
     r"""Images ``(N, C, H, W)`` in [0, 1] (before ``scaling``) held in memory.
 
@@ -83,16 +95,23 @@ class ImageDataModule(ClusteringDataModule):
         split: ``train``, ``test`` or ``all`` (both, the usual clustering protocol).
         flatten: return vectors ``(N, C*H*W)`` instead of images (for MLP encoders).
         image_size, grayscale: for ``imagefolder`` only.
+        resize: resize every image to ``resize x resize`` pixels (bilinear, antialiased when shrinking) once,
+            when the data is loaded and before ``flatten`` and ``scaling``; e.g. ``resize=28`` gives USPS
+            MNIST's size (as the reclustering-barrier paper's protocol). ``None`` keeps the stored size.
+            (Resizing on the device per batch, for large sizes such as 224, is the encoder's ``input_size``.)
     """
 
     def __init__(self, name: str = "mnist", root: str | None = None, split: str = "all", flatten: bool = False,
-                 image_size: int = 32, grayscale: bool = False, **kwargs) -> None:
+                 image_size: int = 32, grayscale: bool = False, resize: int | None = None, **kwargs) -> None:
         kwargs.setdefault("scaling", "unit")
         super().__init__(**kwargs)
         if name not in IMAGE_SETS:
             raise ValueError(f"unknown image data set {name!r}; valid: {list(IMAGE_SETS)}")
         if split not in ("train", "test", "all"):
             raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}.")
+        if resize is not None and (isinstance(resize, bool) or int(resize) != resize or int(resize) < 1):
+            raise ValueError(f"resize must be a positive number of pixels (e.g. 28) or None, got {resize!r}.")
+        self.resize = None if resize is None else int(resize)
         self.dataset_name = name
         self.root = root
         self.split = split
@@ -113,6 +132,8 @@ class ImageDataModule(ClusteringDataModule):
             if self.root is None:
                 raise ValueError("name='imagefolder' needs `root=` (a folder with one sub-folder per class).")
             x, y = _load_image_folder(Path(self.root).expanduser(), self.image_size, self.grayscale)
+        if self.resize is not None and tuple(x.shape[-2:]) != (self.resize, self.resize):
+            x = resize_images(x, self.resize)
         if self.flatten:
             x = x.reshape(x.shape[0], -1)
         return x, y
