@@ -52,7 +52,7 @@ def pyagc_run(args) -> None:
     pl.seed_everything(args.seed, verbose=False)
     model = ACeDeC(n_features=dm.n_features, n_clusters=dm.n_classes, hidden_dims=args.hidden,
                    latent_dim=args.latent, pretrain_epochs=args.pretrain_epochs, epochs=args.epochs,
-                   optimizer={"name": "adam", "lr": args.lr}, seed=args.seed)
+                   optimizer={"name": "adam", "lr": args.lr}, refit_interval=args.refit_interval, seed=args.seed)
     trainer = cpu_trainer(args.pretrain_epochs + args.epochs, args.precision)
     sw = Stopwatch()
     trainer.fit(model, datamodule=dm)
@@ -76,7 +76,9 @@ def report(args, runs: list[dict], meta: dict, command: str, done: bool) -> str:
         "pyagc: ReLU + Xavier MLP, per-element MSE "
         f"pretraining with Adam 1e-3, joint Adam lr={args.lr} (beta 10x), paper loss (per-sample summed "
         "reconstruction + mean of the two space losses), exactly orthogonal V, final re-clustering of the trained "
-        "embedding (the preset's `final_reclustering=True`). clustpy: its ACeDeC defaults "
+        "embedding (the preset's `final_reclustering=True`)"
+        + (f", whole-data Lloyd re-fit of the centres every {args.refit_interval} steps" if args.refit_interval
+           else "") + ". clustpy: its ACeDeC defaults "
         + ("with pyagc's autoencoder (`--match pyagc`: ReLU + Xavier MLP, per-element-MSE pretraining with "
            "Adam 1e-3 by clustpy's own `fit`), " if args.match == "pyagc" else
            "(`--match none`: LeakyReLU + PyTorch-default-init MLP, summed-MSE pretraining with Adam 1e-3), ")
@@ -121,6 +123,8 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=1e-4, help="pyagc joint Adam lr (clustpy's default clustering lr)")
     p.add_argument("--precision", default="32-true",
                    help="pyagc only: Lightning precision, e.g. bf16-mixed (AMX on CPU); clustpy runs float32")
+    p.add_argument("--refit-interval", type=int, default=None,
+                   help="pyagc: steps between whole-data Lloyd re-fits of the centres (default: none, the paper's)")
     p.add_argument("--match", choices=["pyagc", "none"], default="none",
                    help="clustpy's autoencoder: pyagc = the same as pyagc's (ReLU, Xavier, per-element MSE "
                         "pretraining); none = clustpy's default (LeakyReLU, default init, summed MSE)")
@@ -136,7 +140,8 @@ def main() -> None:
     def command_of(lib: str, seed: int) -> list[str]:
         if lib == "pyagc":
             return [sys.executable, str(Path(__file__).resolve()), "--pyagc-run", *shared_flags(args, seed),
-                    "--lr", str(args.lr), "--precision", args.precision]
+                    "--lr", str(args.lr), "--precision", args.precision,
+                    *(["--refit-interval", str(args.refit_interval)] if args.refit_interval else [])]
         return [args.anchor_python, str(SCRIPTS / "anchor_clustpy_acedec.py"), *shared_flags(args, seed),
                 "--match", args.match, "--data-root", str(data_root)]
 

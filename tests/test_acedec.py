@@ -59,6 +59,26 @@ def test_minibatch_centre_update_by_hand():
     assert torch.allclose(head.shared_center, torch.tensor([2.0, 0.75]))
 
 
+def test_refit_is_a_lloyd_step_in_the_weighted_clustered_space():
+    head = hand_head()
+    head.refit_iterations = 1
+    # beta-weighted nearest centres: (1,2), (0,5) -> mu1 (dimension 1 barely counts); (3,-1), (5,0) -> mu2
+    z = torch.tensor([[1.0, 2.0], [0.0, 5.0], [3.0, -1.0], [5.0, 0.0]])
+    head.refresh(z)
+    assert torch.allclose(head.centers, torch.tensor([[0.5, 3.5], [4.0, -0.5]]))
+    assert torch.allclose(head.shared_center, z.mean(0))
+    # a centre that gets no point keeps its place
+    head.centers.copy_(torch.tensor([[0.0, 0.0], [100.0, 0.0]]))
+    head.refresh(z)
+    assert torch.allclose(head.centers[1], torch.tensor([100.0, 0.0]))
+    assert torch.allclose(head.centers[0], z.mean(0))
+    # the module calls it every refit_interval steps
+    assert ACeDeCClusterHead(3, 4, refit_interval=8).refresh_interval == 8
+    assert ACeDeCClusterHead(3, 4).refresh_interval is None
+    with pytest.raises(ValueError, match="refit_interval"):
+        ACeDeCClusterHead(3, 4, refit_interval=0)
+
+
 def test_cluster_uses_the_clustered_space():
     head = hand_head()
     labels = head.cluster(Z)

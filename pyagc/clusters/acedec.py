@@ -37,6 +37,10 @@ get gradients; the centres do not: they are updated after each training batch by
 moving average, rate :math:`\rho` = ``count_momentum``, so the step size stays about one batch's share
 instead of decaying to 0 while the embedding moves; centres without points keep their place, and a centre
 left empty for ``reinit_after`` consecutive batches is moved to the batch point worst served by its centre).
+With ``refit_interval`` set, every that many steps the centres also take ``refit_iterations`` Lloyd steps
+on the whole training set's rotated embeddings (from where they are, in the :math:`\boldsymbol\beta^{cs}`-weighted
+metric of the assignments) and :math:`\boldsymbol\mu^{ss}` becomes its mean, so they follow an embedding that
+moves faster than the mini-batch updates track.
 
 **Orthogonality of V.** The paper feeds the decoder :math:`VV^\top\mathbf z` and lets that reconstruction
 keep :math:`V` close to orthogonal. Here :math:`V` is *exactly* orthogonal by construction,
@@ -125,6 +129,10 @@ class ACeDeCClusterHead(BaseClusterHead):
             :math:`\beta^{cs}_j > 1/2 +` this (authors' code: 0.05).
         reinit_after: a centre that gets no point for more than this many consecutive training batches is
             re-initialised (``0`` disables it).
+        refit_interval: training steps between whole-data Lloyd re-fits of the centres (``None``: never,
+            the paper's mini-batch updates only). :class:`~pyagc.models.ClusteringModule` calls
+            :meth:`refresh` with the whole training set's embeddings at this interval.
+        refit_iterations: Lloyd steps per re-fit.
         n_init: k-means restarts of the initialisation.
         seed: seed of the initialisation.
     """
@@ -141,6 +149,8 @@ class ACeDeCClusterHead(BaseClusterHead):
         beta_lr_multiplier: float = 10.0,
         shared_space_tolerance: float = 0.05,
         reinit_after: int = 10,
+        refit_interval: int | None = None,
+        refit_iterations: int = 1,
         n_init: int = 10,
         seed: int = 0,
     ) -> None:
@@ -158,6 +168,12 @@ class ACeDeCClusterHead(BaseClusterHead):
             raise ValueError(f"reinit_after must be >= 0 batches (0 disables re-initialisation), got {reinit_after}.")
         if n_init < 1:
             raise ValueError(f"n_init must be at least 1, got {n_init}.")
+        if refit_interval is not None and int(refit_interval) < 1:
+            raise ValueError(f"refit_interval must be a positive number of steps or None, got {refit_interval}.")
+        if int(refit_iterations) < 1:
+            raise ValueError(f"refit_iterations must be at least 1, got {refit_iterations}.")
+        self.refresh_interval = None if refit_interval is None else int(refit_interval)
+        self.refit_iterations = int(refit_iterations)
         d = int(embedding_dim)
         self.embedding_dim = d
         self.reconstruction_weight = float(reconstruction_weight)
@@ -325,6 +341,25 @@ class ACeDeCClusterHead(BaseClusterHead):
         self.centers[dead[:take]] = new
         self.center_counts[dead[:take]] = 0.0
         self.empty_batches[dead[:take]] = 0
+
+    @torch.no_grad()
+    def refresh(self, z: Tensor, **context: Any) -> None:
+        """Lloyd steps of the centres on the whole training set's embeddings ``z`` (see ``refit_interval``)."""
+        self._check_ready()
+        self.check_initialization_input(z, self.embedding_dim)
+        dev = self.centers.device
+        with torch.autocast(device_type=dev.type, enabled=False):
+            zr = z.detach().to(dev).float() @ self.rotation.detach()
+            beta_cs = self.beta_cluster.detach()
+            for _ in range(self.refit_iterations):
+                labels = pairwise_sq_dists(zr * beta_cs, self.centers * beta_cs).argmin(1)
+                counts = torch.bincount(labels, minlength=self.n_clusters).float()
+                sums = torch.zeros_like(self.centers).index_add_(0, labels, zr)
+                hit = counts > 0
+                self.centers.copy_(torch.where(hit.unsqueeze(1), sums / counts.clamp_min(1).unsqueeze(1),
+                                               self.centers))
+            self.shared_center.copy_(zr.mean(0))
+        self.empty_batches.zero_()
 
     # ------------------------------------------------------------------ assignments
     @torch.no_grad()

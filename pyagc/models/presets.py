@@ -116,17 +116,18 @@ def ACeDeC(n_features: int | None = None, n_clusters: int = 10, encoder: nn.Modu
            epochs: int = 150, reconstruction_weight: float = 1.0, beta_lr_multiplier: float = 10.0,
            n_init: int = 10, pretrain_optimizer: dict[str, Any] | None = None,
            optimizer: dict[str, Any] | None = None, final_reclustering: bool = True,
-           seed: int = 0) -> ClusteringModule:
+           refit_interval: int | None = None, seed: int = 0) -> ClusteringModule:
     """ACe/DeC (Miklautz et al., IJCAI 2021): MLP autoencoder pretraining, then reconstruction + the
     clustered-space and shared-space k-means losses under a learned orthogonal rotation V and weights beta
     (beta learned 10x faster), Adam(1e-3) pretraining and Adam(1e-4) joint training, and a final
-    re-clustering of the trained embedding (``final_reclustering``; the authors' defaults)."""
+    re-clustering of the trained embedding (``final_reclustering``; the authors' defaults).
+    ``refit_interval``: steps between whole-data Lloyd re-fits of the centres (None: never)."""
     from pyagc.clusters import ACeDeCClusterHead
 
     enc = _encoder(encoder, n_features, hidden_dims, latent_dim)
     head = ACeDeCClusterHead(n_clusters, getattr(enc, "latent_dim", latent_dim),
                              reconstruction_weight=reconstruction_weight, beta_lr_multiplier=beta_lr_multiplier,
-                             n_init=n_init, seed=seed)
+                             refit_interval=refit_interval, n_init=n_init, seed=seed)
     return ClusteringModule(enc, head, pretrain_epochs=pretrain_epochs, epochs=epochs,
                             pretrain_optimizer=pretrain_optimizer or {"name": "adam", "lr": 1e-3},
                             optimizer=optimizer or {"name": "adam", "lr": 1e-4},
