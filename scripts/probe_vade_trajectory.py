@@ -28,14 +28,15 @@ from pyagc.metrics import external_metrics
 from pyagc.models import VaDE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from probe_vade_start import flat_data  # noqa: E402
+from probe_vade_start import augment_pretraining, flat_data  # noqa: E402
 
 
 class EpochAccuracy(pl.Callback):
     """Prints the head's ACC / NMI on the whole data after each clustering epoch (one JSON line)."""
 
-    def __init__(self, dm, tag: dict, logvar_init: str = "fresh") -> None:
+    def __init__(self, dm, tag: dict, logvar_init: str = "fresh", save_pretrained: str | None = None) -> None:
         self.dm, self.tag, self.t0, self.logvar_init = dm, tag, time.perf_counter(), logvar_init
+        self.save_pretrained = save_pretrained
 
     def _report(self, module, epoch: int) -> None:
         was_training = module.training
@@ -47,6 +48,8 @@ class EpochAccuracy(pl.Callback):
 
     def on_train_epoch_start(self, trainer, module) -> None:
         if trainer.current_epoch == module.pretrain_epochs:  # callbacks run before the module's hook: initialise here
+            if self.save_pretrained:  # the pretrained autoencoder, for --init-from with --pretrain-epochs 0
+                torch.save(module.encoder.state_dict(), self.save_pretrained)
             layer = module.encoder.logvar_layer
             with torch.no_grad():
                 if self.logvar_init == "copy":  # the log-variance layer starts as a copy of the (pretrained) mean layer
@@ -85,6 +88,12 @@ def main() -> None:
     p.add_argument("--freeze-encoder-pretrain", action="store_true",
                    help="with --init-from: pretraining adapts only the decoder (to the sigmoid output), the loaded "
                         "encoder is kept as it is until VaDE starts")
+    p.add_argument("--augment", action="store_true",
+                   help="pretrain on random affine views (rotation 10 deg, shift 10%%, no shear; DEC-DA), images only")
+    p.add_argument("--augment-joint", action="store_true",
+                   help="with --augment: the VaDE epochs train on random views too (ClusteringModule(joint_augmentation))")
+    p.add_argument("--save-pretrained", default=None,
+                   help="save the pretrained autoencoder's state_dict here (reuse: --init-from F --pretrain-epochs 0)")
     p.add_argument("--scaling", default="minmax", help="data scaling (the --init-from autoencoder's: unit)")
     p.add_argument("--precision", default="bf16-mixed")
     p.add_argument("--threads", type=int, default=1)
@@ -102,16 +111,22 @@ def main() -> None:
             raise SystemExit(f"{args.init_from} does not fit: missing {missing}, unexpected {unexpected}")
         if args.freeze_encoder_pretrain:
             model.encoder.encoder.requires_grad_(False)
+    if args.augment:
+        augment_pretraining(model, dm)
+        model.joint_augmentation = args.augment_joint
+    elif args.augment_joint:
+        raise SystemExit("--augment-joint needs --augment")
     if args.decay != 1.0:
         model.lr_schedule = {"name": "step", "step_size": 10, "gamma": args.decay}
     tag = {"data": args.data, "seed": args.seed, "pretrain_epochs": args.pretrain_epochs, "lr": args.lr,
            "decay": args.decay, "reconstruction_weight": args.reconstruction_weight,
            "pretrain_loss": args.pretrain_loss, "activation": args.activation, "encoder_init": args.encoder_init,
            "logvar_init": args.logvar_init, "init_from": args.init_from and os.path.basename(args.init_from),
-           "freeze_encoder_pretrain": args.freeze_encoder_pretrain}
+           "freeze_encoder_pretrain": args.freeze_encoder_pretrain, "augment": args.augment,
+           "augment_joint": args.augment_joint}
     pl.Trainer(max_epochs=args.pretrain_epochs + args.epochs, accelerator="cpu", logger=False,
                enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-               precision=args.precision, callbacks=[EpochAccuracy(dm, tag, args.logvar_init)]).fit(model, datamodule=dm)
+               precision=args.precision, callbacks=[EpochAccuracy(dm, tag, args.logvar_init, args.save_pretrained)]).fit(model, datamodule=dm)
 
 
 if __name__ == "__main__":

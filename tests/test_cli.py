@@ -52,6 +52,15 @@ def test_every_head_config_runs_a_fast_dev_run(head, tmp_path):
     assert (tmp_path / "metrics.json").is_file()
 
 
+def test_augmented_pretraining_and_joint_training_from_the_command_line(tmp_path):
+    # DEC-DA on digits (8x8 images stored flat): random affine views in both phases
+    cfg = make_cfg(tmp_path, ["experiment=dec_digits", "+model/augmentation=affine",
+                              "model.augmentation.image_shape=[1,8,8]", "model.pretrain_augmentation=true",
+                              "model.joint_augmentation=true", "model.pretrain_epochs=1", "model.epochs=1", *SMALL])
+    metrics = run(cfg)
+    assert metrics["joint_steps"] > 0 and 0.0 <= metrics["acc"] <= 1.0
+
+
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_composes(experiment, tmp_path):
     cfg = make_cfg(tmp_path, [f"experiment={experiment}"])

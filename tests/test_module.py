@@ -37,6 +37,45 @@ def test_denoising_pretraining_corrupts_only_in_training():
         _model(pretrain_noise=1.0)
 
 
+class _Flip(torch.nn.Module):
+    """A deterministic 'augmentation': reverses the feature order."""
+
+    def forward(self, x):
+        return x.flip(1)
+
+
+def test_pretraining_on_augmented_views_reconstructs_the_view():
+    model = _model(augmentation=_Flip(), pretrain_augmentation=True)
+    x = torch.rand(64, 8)
+    model.train()
+    flipped = x.flip(1)
+    expected = torch.nn.functional.mse_loss(model.encoder.decode(model.encoder.encode(flipped)), flipped)
+    assert torch.allclose(model.compute_loss({"x": x}, "pretrain").total, expected)
+    # the clean batch everywhere else: evaluation, and joint training (the head's views are its own business)
+    model.eval()
+    clean = torch.nn.functional.mse_loss(model.encoder.decode(model.encoder.encode(x)), x)
+    assert torch.allclose(model.compute_loss({"x": x}, "pretrain").total, clean)
+    assert not torch.allclose(clean, expected)
+    with pytest.raises(ValueError, match="pretrain_augmentation=True needs an augmentation"):
+        _model(pretrain_augmentation=True)
+
+
+def test_joint_augmentation_computes_the_head_loss_on_the_view():
+    model = _model(augmentation=_Flip(), joint_augmentation=True, reconstruction_weight=0.5)
+    x, index = torch.rand(32, 8), torch.arange(32)
+    model.initialize_head(x)  # the head's targets come from the clean data
+    model.train()
+    augmented = model.compute_loss({"x": x, "index": index})
+    model.eval()  # evaluation sees the batch as given: feed it the view by hand
+    by_hand = model.compute_loss({"x": x.flip(1), "index": index})
+    clean = model.compute_loss({"x": x, "index": index})
+    for name in ("kl", "reconstruction"):
+        assert torch.allclose(augmented.components[name], by_hand.components[name])
+    assert not torch.allclose(augmented.total, clean.total)
+    with pytest.raises(ValueError, match="joint_augmentation=True needs an augmentation"):
+        _model(joint_augmentation=True)
+
+
 def test_reconstruction_weight_adds_a_term_for_heads_without_one():
     model = _model(reconstruction_weight=0.5)
     x = torch.rand(16, 8)

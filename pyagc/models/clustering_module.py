@@ -93,6 +93,14 @@ class ClusteringModule(pl.LightningModule):
         augmentation: a module ``augmentation(x) -> x_aug`` drawing a random view of a batch (e.g.
             :class:`~pyagc.augmentations.ImageAugmentation`, :class:`~pyagc.augmentations.TabularAugmentation`),
             used in joint training by heads with ``uses_views`` (contrastive clustering).
+        pretrain_augmentation: pretrain on augmented data: each pretraining batch is replaced by one random
+            view ``augmentation(x)``, which the autoencoder reconstructs (DEC-DA: Guo, Zhu, Liu & Yin, *Deep
+            Embedded Clustering with Data Augmentation*, ACML 2018, http://proceedings.mlr.press/v95/guo18b.html).
+            Initialisation, clustering and evaluation see the clean data. Needs ``augmentation``.
+        joint_augmentation: the same in joint training for heads without ``uses_views``: the head's loss (and
+            the reconstruction) is computed on one random view of each batch instead of the batch, so the
+            invariance learned in pretraining is kept (DEC-DA's fine-tuning on augmented samples). Targets kept
+            per sample (DEC's P), initialisation, refreshes and evaluation use the clean data.
         final_reclustering: after joint training, run the head's :meth:`~pyagc.clusters.BaseClusterHead.initialize`
             once more on the final embeddings of the whole training set (e.g. k-means again; for ACe/DeC a new
             rotation, weights and centres), so the reported clusters are fitted to where the embedding ended up
@@ -128,6 +136,8 @@ class ClusteringModule(pl.LightningModule):
         pretrain_noise: float = 0.0,
         pretrain_objective: nn.Module | None = None,
         augmentation: nn.Module | None = None,
+        pretrain_augmentation: bool = False,
+        joint_augmentation: bool = False,
         final_reclustering: bool = False,
     ) -> None:
         super().__init__()
@@ -154,6 +164,13 @@ class ClusteringModule(pl.LightningModule):
         self.pretrain_noise = float(pretrain_noise)
         self.pretrain_objective = pretrain_objective
         self.augmentation = augmentation
+        for flag, value in (("pretrain_augmentation", pretrain_augmentation),
+                            ("joint_augmentation", joint_augmentation)):
+            if value and augmentation is None:
+                raise ValueError(f"{flag}=True needs an augmentation to draw the views from: give "
+                                 "ClusteringModule(augmentation=...), e.g. pyagc.augmentations.RandomAffine for digits.")
+        self.pretrain_augmentation = bool(pretrain_augmentation)
+        self.joint_augmentation = bool(joint_augmentation)
         if final_reclustering and not head.requires_initialization:
             raise ValueError(
                 f"final_reclustering re-runs the head's initialisation on the final embeddings, but "
@@ -241,11 +258,17 @@ class ClusteringModule(pl.LightningModule):
             out = as_loss_output(self.pretrain_objective(self.encoder, batch))
             return LossOutput(out.total, dict(out.components))
         if phase == "pretrain":
+            if self.pretrain_augmentation and self.training:  # DEC-DA: reconstruct a random view of the batch
+                x = self.augmentation(x)
+                batch = dict(batch, x=x)
             noisy = dict(batch, x=F.dropout(x, self.pretrain_noise)) if self.pretrain_noise > 0 and self.training \
                 else batch
             rec = self.reconstruction_loss(x, self.encoder.decode(self.embed_batch(noisy)))
             return LossOutput(rec, {"reconstruction": rec})
         head = self.cluster_head
+        if self.joint_augmentation and self.training and not head.uses_views:  # DEC-DA: a random view
+            x = self.augmentation(x)
+            batch = dict(batch, x=x)
         variational: dict[str, Tensor] = {}
         if head.uses_variational:
             # one reparametrised sample z = mu + eps * sigma of q(z|x); x_hat decodes the sample
