@@ -74,6 +74,11 @@ def test_joint_augmentation_computes_the_head_loss_on_the_view():
     assert not torch.allclose(augmented.total, clean.total)
     with pytest.raises(ValueError, match="joint_augmentation=True needs an augmentation"):
         _model(joint_augmentation=True)
+    from pyagc.clusters import ContrastiveClusterHead
+
+    with pytest.raises(ValueError, match="joint_augmentation=True has no effect on ContrastiveClusterHead"):
+        ClusteringModule(MLPAutoencoder(8, hidden_dims=[16], latent_dim=4), ContrastiveClusterHead(2, 4),
+                         augmentation=_Flip(), joint_augmentation=True)
 
 
 def test_reconstruction_weight_adds_a_term_for_heads_without_one():

@@ -169,6 +169,9 @@ class ClusteringModule(pl.LightningModule):
             if value and augmentation is None:
                 raise ValueError(f"{flag}=True needs an augmentation to draw the views from: give "
                                  "ClusteringModule(augmentation=...), e.g. pyagc.augmentations.RandomAffine for digits.")
+        if joint_augmentation and head.uses_views:
+            raise ValueError(f"joint_augmentation=True has no effect on {type(head).__name__}: it draws its own views "
+                             "from `augmentation` in joint training. Leave joint_augmentation=False.")
         self.pretrain_augmentation = bool(pretrain_augmentation)
         self.joint_augmentation = bool(joint_augmentation)
         if final_reclustering and not head.requires_initialization:
