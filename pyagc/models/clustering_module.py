@@ -113,7 +113,7 @@ class ClusteringModule(pl.LightningModule):
     no augmentation is given), each embedded by the encoder, and the head is called as
     ``head(z1, views=(z1, z2), index=..., x=x, ...)``. Heads that also set ``views_include_clean``
     (augmentation-invariant DEC / IDEC) get the clean batch as the first view: ``v1 = x``,
-    ``v2 = augmentation(x)``. Pretraining is unchanged.
+    ``v2 = augmentation(x)``. Pretraining uses the clean batch unless ``pretrain_augmentation`` is set.
 
     Mini-batches of sampled subgraphs (``GraphDataModule(batch_size=...)``) carry
     ``num_seed_nodes``: the first that many nodes are the batch's seed nodes. Heads that need the graph
