@@ -59,6 +59,10 @@ def main() -> None:
                    help="weight initialisation of the autoencoder (clustpy: PyTorch's default)")
     p.add_argument("--augment", action="store_true",
                    help="pretrain on random affine views (rotation 10 deg, shift 10%%, no shear; DEC-DA), images only")
+    p.add_argument("--pretrain-eps", type=float, default=None,
+                   help="Adam's eps for pretraining (PyTorch's default 1e-8 when not given)")
+    p.add_argument("--pretrain-reduction", choices=["mean", "sum"], default="mean",
+                   help="reconstruction averaged over the batch's elements (pyagc) or summed (clustpy's BCE)")
     p.add_argument("--n-init", type=int, default=10, help="GMM restarts of the head's initialisation")
     p.add_argument("--precision", default="bf16-mixed")
     p.add_argument("--threads", type=int, default=1)
@@ -69,6 +73,11 @@ def main() -> None:
     model = VaDE(dm.n_features, dm.n_classes, pretrain_epochs=args.pretrain_epochs, epochs=0, n_init=args.n_init,
                  pretrain_loss=args.reconstruction_loss, activation=args.activation,
                  encoder_init=args.encoder_init, seed=args.seed)
+    if args.pretrain_eps is not None:
+        model.pretrain_optimizer_spec = {**model.pretrain_optimizer_spec, "eps": args.pretrain_eps}
+    if args.pretrain_reduction == "sum":
+        mean_loss = model.reconstruction_loss
+        model.reconstruction_loss = lambda x, x_hat: mean_loss(x, x_hat) * x.numel()
     if args.augment:
         augment_pretraining(model, dm)
     t0 = time.perf_counter()
@@ -83,6 +92,7 @@ def main() -> None:
     out = {"data": args.data, "seed": args.seed, "pretrain_epochs": args.pretrain_epochs,
            "reconstruction_loss": args.reconstruction_loss, "activation": args.activation,
            "encoder_init": args.encoder_init, "augment": args.augment, "head_gmm_n_init": args.n_init,
+           "precision": args.precision, "pretrain_eps": args.pretrain_eps, "pretrain_reduction": args.pretrain_reduction,
            "head_start_acc": round(head_start["acc"], 4), "head_start_nmi": round(head_start["nmi"], 4),
            "kmeans_acc": round(external_metrics(y, km)["acc"], 4),
            "sklearn_gmm_1_init_acc": round(external_metrics(y, gmm1)["acc"], 4), "seconds": round(seconds, 1)}

@@ -106,6 +106,8 @@ def main() -> None:
                    help="save the pretrained autoencoder's state_dict here (reuse: --init-from F --pretrain-epochs 0)")
     p.add_argument("--head-init", choices=["gmm", "kmeans"], default="gmm",
                    help="the prior's initialisation: diagonal GMM (the paper's) or k-means + per-cluster variances")
+    p.add_argument("--mixture-weights", choices=["learned", "uniform"], default="learned",
+                   help="the prior's pi: trained (the paper) or fixed at 1/K")
     p.add_argument("--scaling", default="minmax", help="data scaling (the --init-from autoencoder's: unit)")
     p.add_argument("--precision", default="bf16-mixed")
     p.add_argument("--threads", type=int, default=1)
@@ -115,7 +117,8 @@ def main() -> None:
     dm = flat_data(args.data, args.scaling, args.seed)
     model = VaDE(dm.n_features, dm.n_classes, pretrain_epochs=args.pretrain_epochs, epochs=args.epochs,
                  pretrain_loss=args.pretrain_loss, activation=args.activation, encoder_init=args.encoder_init,
-                 optimizer={"name": "adam", "lr": args.lr}, init=args.head_init, seed=args.seed)
+                 optimizer={"name": "adam", "lr": args.lr}, init=args.head_init,
+                 mixture_weights=args.mixture_weights, seed=args.seed)
     model.cluster_head.reconstruction_weight = args.reconstruction_weight
     if args.init_from:
         missing, unexpected = model.encoder.load_state_dict(torch.load(args.init_from), strict=False)
@@ -135,7 +138,8 @@ def main() -> None:
            "pretrain_loss": args.pretrain_loss, "activation": args.activation, "encoder_init": args.encoder_init,
            "logvar_init": args.logvar_init, "init_from": args.init_from and os.path.basename(args.init_from),
            "freeze_encoder_pretrain": args.freeze_encoder_pretrain, "augment": args.augment,
-           "augment_joint": args.augment_joint, "head_init": args.head_init}
+           "augment_joint": args.augment_joint, "head_init": args.head_init,
+           "mixture_weights": args.mixture_weights}
     pl.Trainer(max_epochs=args.pretrain_epochs + args.epochs, accelerator="cpu", logger=False,
                enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                precision=args.precision, callbacks=[EpochAccuracy(dm, tag, args.logvar_init, args.save_pretrained)]).fit(model, datamodule=dm)

@@ -208,6 +208,24 @@ def test_every_encoder_config_runs_a_fast_dev_run(encoder, tmp_path, shared_data
         assert "modularity" in m and "conductance" in m
 
 
+def test_cpu_contrastive_experiment_composes_crop_jitter_and_affine_views(tmp_path, shared_data):
+    from hydra.utils import instantiate
+
+    from pyagc.augmentations import ImageAugmentation, RandomAffine
+
+    cfg = make_cfg(tmp_path, ["experiment=contrastive_usps_cpu", "data.limit=128", "data.batch_size=32",
+                              "model.epochs=1", "trainer.enable_progress_bar=false", "plot=false"])
+    aug = instantiate(cfg.model.augmentation)
+    assert isinstance(aug, torch.nn.Sequential)
+    assert [type(m) for m in aug] == [ImageAugmentation, RandomAffine]
+    x = torch.rand(6, 1, 16, 16)
+    torch.manual_seed(0)
+    view = aug(x)
+    assert view.shape == x.shape and not torch.allclose(view, x, atol=1e-3)
+    m = run(cfg)
+    assert m["encoder"] == "ConvAutoencoder" and m["joint_steps"] == 4 and 0.0 <= m["acc"] <= 1.0
+
+
 def test_multirun_over_seeds_writes_a_summary(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     cmd = [sys.executable, "-m", "pyagc.cli.train", "--multirun", "seed=0,1", f"hydra.sweep.dir={tmp_path}",

@@ -215,9 +215,9 @@ def test_image_augmentation_keeps_shape_dtype_and_is_seeded_per_image():
 
 def test_full_crop_is_the_identity_and_flip_mirrors():
     x = torch.rand(8, 1, 16, 16)
-    keep = ImageAugmentation(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0))
+    keep = ImageAugmentation(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), jitter_p=0.0)
     assert torch.allclose(keep(x), x, atol=1e-5)
-    flip = ImageAugmentation(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), horizontal_flip=True)
+    flip = ImageAugmentation(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), horizontal_flip=True, jitter_p=0.0)
     torch.manual_seed(1)
     out = flip(x)
     flipped = [bool(torch.allclose(o, xi.flip(-1), atol=1e-5)) for o, xi in zip(out, x)]
@@ -225,7 +225,7 @@ def test_full_crop_is_the_identity_and_flip_mirrors():
     assert all(f or s for f, s in zip(flipped, same)) and any(flipped) and any(same)
 
 
-def test_colour_jitter_and_grayscale_on_rgb_only():
+def test_colour_jitter_on_rgb_and_intensity_jitter_on_single_channel():
     torch.manual_seed(0)
     rgb = torch.rand(5, 3, 12, 12)
     assert torch.allclose(hsv_to_rgb(rgb_to_hsv(rgb)), rgb, atol=1e-5)
@@ -235,9 +235,22 @@ def test_colour_jitter_and_grayscale_on_rgb_only():
     jit = ImageAugmentation(**full, jitter_p=1.0, grayscale_p=0.0)(rgb)
     assert jit.shape == rgb.shape and 0.0 <= float(jit.min()) and float(jit.max()) <= 1.0
     assert not torch.allclose(jit, rgb, atol=1e-3)
-    # single-channel images: no colour jitter, grayscale is a no-op -> a full crop keeps them
+    # single-channel images: brightness / contrast jitter only (saturation, hue, grayscale are no-ops)
     mono = torch.rand(4, 1, 12, 12)
-    assert torch.allclose(ImageAugmentation(**full, jitter_p=1.0, grayscale_p=1.0)(mono), mono, atol=1e-5)
+    assert torch.allclose(ImageAugmentation(**full, jitter_p=0.0, grayscale_p=1.0)(mono), mono, atol=1e-5)
+    assert torch.allclose(ImageAugmentation(**full, brightness=0.0, contrast=0.0, jitter_p=1.0,
+                                            grayscale_p=1.0)(mono), mono, atol=1e-5)
+    torch.manual_seed(0)
+    bright = ImageAugmentation(**full, brightness=0.5, contrast=0.0, jitter_p=1.0)(mono)
+    ratio = bright / mono                      # one brightness factor per image, clamped at 1
+    unclamped = bright < 1.0
+    for i in range(4):
+        f = ratio[i][unclamped[i]]
+        assert float(f.std()) < 1e-4 and 0.5 - 1e-4 <= float(f.mean()) <= 1.5 + 1e-4
+    assert not torch.allclose(bright, mono, atol=1e-3)
+    contrast = ImageAugmentation(**full, brightness=0.0, contrast=0.5, jitter_p=1.0)(mono)
+    assert torch.allclose(contrast.mean(dim=(1, 2, 3)), mono.mean(dim=(1, 2, 3)), atol=0.05)
+    assert float(contrast.min()) >= 0.0 and float(contrast.max()) <= 1.0
 
 
 def test_tabular_augmentations_rates_shapes_and_seeds():

@@ -174,6 +174,28 @@ def test_initialize_gmm_and_kmeans_on_blobs():
         assert external_metrics(y, head.cluster(z).numpy())["acc"] > 0.98
 
 
+def test_uniform_mixture_weights_stay_fixed():
+    """mixture_weights="uniform": pi = 1/K whatever the fit's frequencies, and the ELBO does not train it."""
+    x, y = make_blobs(n_samples=400, centers=[[0, 0], [8, 0]], cluster_std=1.0, random_state=0)
+    x = np.concatenate([x[y == 0], x[y == 1][:50]])      # frequencies 200 : 50
+    z = torch.tensor(x, dtype=torch.float32)
+    learned, uniform = VaDEClusterHead(2, 2, seed=0), VaDEClusterHead(2, 2, mixture_weights="uniform", seed=0)
+    learned.initialize(z)
+    uniform.initialize(z)
+    assert np.allclose(np.sort(learned.pi.detach().numpy()), [0.2, 0.8], atol=0.02)
+    assert torch.allclose(uniform.pi, torch.full((2,), 0.5))
+    assert torch.allclose(uniform.means, learned.means) and torch.allclose(uniform.log_vars, learned.log_vars)
+    enc = small_vae()
+    head = VaDEClusterHead(2, 2, mixture_weights="uniform")
+    model = ClusteringModule(enc, head)
+    xs = torch.rand(20, 6)
+    model.initialize_head(xs)
+    model.compute_loss({"x": xs}, phase="joint").total.backward()
+    assert head.pi_logits.grad is None and head.means.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="mixture_weights"):
+        VaDEClusterHead(2, 2, mixture_weights="fixed")
+
+
 def test_bf16_autocast_gives_float32_losses():
     head = tiny_head()
     z, mu, logvar, x, x_hat = tiny_batch()

@@ -22,8 +22,10 @@ Transforms (for image :math:`i`, with :math:`u \sim \mathcal U` drawn independen
   they are clipped to the image);
 * **horizontal flip** with probability 0.5 (``horizontal_flip=True``; off by default: a mirrored digit
   is another symbol);
-* **colour jitter** with probability ``jitter_p`` (3-channel images only), in the fixed order
-  brightness, contrast, saturation, hue, with the factors of ``torchvision.transforms.ColorJitter``;
+* **colour jitter** with probability ``jitter_p``, in the fixed order brightness, contrast, saturation,
+  hue, with the factors of ``torchvision.transforms.ColorJitter``; single-channel images get brightness
+  and contrast only (as ``ColorJitter`` does for grayscale input), so digits' views differ in stroke
+  intensity as well as in framing;
 * **grayscale** with probability ``grayscale_p`` (3-channel images only): ITU-R 601 luma in all channels.
 """
 
@@ -112,7 +114,8 @@ class ImageAugmentation(nn.Module):
         grayscale_p: probability of converting an image to grayscale (paper: 0.2).
         generator: optional :class:`torch.Generator` (CPU) for the parameters; default the global RNG.
 
-    Colour jitter and grayscale apply to 3-channel images only; other channel counts get crops and flips.
+    Brightness and contrast jitter apply to 1- and 3-channel images, saturation, hue and grayscale to
+    3-channel images only; other channel counts get crops and flips.
     The module has no state and is active in train and eval mode alike: it is called exactly when a view
     is wanted.
     """
@@ -175,16 +178,21 @@ class ImageAugmentation(nn.Module):
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
     def color_jitter(self, x: Tensor) -> Tensor:
-        """Colour jitter (with probability ``jitter_p``) and grayscale (``grayscale_p``) of RGB images."""
+        """Colour jitter (with probability ``jitter_p``) of 1- or 3-channel images and grayscale
+        (``grayscale_p``) of RGB images; single-channel images get brightness and contrast only."""
         n = x.shape[0]
         shape = (n, 1, 1, 1)
+        rgb = x.shape[1] == 3
         apply = (self._rand(n) < self.jitter_p).to(x.device).view(shape)
         b = self._factor(self.brightness, n).to(x).view(shape)
         c = self._factor(self.contrast, n).to(x).view(shape)
+        y = (x * b).clamp(0, 1)
+        if not rgb:
+            mean = y.mean(dim=(1, 2, 3), keepdim=True)
+            return torch.where(apply, (c * y + (1 - c) * mean).clamp(0, 1), x)
         s = self._factor(self.saturation, n).to(x).view(shape)
         h = (self.hue * (2 * self._rand(n) - 1)).to(x).view(n, 1, 1)
         gray_p = (self._rand(n) < self.grayscale_p).to(x.device).view(shape)
-        y = (x * b).clamp(0, 1)
         mean = _grayscale(y).mean(dim=(1, 2, 3), keepdim=True)
         y = (c * y + (1 - c) * mean).clamp(0, 1)
         y = (s * y + (1 - s) * _grayscale(y)).clamp(0, 1)
@@ -207,7 +215,7 @@ class ImageAugmentation(nn.Module):
                             "convert with x.float() / 255.")
         dtype = x.dtype
         y = self.crop_and_flip(x.float())
-        if y.shape[1] == 3:
+        if y.shape[1] in (1, 3):
             y = self.color_jitter(y)
         return y.to(dtype)
 

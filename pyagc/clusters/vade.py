@@ -99,6 +99,9 @@ class VaDEClusterHead(BaseClusterHead):
             paper) or ``"kmeans"`` (pyagc's k-means on the embeddings' device; per-cluster variances
             and frequencies give :math:`\boldsymbol\sigma_c^2, \boldsymbol\pi`).
         n_init: restarts of the initial GMM / k-means.
+        mixture_weights: ``"learned"`` (the paper: :math:`\boldsymbol\pi` initialised from the mixture fit
+            and trained with the ELBO) or ``"uniform"`` (:math:`\pi_c = 1/K` fixed, the prior of
+            balanced clusters: no component can grow by taking over another's mass).
         seed: seed of the initialisation.
     """
 
@@ -107,12 +110,15 @@ class VaDEClusterHead(BaseClusterHead):
     requires_initialization = True
 
     def __init__(self, n_clusters: int, embedding_dim: int, reconstruction: str = "bce",
-                 reconstruction_weight: float = 1.0, init: str = "gmm", n_init: int = 10, seed: int = 0) -> None:
+                 reconstruction_weight: float = 1.0, init: str = "gmm", n_init: int = 10,
+                 mixture_weights: str = "learned", seed: int = 0) -> None:
         super().__init__(n_clusters)
         if reconstruction not in _RECONSTRUCTIONS:
             raise ValueError(f"unknown reconstruction {reconstruction!r}; valid: {list(_RECONSTRUCTIONS)}")
         if init not in _INITS:
             raise ValueError(f"unknown init {init!r}; valid: {list(_INITS)}")
+        if mixture_weights not in ("learned", "uniform"):
+            raise ValueError(f"unknown mixture_weights {mixture_weights!r}; valid: ['learned', 'uniform']")
         if reconstruction_weight < 0:
             raise ValueError(f"reconstruction_weight must be non-negative, got {reconstruction_weight}.")
         if int(n_init) < 1:
@@ -123,7 +129,8 @@ class VaDEClusterHead(BaseClusterHead):
         self.init = init
         self.n_init = int(n_init)
         self.seed = int(seed)
-        self.pi_logits = nn.Parameter(torch.zeros(self.n_clusters))
+        self.mixture_weights = mixture_weights
+        self.pi_logits = nn.Parameter(torch.zeros(self.n_clusters), requires_grad=mixture_weights == "learned")
         self.means = nn.Parameter(torch.zeros(self.n_clusters, self.embedding_dim))
         self.log_vars = nn.Parameter(torch.zeros(self.n_clusters, self.embedding_dim))
 
@@ -159,7 +166,8 @@ class VaDEClusterHead(BaseClusterHead):
             variances = torch.where(counts.unsqueeze(1) > 1, variances, z.var(0, unbiased=False).expand_as(means))
             variances = variances + 1e-6
             weights = counts / counts.sum()
-        self.pi_logits.data.copy_(torch.log(weights.clamp_min(1e-12)).to(self.pi_logits))
+        if self.mixture_weights == "learned":
+            self.pi_logits.data.copy_(torch.log(weights.clamp_min(1e-12)).to(self.pi_logits))
         self.means.data.copy_(means.to(self.means))
         self.log_vars.data.copy_(torch.log(variances).to(self.log_vars))
         self.mark_initialized()
@@ -225,4 +233,5 @@ class VaDEClusterHead(BaseClusterHead):
 
     def extra_repr(self) -> str:
         return (f"n_clusters={self.n_clusters}, embedding_dim={self.embedding_dim}, "
-                f"reconstruction={self.reconstruction!r}, init={self.init!r}")
+                f"reconstruction={self.reconstruction!r}, init={self.init!r}, "
+                f"mixture_weights={self.mixture_weights!r}")
