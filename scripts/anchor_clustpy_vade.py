@@ -6,8 +6,9 @@ Runs in the separate anchor environment (clustpy is NOT a pyagc dependency)::
         --pretrain-epochs 50 --epochs 50 --batch-size 256 --threads 1
 
 Prints ``{"lib": "clustpy", "method": "vade", "seed", "acc", "nmi", "ari", "time_s", "cpu_s", "gmm_acc", ...}``:
-``acc/nmi/ari`` are for clustpy's ``vade_labels_`` (argmax of the responsibilities of the mean
-embedding, what pyagc's ``VaDEClusterHead.cluster`` returns); ``gmm_acc`` for clustpy's ``labels_``
+``acc/nmi/ari`` are for clustpy's ``vade_labels_`` (its ``predict``: argmax of its responsibilities of one
+sample z of q(z|x); pyagc's ``VaDEClusterHead.cluster`` uses the mean and the paper's density, see
+``--diagnose``); ``gmm_acc`` for clustpy's ``labels_``
 (a full-covariance GMM re-fitted on the final embedding). ``time_s`` = wall time of the whole ``fit``
 (VAE pretraining, initial GMM, VaDE epochs, final GMM), ``cpu_s`` its process CPU time, not data
 loading or one-time imports (an untimed warm-up runs first). Data loading, ``--limit`` subsampling,
