@@ -248,6 +248,11 @@ def test_colour_jitter_on_rgb_and_intensity_jitter_on_single_channel():
         f = ratio[i][unclamped[i]]
         assert float(f.std()) < 1e-4 and 0.5 - 1e-4 <= float(f.mean()) <= 1.5 + 1e-4
     assert not torch.allclose(bright, mono, atol=1e-3)
+    standardised = (mono - mono.mean()) / mono.std()      # the jitter would clip these: refused, not mangled
+    with pytest.raises(ValueError, match=r"\[0, 1\].*data.scaling"):
+        ImageAugmentation(**full)(standardised)
+    assert torch.allclose(ImageAugmentation(**full, jitter_p=0.0, grayscale_p=0.0)(standardised), standardised,
+                          atol=1e-5)
     contrast = ImageAugmentation(**full, brightness=0.0, contrast=0.5, jitter_p=1.0)(mono)
     assert torch.allclose(contrast.mean(dim=(1, 2, 3)), mono.mean(dim=(1, 2, 3)), atol=0.05)
     assert float(contrast.min()) >= 0.0 and float(contrast.max()) <= 1.0

@@ -115,7 +115,9 @@ class ImageAugmentation(nn.Module):
         generator: optional :class:`torch.Generator` (CPU) for the parameters; default the global RNG.
 
     Brightness and contrast jitter apply to 1- and 3-channel images, saturation, hue and grayscale to
-    3-channel images only; other channel counts get crops and flips.
+    3-channel images only; other channel counts get crops and flips. The jitter clips to [0, 1], so a
+    1- or 3-channel batch outside [0, 1] (e.g. standardised images) is refused with a ``ValueError`` unless
+    ``jitter_p = grayscale_p = 0``.
     The module has no state and is active in train and eval mode alike: it is called exactly when a view
     is wanted.
     """
@@ -216,6 +218,13 @@ class ImageAugmentation(nn.Module):
         dtype = x.dtype
         y = self.crop_and_flip(x.float())
         if y.shape[1] in (1, 3):
+            if self.jitter_p > 0 or self.grayscale_p > 0:
+                lo, hi = torch.aminmax(x)
+                if float(lo) < -1e-6 or float(hi) > 1.0 + 1e-6:
+                    raise ValueError(
+                        f"ImageAugmentation's colour jitter works on intensities in [0, 1] (it clips to that range), "
+                        f"but the batch has values in [{float(lo):.3g}, {float(hi):.3g}]: scale the images to [0, 1] "
+                        "(data.scaling=unit or minmax) or switch the jitter off (jitter_p=0, grayscale_p=0).")
             y = self.color_jitter(y)
         return y.to(dtype)
 
