@@ -13,7 +13,12 @@ batch 256, minmax scaling, float32, one thread) three ways and scores the embedd
 
 * ``mean``: per-element mean (pyagc's default),
 * ``sum``: summed over the features, averaged over the batch,
-* ``mean_eps``: per-element mean with Adam ``eps = 1e-12`` (the Adam-only explanation predicts ``sum``'s result).
+* ``mean_eps``: per-element mean with Adam ``eps = 1e-12`` (the Adam-only explanation predicts ``sum``'s result),
+* ``sum_all``: summed over the features and the batch (clustpy's VaDE pretraining, ``BCELoss(reduction="sum")``).
+
+``--recipe clustpy`` swaps the autoencoder for clustpy's VaDE / DEC-family one (LeakyReLU, PyTorch's default
+init, a sigmoid output and binary cross-entropy) so that pyagc's pretraining can be put next to clustpy's own
+(``anchor_clustpy_vade.py --epochs 0 --diagnose``, whose ``kmeans_acc`` is the same score of clustpy's embedding).
 
 It prints one JSON line per run and, with ``--out``, appends a markdown table (per run and mean ± std).
 """
@@ -37,7 +42,7 @@ from pyagc.encoders import MLPAutoencoder
 from pyagc.metrics import external_metrics
 from pyagc.models import ClusteringModule
 
-VARIANTS = ("mean", "sum", "mean_eps")
+VARIANTS = ("mean", "sum", "mean_eps", "sum_all")
 
 
 def data_module(name: str, seed: int):
@@ -51,15 +56,30 @@ def data_module(name: str, seed: int):
     return dm
 
 
-def pretrain(dm, variant: str, seed: int, epochs: int) -> dict:
+RECIPES = {
+    # pyagc's DEC-family autoencoder: ReLU, Xavier, linear output, squared error
+    "pyagc": dict(activation="relu", init="xavier", output_activation=None, loss="mse"),
+    # clustpy's (VaDE's _VaDE_VAE pretraining and FeedforwardAutoencoder defaults): LeakyReLU, PyTorch default init,
+    # sigmoid output, binary cross-entropy
+    "clustpy": dict(activation="leaky_relu", init="default", output_activation="sigmoid", loss="bce"),
+}
+
+
+def pretrain(dm, variant: str, seed: int, epochs: int, recipe: str = "pyagc") -> dict:
     pl.seed_everything(seed, verbose=False)
-    enc = MLPAutoencoder(dm.n_features, hidden_dims=(500, 500, 2000), latent_dim=10)
+    r = RECIPES[recipe]
+    enc = MLPAutoencoder(dm.n_features, hidden_dims=(500, 500, 2000), latent_dim=10, activation=r["activation"],
+                         init=r["init"], output_activation=r["output_activation"])
     head = KMeansClusterHead(dm.n_classes, 10, seed=seed)
     optimizer = {"name": "adam", "lr": 1e-3, **({"eps": 1e-12} if variant == "mean_eps" else {})}
-    model = ClusteringModule(enc, head, pretrain_epochs=epochs, epochs=0, pretrain_optimizer=optimizer)
+    model = ClusteringModule(enc, head, pretrain_epochs=epochs, epochs=0, pretrain_optimizer=optimizer,
+                             reconstruction_loss=r["loss"])
     if variant == "sum":
         per_element = model.reconstruction_loss
         model.reconstruction_loss = lambda x, x_hat: per_element(x, x_hat) * dm.n_features
+    elif variant == "sum_all":
+        per_element = model.reconstruction_loss
+        model.reconstruction_loss = lambda x, x_hat: per_element(x, x_hat) * x.numel()
     t0 = time.perf_counter()
     pl.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
                enable_progress_bar=False, enable_model_summary=False, precision="32-true").fit(model, datamodule=dm)
@@ -71,7 +91,7 @@ def pretrain(dm, variant: str, seed: int, epochs: int) -> dict:
     with torch.no_grad():
         x = dm.x.reshape(len(dm.x), -1).float()
         mse = float(torch.nn.functional.mse_loss(enc.decode(enc(x)), x))
-    return {"variant": variant, "seed": seed, "kmeans_acc": round(m["acc"], 4), "kmeans_nmi": round(m["nmi"], 4),
+    return {"recipe": recipe, "variant": variant, "seed": seed, "kmeans_acc": round(m["acc"], 4), "kmeans_nmi": round(m["nmi"], 4),
             "final_mse": round(mse, 5), "seconds": round(seconds, 1)}
 
 
@@ -80,7 +100,10 @@ def main() -> None:
     p.add_argument("--data", choices=["digits", "usps", "mnist"], default="digits")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--pretrain-epochs", type=int, default=50)
-    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=["mean", "sum", "mean_eps"])
+    p.add_argument("--recipe", choices=sorted(RECIPES), default="pyagc",
+                   help="autoencoder + loss: pyagc's (ReLU, Xavier, MSE) or clustpy's (LeakyReLU, default init, "
+                        "sigmoid, BCE)")
     p.add_argument("--out", default=None, help="markdown file to append the tables to")
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -88,15 +111,17 @@ def main() -> None:
     for seed in args.seeds:
         dm = data_module(args.data, seed)
         for variant in args.variants:
-            row = pretrain(dm, variant, seed, args.pretrain_epochs)
+            row = pretrain(dm, variant, seed, args.pretrain_epochs, args.recipe)
             print(json.dumps({"data": args.data, **row}), flush=True)
             rows.append(row)
     if args.out:
-        lines = [f"## {args.data}, {args.pretrain_epochs} pretraining epochs, seeds {args.seeds}", "",
+        lines = [f"## {args.data}, {args.pretrain_epochs} pretraining epochs, {args.recipe} autoencoder, "
+                 f"seeds {args.seeds}", "",
                  f"- Date: {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}",
                  f"- Machine: {os.cpu_count()} CPUs, {platform.platform()}, torch {torch.__version__}, 1 thread",
                  f"- Command: `python scripts/probe_pretraining_reduction.py --data {args.data} --seeds "
-                 f"{' '.join(map(str, args.seeds))} --pretrain-epochs {args.pretrain_epochs}`", "",
+                 f"{' '.join(map(str, args.seeds))} --pretrain-epochs {args.pretrain_epochs} --recipe {args.recipe} "
+                 f"--variants {' '.join(args.variants)}`", "",
                  "| seed | variant | k-means ACC | k-means NMI | final MSE | s |", "|---:|---|---:|---:|---:|---:|"]
         lines += [f"| {r['seed']} | {r['variant']} | {r['kmeans_acc']:.4f} | {r['kmeans_nmi']:.4f} | "
                   f"{r['final_mse']:.5f} | {r['seconds']} |" for r in rows]

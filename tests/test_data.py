@@ -97,6 +97,24 @@ def test_resize_usps_to_mnist_size(shared_data):
         ImageDataModule("usps", resize=0)
 
 
+def test_pad_frames_usps_like_mnist(shared_data):
+    native = ImageDataModule("usps", root=str(shared_data / "usps"), resize=20, limit=64, seed=0)
+    native.setup()
+    framed = ImageDataModule("usps", root=str(shared_data / "usps"), resize=20, pad=4, limit=64, seed=0)
+    framed.setup()
+    assert framed.input_shape == (1, 28, 28) and torch.equal(framed.y, native.y)
+    # the digit sits unchanged in the centre, the 4-pixel border is background
+    assert torch.equal(framed.x[:, :, 4:24, 4:24], native.x)
+    border = framed.x.clone()
+    border[:, :, 4:24, 4:24] = 0
+    assert float(border.abs().max()) == 0.0
+    # USPS digits touch the frame's edges; after padding no digit does (what crops and rotations need)
+    assert float(native.x[:, :, 0, :].max()) > 0.5
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="pad must be a number of pixels"):
+            ImageDataModule("usps", pad=bad)
+
+
 def test_graphs(shared_data):
     x, edge_index, y = get_dataset("Cora", root=str(shared_data / "planetoid"))
     assert x.shape == (2708, 1433) and edge_index.shape == (2, 10556) and int(y.max()) == 6

@@ -99,10 +99,14 @@ class ImageDataModule(ClusteringDataModule):
             when the data is loaded and before ``flatten`` and ``scaling``; e.g. ``resize=28`` gives USPS
             MNIST's size (as the reclustering-barrier paper's protocol). ``None`` keeps the stored size.
             (Resizing on the device per batch, for large sizes such as 224, is the encoder's ``input_size``.)
+        pad: add ``pad`` pixels of black (0) background on every side once, after ``resize``; e.g. ``resize=20,
+            pad=4`` frames USPS's edge-to-edge 16x16 digits like MNIST's (a 20x20 digit centred in 28x28), so
+            that random crops and rotations of a view keep the whole digit. ``0``: no padding.
     """
 
     def __init__(self, name: str = "mnist", root: str | None = None, split: str = "all", flatten: bool = False,
-                 image_size: int = 32, grayscale: bool = False, resize: int | None = None, **kwargs) -> None:
+                 image_size: int = 32, grayscale: bool = False, resize: int | None = None, pad: int = 0,
+                 **kwargs) -> None:
         kwargs.setdefault("scaling", "unit")
         super().__init__(**kwargs)
         if name not in IMAGE_SETS:
@@ -112,6 +116,9 @@ class ImageDataModule(ClusteringDataModule):
         if resize is not None and (isinstance(resize, bool) or int(resize) != resize or int(resize) < 1):
             raise ValueError(f"resize must be a positive number of pixels (e.g. 28) or None, got {resize!r}.")
         self.resize = None if resize is None else int(resize)
+        if isinstance(pad, bool) or int(pad) != pad or int(pad) < 0:
+            raise ValueError(f"pad must be a number of pixels >= 0 (e.g. 4), got {pad!r}.")
+        self.pad = int(pad)
         self.dataset_name = name
         self.root = root
         self.split = split
@@ -134,6 +141,8 @@ class ImageDataModule(ClusteringDataModule):
             x, y = _load_image_folder(Path(self.root).expanduser(), self.image_size, self.grayscale)
         if self.resize is not None and tuple(x.shape[-2:]) != (self.resize, self.resize):
             x = resize_images(x, self.resize)
+        if self.pad:
+            x = torch.nn.functional.pad(x, (self.pad,) * 4, value=0.0)
         if self.flatten:
             x = x.reshape(x.shape[0], -1)
         return x, y
