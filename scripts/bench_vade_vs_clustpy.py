@@ -14,6 +14,10 @@ epochs, batch size and seed, alternating which library goes first so both see th
 * clustpy: ``<--anchor-python> scripts/anchor_clustpy_vade.py --seed S ...`` (clustpy's own VaDE
   defaults otherwise; see that script's docstring), clustpy living only in ``/work/benchvenv``.
 
+``--match clustpy`` gives pyagc clustpy's autoencoder (LeakyReLU, PyTorch's default init, binary cross-entropy
+pretraining; the sigmoid output both have): the same architecture and pretraining loss on both sides, so that what
+is compared is the VaDE implementations, not two autoencoders after a few epochs (``vade_vs_clustpy_mnist.md``).
+
 Both compute ACC/NMI/ARI of the argmax of the responsibilities of the mean embedding. ``fit_s`` is
 the wall time of the whole fit (pretraining, GMM initialisation, VaDE epochs; clustpy's also its
 final GMM re-fit), after an untimed warm-up in each process; ``proc_s`` is each subprocess' wall time
@@ -37,6 +41,13 @@ from clustpy_side_by_side import (  # noqa: E402
 )
 
 
+# pyagc's VaDE preset arguments per --match: its own autoencoder, or clustpy's (VaDE's _VaDE_VAE pretraining)
+MATCH = {
+    "none": {},
+    "clustpy": {"activation": "leaky_relu", "encoder_init": "default", "pretrain_loss": "bce"},
+}
+
+
 # ----------------------------------------------------------------------------- pyagc worker
 def worker(args) -> None:
     """One pyagc VaDE fit; prints one JSON line."""
@@ -56,7 +67,7 @@ def worker(args) -> None:
         dm.setup("fit")
         model = VaDE(dm.n_features, dm.n_classes, hidden_dims=args.hidden, latent_dim=args.latent,
                      pretrain_epochs=pretrain_epochs, epochs=epochs, n_init=args.n_init,
-                     optimizer={"name": "adam", "lr": args.lr}, seed=seed)
+                     optimizer={"name": "adam", "lr": args.lr}, seed=seed, **MATCH[args.match])
         cpu_trainer(pretrain_epochs + epochs, args.precision).fit(model, datamodule=dm)
         return model
 
@@ -80,7 +91,10 @@ def report(args, runs: list[dict], meta: dict, command: str, done: bool) -> str:
         f"layers [d, {', '.join(map(str, args.hidden))}, {args.latent}] (mean + log-variance, sigmoid output), "
         f"batch_size={args.batch_size}, pretrain_epochs={args.pretrain_epochs}, epochs={args.epochs}, "
         f"threads={args.threads}, limit={args.limit}",
-        f"- pyagc: `VaDE` preset, ReLU + Xavier init, AE pretraining with MSE (Adam 1e-3), diagonal GMM init "
+        f"- pyagc: `VaDE` preset, "
+        + ("ReLU + Xavier init, AE pretraining with MSE" if args.match == "none" else
+           "clustpy's autoencoder (`--match clustpy`: LeakyReLU + PyTorch default init, AE pretraining with BCE)")
+        + f" (Adam 1e-3), diagonal GMM init "
         f"(n_init={args.n_init}), negative ELBO with BCE reconstruction summed over features, Adam lr={args.lr} "
         f"(constant), precision {args.precision}.",
         "- clustpy: `clustpy.deep.VaDE` defaults otherwise: LeakyReLU, PyTorch init, AE pretraining with BCE "
@@ -114,6 +128,9 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=2e-3, help="pyagc VaDE-phase Adam lr")
     p.add_argument("--n-init", type=int, default=10, help="pyagc GMM restarts")
     p.add_argument("--precision", default="32-true", help="pyagc only: Lightning precision (bf16-mixed: AMX on CPU)")
+    p.add_argument("--match", choices=sorted(MATCH), default="none",
+                   help="pyagc's autoencoder: none = the preset's (ReLU, Xavier, MSE pretraining); clustpy = clustpy's "
+                        "(LeakyReLU, default init, BCE pretraining)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
@@ -123,7 +140,7 @@ def main() -> None:
     data_root = resolve_data_root(args.data_root)
     out, env, meta, command = start_driver(args, "vade", data_root)
     pyagc_extra = ["--lr", str(args.lr), "--n-init", str(args.n_init), "--precision", args.precision,
-                   "--hidden", *map(str, args.hidden)]
+                   "--match", args.match, "--hidden", *map(str, args.hidden)]
 
     def command_of(lib: str, seed: int) -> list[str]:
         if lib == "pyagc":
