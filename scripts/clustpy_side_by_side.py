@@ -123,6 +123,34 @@ def finish_report(args, out: Path, text: str, meta: dict, runs: list[dict]) -> N
         Path(args.json).write_text(json.dumps({"args": vars(args), "meta": meta, "runs": runs}, indent=2))
 
 
+def merge_json_runs(paths: Sequence[str], check: Sequence[str] = ()) -> tuple[argparse.Namespace, dict, list[dict], str]:
+    """Join the ``--json`` files of several runs of one driver (e.g. seeds split over two processes) into
+    ``(args, meta, runs, command)`` for its ``report``: ``args`` of the first file with ``seeds`` = all seeds
+    in order, ``meta`` of the first file (its date: the earliest start), ``command`` naming every part. Refuses
+    files whose settings differ in any of the ``check`` arguments (and in data, epochs, layers, batch size,
+    scaling), or that repeat a seed."""
+    parts = [json.loads(Path(p).read_text()) for p in paths]
+    keys = ("data", "scaling", "batch_size", "pretrain_epochs", "epochs", "hidden", "latent", "limit", *check)
+    first = parts[0]["args"]
+    for path, part in zip(paths, parts):
+        differ = [k for k in keys if part["args"].get(k) != first.get(k)]
+        if differ:
+            raise SystemExit(f"{path} was run with other settings than {paths[0]} ({', '.join(differ)}): "
+                             "only runs of the same protocol can be joined.")
+    runs = [r for part in parts for r in part["runs"]]
+    seen: set[tuple[str, int]] = set()
+    for r in runs:
+        if (r["lib"], r["seed"]) in seen:
+            raise SystemExit(f"seed {r['seed']} ({r['lib']}) appears in more than one file: join disjoint seeds.")
+        seen.add((r["lib"], r["seed"]))
+    runs.sort(key=lambda r: r["seed"])
+    args = argparse.Namespace(**{**first, "seeds": sorted({r["seed"] for r in runs})})
+    metas = sorted((part["meta"] for part in parts), key=lambda m: m.get("date", ""))
+    meta = {**metas[0], "n": next((m["n"] for m in metas if "n" in m), None)}
+    command = " + ".join(f"the runs of `{Path(p).name}`" for p in paths) + " (joined with `--from-json`)"
+    return args, meta, runs, command
+
+
 def shared_flags(args, seed: int | None = None, *, hidden: bool = True) -> list[str]:
     """Flags both the pyagc worker and the anchor script take: data, scaling, batch size, epochs, threads,
     ``--seed`` (when given), ``--hidden`` (when ``hidden``), latent size and ``--limit`` (when set)."""
