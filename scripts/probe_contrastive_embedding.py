@@ -6,7 +6,8 @@
 Loads a ``pyagc-train`` checkpoint of a :class:`~pyagc.clusters.ContrastiveClusterHead` model, embeds every image
 of the data set (the clean images, no augmentation) and prints, as JSON lines:
 
-* ``head``: ACC / NMI / ARI of the head's clusters (argmax of the cluster projection, what ``pyagc-train`` reports),
+* ``head``: ACC / NMI / ARI of the head's clusters (``cluster``: the argmax of the cluster projection, merged
+  first with ``overclusters``; what ``pyagc-train`` reports),
 * ``kmeans_z`` / ``kmeans_z_l2`` / ``kmeans_instance``: k-means (scikit-learn, 10 restarts) with the true number of
   classes on the encoder output z, on z scaled to unit length and on the instance projection,
 * ``confusion``: the head's confusion matrix (rows = classes, columns = clusters).
@@ -48,7 +49,7 @@ def main() -> None:
     x, y = dm.x.float(), dm.y.numpy()
     with torch.no_grad():
         z = torch.cat([model.encoder(part) for part in x.split(1024)]).float()
-        probabilities = head.cluster_probabilities(z)
+        probabilities = head.cluster(z, soft=True)
         instance = head.instance_features(z)
     labels = probabilities.argmax(1).numpy()
     k = int(y.max()) + 1

@@ -52,6 +52,31 @@ def test_every_head_config_runs_a_fast_dev_run(head, tmp_path):
     assert (tmp_path / "metrics.json").is_file()
 
 
+def test_head_changed_after_training_is_saved_as_final_ckpt_and_evaluates_as_the_run(tmp_path):
+    # the contrastive head with over-clustering merges its columns after training: last.ckpt (resume point)
+    # predates the merge, final.ckpt holds it and is what metrics.json names; pyagc-eval reproduces the run
+    from pyagc.cli.evaluate import run as run_eval
+
+    cfg = make_cfg(tmp_path, [*HEAD_MODELS["contrastive"], "head=contrastive", "head.overclusters=12",
+                              "model.pretrain_epochs=0", "model.epochs=2", "plot=false", *SMALL])
+    saved = run(cfg)
+    ckpts = tmp_path / "checkpoints"
+    assert Path(saved["checkpoint"]) == ckpts / "final.ckpt" and (ckpts / "last.ckpt").is_file()
+    head_state = torch.load(ckpts / "final.ckpt", weights_only=False)["state_dict"]
+    assert bool(head_state["cluster_head._merged"])
+    assert not bool(torch.load(ckpts / "last.ckpt", weights_only=False)["state_dict"]["cluster_head._merged"])
+    assert assignments(tmp_path)[:, 1].max() < 10  # 12 columns, 10 clusters
+    em = run_eval(make_cfg(tmp_path / "eval", [f"ckpt={saved['checkpoint']}", "data=digits", "data.limit=300"],
+                           config_name="eval"))
+    assert em["acc"] == pytest.approx(saved["acc"])
+    assert np.array_equal(assignments(tmp_path / "eval"), assignments(tmp_path))
+    # a run whose head does not change after training keeps last.ckpt as its checkpoint
+    plain = run(make_cfg(tmp_path / "plain", [*HEAD_MODELS["contrastive"], "head=contrastive",
+                                              "model.pretrain_epochs=0", "model.epochs=1", "plot=false", *SMALL]))
+    assert Path(plain["checkpoint"]).name == "last.ckpt"
+    assert not (tmp_path / "plain" / "checkpoints" / "final.ckpt").exists()
+
+
 def test_augmented_pretraining_and_joint_training_from_the_command_line(tmp_path):
     # DEC-DA on digits (8x8 images stored flat): random affine views in both phases
     cfg = make_cfg(tmp_path, ["experiment=dec_digits", "+model/augmentation=affine",

@@ -9,7 +9,7 @@ import torch
 from pyagc.augmentations import GaussianNoise, ImageAugmentation, RandomFeatureMasking, TabularAugmentation
 from pyagc.augmentations.images import hsv_to_rgb, rgb_to_hsv
 from pyagc.clusters import BaseClusterHead, ContrastiveClusterHead
-from pyagc.clusters.contrastive import assignment_entropy, cluster_contrastive_loss, nt_xent
+from pyagc.clusters.contrastive import assignment_entropy, cluster_contrastive_loss, merge_columns, nt_xent
 from pyagc.data import TabularDataModule
 from pyagc.encoders import MLPAutoencoder
 from pyagc.models import ClusteringModule
@@ -290,3 +290,48 @@ def test_end_to_end_on_digits_with_tabular_views(tmp_path):
     soft = model.infer_full(dm, soft=True)
     assert torch.allclose(soft.sum(1), torch.ones(1797), atol=1e-5)
     assert len(labels.unique()) >= 2  # the entropy term keeps the assignments from collapsing
+
+
+def test_merge_columns_joins_the_two_halves_of_a_split_cluster():
+    # three clusters, the first split over columns 0 and 3: samples of cluster 0 hesitate between the two halves,
+    # every other column is confident; the merge must join exactly columns 0 and 3
+    torch.manual_seed(0)
+    rows = []
+    for _ in range(30):
+        a = float(torch.rand(()) * 0.6 + 0.2)
+        rows.append([a, 0.0, 0.0, 1 - a])                  # a zero, torn between its two halves
+    rows += [[0.02, 0.96, 0.02, 0.0]] * 20 + [[0.0, 0.03, 0.97, 0.0]] * 20
+    p = torch.tensor(rows)
+    mapping = merge_columns(p, 3)
+    assert mapping.tolist() == [0, 1, 2, 0]
+    assert merge_columns(p, 4).tolist() == [0, 1, 2, 3]   # nothing to merge
+    assert merge_columns(p, 1).tolist() == [0, 0, 0, 0]
+    with pytest.raises(ValueError, match="cannot merge 4 columns into 5"):
+        merge_columns(p, 5)
+
+
+def test_overclustered_head_merges_after_training_and_keeps_the_merge_in_checkpoints(tmp_path):
+    with pytest.raises(ValueError, match="overclusters must be a number of columns larger than n_clusters=10"):
+        ContrastiveClusterHead(10, embedding_dim=8, overclusters=10)
+    pl.seed_everything(0, workers=False)
+    dm = TabularDataModule("digits", scaling="minmax", batch_size=256, seed=0)
+    head = ContrastiveClusterHead(10, embedding_dim=32, instance_dim=32, overclusters=12)
+    assert head.requires_finalization and head.cluster_projection[-1].out_features == 12
+    model = ClusteringModule(MLPAutoencoder(64, [128], 32), head, pretrain_epochs=0, epochs=2,
+                             optimizer={"name": "adam", "lr": 3e-4}, augmentation=TabularAugmentation(0.1, 0.2))
+    pl.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
+               enable_progress_bar=False, enable_model_summary=False).fit(model, datamodule=dm)
+    # finalize ran on the whole training set at the end of training: 12 columns onto exactly 10 clusters
+    assert bool(head._merged) and sorted(head.column_to_cluster.unique().tolist()) == list(range(10))
+    z = model.embed(dm)
+    expected = merge_columns(head.cluster_probabilities(z), 10)
+    assert torch.equal(head.column_to_cluster, expected)
+    soft = model.infer_full(dm, soft=True)
+    assert soft.shape == (1797, 10) and torch.allclose(soft.sum(1), torch.ones(1797), atol=1e-5)
+    assert torch.equal(soft.argmax(1), model.infer_full(dm))
+    # a merged column's probability is the sum of its columns
+    raw = head.cluster_probabilities(z)
+    assert torch.allclose(soft, torch.zeros(1797, 10).index_add_(1, head.column_to_cluster, raw), atol=1e-6)
+    fresh = ContrastiveClusterHead(10, embedding_dim=32, instance_dim=32, overclusters=12)
+    fresh.load_state_dict(head.state_dict())
+    assert bool(fresh._merged) and torch.equal(fresh.cluster(z), head.cluster(z))

@@ -81,6 +81,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     fit_time = time.perf_counter() - start
     ckpt_cb = getattr(trainer, "checkpoint_callback", None)
     last_ckpt = getattr(ckpt_cb, "last_model_path", "") if ckpt_cb is not None else ""
+    if last_ckpt and model.head_changed_after_training:
+        # last.ckpt (the point to resume from) was written at the last epoch's end, before the module's
+        # on_train_end changed the head (initialisation, final re-clustering, a head's finalize): the state this
+        # run evaluates goes to final.ckpt, which metrics.json names as the checkpoint to evaluate
+        last_ckpt = str(Path(last_ckpt).with_name("final.ckpt"))
+        trainer.save_checkpoint(last_ckpt)
 
     # Lightning's teardown moves the model back to the CPU after fit: evaluate where it trained
     model.to(trainer.strategy.root_device)

@@ -44,6 +44,8 @@ class BaseClusterHead(nn.Module):
       (``views=(z, z_aug)``; augmentation-invariant DEC / IDEC).
     * ``requires_initialization`` -- :meth:`initialize` must run before :meth:`forward`.
     * ``refresh_interval`` -- steps between calls of :meth:`refresh` (``None``: never).
+    * ``requires_finalization`` -- :meth:`finalize` runs once after joint training with the embeddings of the
+      whole training set (e.g. merging over-clustered columns), before the model is evaluated and saved.
 
     State that must survive a checkpoint is an ``nn.Parameter`` or a registered buffer.
     Buffers whose shape is only known at run time (e.g. one row per training sample)
@@ -57,6 +59,7 @@ class BaseClusterHead(nn.Module):
     views_include_clean: bool = False
     requires_initialization: bool = False
     refresh_interval: int | None = None
+    requires_finalization: bool = False
     _resizable_buffers: tuple[str, ...] = ()
 
     def __init__(self, n_clusters: int) -> None:
@@ -88,6 +91,11 @@ class BaseClusterHead(nn.Module):
     @torch.no_grad()
     def refresh(self, z: Tensor, **context: Any) -> None:
         """Update full-dataset state (e.g. a target distribution) from all embeddings (optional)."""
+
+    @torch.no_grad()
+    def finalize(self, z: Tensor, **context: Any) -> None:
+        """Derive the final assignment rule from the embeddings of the whole training set after joint training
+        (optional; called when ``requires_finalization``)."""
 
     # ------------------------------------------------------------------ helpers
     @property

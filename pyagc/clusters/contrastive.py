@@ -38,6 +38,22 @@ entropy is subtracted, so the loss can be negative: its minimum over the entropy
 
 The head receives the two views' embeddings as ``views=(h_a, h_b)`` in its context;
 :class:`~pyagc.models.ClusteringModule` builds them with its ``augmentation``.
+
+**Over-clustering and merging** (``overclusters=K'``, pyagc's addition, off by default). The entropy term and the
+cluster-level contrast favour :math:`K` clusters of similar size; on imbalanced data a large class can be split in
+two while a small one gets no column of its own (USPS: the zeros, 16.7 % of the images, split; the fives, 7.7 %,
+merged into other digits). With :math:`K' > K` columns the cluster projection has room for both; after training,
+:meth:`finalize` merges the columns greedily: with :math:`\mathbf c_j` the column :math:`j` of :math:`\mathbf Y`
+over the whole (clean) training set, repeatedly the pair with the largest cosine similarity
+
+.. math::
+    (i, j) = \arg\max_{i < j} \frac{\langle \mathbf c_i, \mathbf c_j \rangle}{\lVert \mathbf c_i \rVert
+    \, \lVert \mathbf c_j \rVert}
+
+(the similarity the cluster-level contrast itself pushes down: two columns that still share samples, i.e. clusters the
+model hesitates between, are two halves of one cluster) is replaced by :math:`\mathbf c_i + \mathbf c_j` (the
+probability of the union) until :math:`K` columns remain. Over-clustering as an auxiliary objective is from IIC
+(Ji, Henriques & Vedaldi, ICCV 2019, https://arxiv.org/abs/1807.06653); the merge is pyagc's.
 """
 
 from __future__ import annotations
@@ -50,7 +66,7 @@ from torch import Tensor, nn
 
 from pyagc.clusters.base import BaseClusterHead, LossOutput
 
-__all__ = ["ContrastiveClusterHead", "nt_xent", "cluster_contrastive_loss", "assignment_entropy"]
+__all__ = ["ContrastiveClusterHead", "nt_xent", "cluster_contrastive_loss", "assignment_entropy", "merge_columns"]
 
 
 def nt_xent(a: Tensor, b: Tensor, temperature: float) -> Tensor:
@@ -90,6 +106,36 @@ def assignment_entropy(p: Tensor) -> Tensor:
         return -(marginal * marginal.clamp_min(1e-12).log()).sum()
 
 
+@torch.no_grad()
+def merge_columns(p: Tensor, n_clusters: int) -> Tensor:
+    r"""Map the :math:`K'` columns of soft assignments ``p (N, K')`` to ``n_clusters`` groups by greedy merging:
+    the two columns with the largest cosine similarity :math:`\langle \mathbf c_i, \mathbf c_j\rangle /
+    (\lVert\mathbf c_i\rVert \lVert\mathbf c_j\rVert)` are summed, until ``n_clusters`` remain.
+
+    Returns ``(K',)`` int64 group indices in ``0..n_clusters-1``, numbered in order of each group's first column.
+    """
+    if p.dim() != 2:
+        raise ValueError(f"p must be (N, K') soft assignments, got shape {tuple(p.shape)}.")
+    n_columns = p.shape[1]
+    if not 1 <= int(n_clusters) <= n_columns:
+        raise ValueError(f"cannot merge {n_columns} columns into {n_clusters} clusters.")
+    columns = p.double().T.clone()  # (K', N): one row per current group
+    groups = [[j] for j in range(n_columns)]
+    while len(groups) > int(n_clusters):
+        unit = F.normalize(columns, dim=1)
+        similarity = unit @ unit.T
+        similarity.fill_diagonal_(-float("inf"))
+        i, j = divmod(int(similarity.argmax()), similarity.shape[1])
+        i, j = min(i, j), max(i, j)
+        columns[i] += columns[j]
+        groups[i] += groups.pop(j)
+        columns = torch.cat([columns[:j], columns[j + 1:]])
+    mapping = torch.empty(n_columns, dtype=torch.long)
+    for g, members in enumerate(sorted(groups, key=min)):
+        mapping[members] = g
+    return mapping
+
+
 def _projection(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, out_dim))
 
@@ -111,6 +157,10 @@ class ContrastiveClusterHead(BaseClusterHead):
         tau_i: instance-level temperature :math:`\tau_I` (paper: 0.5).
         tau_c: cluster-level temperature :math:`\tau_C` (paper: 1.0).
         entropy_weight: weight of :math:`H(\mathbf Y)` (paper: 1).
+        overclusters: train the cluster projection with this many columns :math:`K' > K` and merge them down to
+            ``n_clusters`` after training (:meth:`finalize`, see the module docstring); ``None`` (the paper):
+            :math:`K` columns. Before :meth:`finalize` has run, :meth:`cluster` merges by the columns of the
+            embeddings it is given.
     """
 
     uses_views = True
@@ -124,8 +174,13 @@ class ContrastiveClusterHead(BaseClusterHead):
         tau_i: float = 0.5,
         tau_c: float = 1.0,
         entropy_weight: float = 1.0,
+        overclusters: int | None = None,
     ) -> None:
         super().__init__(n_clusters)
+        if overclusters is not None and (isinstance(overclusters, bool) or int(overclusters) != overclusters
+                                         or int(overclusters) <= self.n_clusters):
+            raise ValueError(f"overclusters must be a number of columns larger than n_clusters={self.n_clusters} "
+                             f"(e.g. {self.n_clusters + 1}) or None, got {overclusters!r}.")
         embedding_dim = self.check_embedding_dim(embedding_dim)
         if int(instance_dim) < 1:
             raise ValueError(f"instance_dim must be a positive integer, got {instance_dim}.")
@@ -141,15 +196,24 @@ class ContrastiveClusterHead(BaseClusterHead):
         self.tau_i = float(tau_i)
         self.tau_c = float(tau_c)
         self.entropy_weight = float(entropy_weight)
+        self.overclusters = None if overclusters is None else int(overclusters)
+        self.n_columns = self.overclusters or self.n_clusters
+        self.requires_finalization = self.overclusters is not None
         self.instance_projection = _projection(self.embedding_dim, self.hidden_dim, self.instance_dim)
-        self.cluster_projection = _projection(self.embedding_dim, self.hidden_dim, self.n_clusters)
+        self.cluster_projection = _projection(self.embedding_dim, self.hidden_dim, self.n_columns)
+        if self.overclusters is not None:
+            # column -> cluster once merged; buffers, so checkpoints keep the merge (only with over-clustering:
+            # checkpoints of the paper's head are unchanged)
+            self.register_buffer("column_to_cluster", torch.arange(self.n_columns) % self.n_clusters)
+            self.register_buffer("_merged", torch.tensor(False))
 
     # ------------------------------------------------------------------ projections
     def _as_param_dtype(self, z: Tensor) -> Tensor:
         return z.to(self.cluster_projection[0].weight.dtype)
 
     def cluster_probabilities(self, z: Tensor) -> Tensor:
-        """Soft assignments ``Y (N, K)`` of the cluster projection (softmax, float32)."""
+        """Soft assignments ``Y (N, K')`` of the cluster projection (softmax over its columns, float32; with
+        ``overclusters`` before the merge, see :meth:`cluster` for the ``K`` clusters)."""
         logits = self.cluster_projection(self._as_param_dtype(z))
         return torch.softmax(logits.float(), dim=1)
 
@@ -191,11 +255,26 @@ class ContrastiveClusterHead(BaseClusterHead):
         return LossOutput(total=total, components={"instance": instance, "cluster": cluster, "entropy": entropy})
 
     @torch.no_grad()
+    def finalize(self, z: Tensor, **context: Any) -> None:
+        """With ``overclusters``: merge the :math:`K'` columns into ``n_clusters`` by their cosine similarity over
+        the embeddings ``z`` of the whole training set (:func:`merge_columns`)."""
+        if self.overclusters is None:
+            return
+        self.check_embeddings(z, self.embedding_dim)
+        self.column_to_cluster.copy_(merge_columns(self.cluster_probabilities(z), self.n_clusters))
+        self._merged.fill_(True)
+
+    @torch.no_grad()
     def cluster(self, z: Tensor, soft: bool = False) -> Tensor:
         self.check_embeddings(z, self.embedding_dim)
         p = self.cluster_probabilities(z)
+        if self.overclusters is not None:
+            mapping = self.column_to_cluster if bool(self._merged) else merge_columns(p, self.n_clusters)
+            p = torch.zeros(p.shape[0], self.n_clusters, dtype=p.dtype, device=p.device).index_add_(
+                1, mapping.to(p.device), p)
         return p if soft else p.argmax(1)
 
     def extra_repr(self) -> str:
         return (f"n_clusters={self.n_clusters}, embedding_dim={self.embedding_dim}, instance_dim={self.instance_dim}, "
-                f"hidden_dim={self.hidden_dim}, tau_i={self.tau_i}, tau_c={self.tau_c}")
+                f"hidden_dim={self.hidden_dim}, tau_i={self.tau_i}, tau_c={self.tau_c}"
+                + (f", overclusters={self.overclusters}" if self.overclusters is not None else ""))

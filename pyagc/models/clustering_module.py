@@ -182,6 +182,7 @@ class ClusteringModule(pl.LightningModule):
         self.final_reclustering = bool(final_reclustering)
         self.automatic_optimization = False
         self.register_buffer("joint_steps", torch.tensor(0, dtype=torch.long))
+        self.head_changed_after_training = False  # set by on_train_end (final re-clustering, finalize)
         self.phase_times: dict[str, float] = {"pretrain": 0.0, "initialize": 0.0, "joint": 0.0, "refresh": 0.0,
                                               "recluster": 0.0}
         self.ddp_init_max_abs_diff: float | None = None
@@ -413,6 +414,16 @@ class ClusteringModule(pl.LightningModule):
             self.refresh_head(data)
 
     @torch.no_grad()
+    def finalize_head(self, data: Any | None = None) -> None:
+        """Run the head's :meth:`~pyagc.clusters.BaseClusterHead.finalize` on the embeddings of the whole training
+        set (its time is added to ``phase_times["recluster"]``); every process ends with rank 0's result."""
+        start = time.perf_counter()
+        z = self.embed(data if data is not None else self._full_data())
+        self.cluster_head.finalize(z)
+        broadcast_module_state(self.cluster_head)
+        self.phase_times["recluster"] += time.perf_counter() - start
+
+    @torch.no_grad()
     def refresh_head(self, data: Any | None = None) -> None:
         start = time.perf_counter()
         z = self.embed(data if data is not None else self._full_data())
@@ -477,10 +488,18 @@ class ClusteringModule(pl.LightningModule):
     def on_train_end(self) -> None:
         # epochs=0 (e.g. k-means on pretrained embeddings): the head still gets its initialisation
         head = self.cluster_head
+        changed = True
         if head.requires_initialization and not head.is_initialized:
             self.initialize_head()
         elif self.final_reclustering and int(self.joint_steps) > 0:
             self.initialize_head(timer="recluster")
+        else:
+            changed = False
+        if head.requires_finalization and int(self.joint_steps) > 0:
+            self.finalize_head()
+            changed = True
+        # the head's state now differs from the last epoch's checkpoint (which stays the point to resume from)
+        self.head_changed_after_training = changed
 
     def on_train_epoch_end(self) -> None:
         self.phase_times[self.phase] += time.perf_counter() - self._epoch_start
