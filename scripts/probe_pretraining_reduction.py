@@ -14,7 +14,10 @@ batch 256, minmax scaling, float32, one thread) three ways and scores the embedd
 * ``mean``: per-element mean (pyagc's default),
 * ``sum``: summed over the features, averaged over the batch,
 * ``mean_eps``: per-element mean with Adam ``eps = 1e-12`` (the Adam-only explanation predicts ``sum``'s result),
-* ``sum_all``: summed over the features and the batch (clustpy's VaDE pretraining, ``BCELoss(reduction="sum")``).
+* ``sum_all``: summed over the features and the batch (clustpy's VaDE pretraining, ``BCELoss(reduction="sum")``),
+* ``bare``: per-element mean, but trained by a plain PyTorch loop (``torch.optim.Adam`` with its defaults, a
+  ``DataLoader`` over the tensors, shuffled) instead of ``ClusteringModule`` + Lightning: separates the model and
+  loss from pyagc's training machinery.
 
 ``--recipe clustpy`` swaps the autoencoder for clustpy's VaDE / DEC-family one (LeakyReLU, PyTorch's default
 init, a sigmoid output and binary cross-entropy) so that pyagc's pretraining can be put next to clustpy's own
@@ -42,7 +45,7 @@ from pyagc.encoders import MLPAutoencoder
 from pyagc.metrics import external_metrics
 from pyagc.models import ClusteringModule
 
-VARIANTS = ("mean", "sum", "mean_eps", "sum_all")
+VARIANTS = ("mean", "sum", "mean_eps", "sum_all", "bare")
 
 
 def data_module(name: str, seed: int):
@@ -81,8 +84,20 @@ def pretrain(dm, variant: str, seed: int, epochs: int, recipe: str = "pyagc") ->
         per_element = model.reconstruction_loss
         model.reconstruction_loss = lambda x, x_hat: per_element(x, x_hat) * x.numel()
     t0 = time.perf_counter()
-    pl.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
-               enable_progress_bar=False, enable_model_summary=False, precision="32-true").fit(model, datamodule=dm)
+    if variant == "bare":
+        x_all = dm.x.reshape(len(dm.x), -1).float()
+        loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_all), batch_size=256, shuffle=True)
+        opt = torch.optim.Adam(enc.parameters(), lr=1e-3)
+        enc.train()
+        for _ in range(epochs):
+            for (xb,) in loader:
+                opt.zero_grad()
+                model.reconstruction_loss(xb, enc.decode(enc(xb))).backward()
+                opt.step()
+        enc.eval()
+    else:
+        pl.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
+                   enable_progress_bar=False, enable_model_summary=False, precision="32-true").fit(model, datamodule=dm)
     seconds = time.perf_counter() - t0
     z = model.embed(dm).float().numpy()
     y = dm.y.numpy()
