@@ -10,7 +10,12 @@ of the data set (the clean images, no augmentation) and prints, as JSON lines:
   first with ``overclusters``; what ``pyagc-train`` reports),
 * ``kmeans_z`` / ``kmeans_z_l2`` / ``kmeans_instance``: k-means (scikit-learn, 10 restarts) with the true number of
   classes on the encoder output z, on z scaled to unit length and on the instance projection,
-* ``confusion``: the head's confusion matrix (rows = classes, columns = clusters).
+* ``confusion``: the head's confusion matrix (rows = classes, columns = clusters),
+* ``column_pairs``: the five pairs of cluster-projection columns with the largest confusion :math:`C_{ij} + C_{ji}`
+  over the data (what ``overclusters``' merge joins first, :func:`~pyagc.clusters.contrastive.merge_columns`), each
+  with the majority class of its two columns; ``merged_K'_to_K``: the scores after merging the raw columns down to
+  the number of classes by the current code (``finalize`` again for an over-clustered head; the same rule for a
+  model trained with ``n_clusters=K'``, scored as if it had been over-clustered).
 
 If k-means on z is no better than the head, the representation itself does not separate the classes the head
 confuses (the cluster head is not what loses them).
@@ -26,6 +31,7 @@ import torch
 from sklearn.cluster import KMeans
 
 from pyagc.cli.build import model_from_checkpoint
+from pyagc.clusters.contrastive import merge_columns
 from pyagc.data import ImageDataModule
 from pyagc.metrics import external_metrics
 
@@ -65,6 +71,25 @@ def main() -> None:
     confusion = np.zeros((k, int(labels.max()) + 1), dtype=int)
     np.add.at(confusion, (y, labels), 1)
     print(json.dumps({"what": "confusion", "rows_classes_cols_clusters": confusion.tolist()}))
+    with torch.no_grad():
+        raw = head.cluster_probabilities(z).double()
+    winner = raw.argmax(1).numpy()
+    members = torch.nn.functional.one_hot(torch.as_tensor(winner), raw.shape[1]).double()
+    confusion = (members.T @ raw) / members.sum(0).clamp_min(1).unsqueeze(1)  # mean p_j over the samples of i
+    similarity = (confusion + confusion.T).numpy()
+    majority = [int(np.bincount(y[winner == j], minlength=k).argmax()) if (winner == j).any() else -1
+                for j in range(raw.shape[1])]
+    pairs = sorted(((float(similarity[i, j]), i, j) for i in range(len(majority)) for j in range(i + 1, len(majority))),
+                   reverse=True)[:5]
+    if getattr(head, "overclusters", None) is not None and head.n_clusters == k:
+        head.finalize(z)  # the merge as the current code makes it at the end of training
+        merged = head.cluster(z).numpy()
+    else:  # the same rule on a model trained with n_clusters=K': sum each group's columns, then argmax
+        groups = merge_columns(raw, k)
+        merged = torch.zeros(len(raw), k, dtype=raw.dtype).index_add_(1, groups, raw).argmax(1).numpy()
+    print(json.dumps({"what": "merged_" + str(raw.shape[1]) + "_to_" + str(k), **scores(merged)}))
+    print(json.dumps({"what": "column_pairs", "pairs": [
+        {"columns": [i, j], "majority_classes": [majority[i], majority[j]], "confusion": round(s, 4)} for s, i, j in pairs]}))
 
 
 if __name__ == "__main__":

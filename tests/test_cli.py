@@ -249,6 +249,9 @@ def test_cpu_contrastive_experiment_composes_crop_jitter_and_affine_views(tmp_pa
     assert view.shape == x.shape and not torch.allclose(view, x, atol=1e-3)
     m = run(cfg)
     assert m["encoder"] == "ConvAutoencoder" and m["joint_steps"] == 4 and 0.0 <= m["acc"] <= 1.0
+    # 11 trained columns merged into the 10 clusters after training (USPS is imbalanced)
+    assert cfg.head.overclusters == 11 and assignments(tmp_path)[:, 1].max() < 10
+    assert Path(m["checkpoint"]).name == "final.ckpt"
 
 
 def test_multirun_over_seeds_writes_a_summary(tmp_path):

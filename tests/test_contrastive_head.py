@@ -308,6 +308,15 @@ def test_merge_columns_joins_the_two_halves_of_a_split_cluster():
     assert merge_columns(p, 1).tolist() == [0, 0, 0, 0]
     with pytest.raises(ValueError, match="cannot merge 4 columns into 5"):
         merge_columns(p, 5)
+    # a large confident class (column 1) that also takes a little mass everywhere is not what gets merged:
+    # the confusion is per cluster member, not per column mass
+    diffuse = torch.tensor(rows) * 0.9 + torch.tensor([0.0, 0.1, 0.0, 0.0])
+    assert merge_columns(diffuse, 3).tolist() == [0, 1, 2, 0]
+    # a dead column (no sample's largest) goes first, into the group whose samples give it the most probability
+    dead = torch.cat([p, torch.zeros(len(p), 1)], dim=1)
+    dead[40:, 4] = 0.01  # half of column 1's samples and all of column 2's give it a little: column 2 gives most
+    assert merge_columns(dead, 4).tolist() == [0, 1, 2, 3, 2]
+    assert merge_columns(dead, 3).tolist() == [0, 1, 2, 0, 2]
 
 
 def test_overclustered_head_merges_after_training_and_keeps_the_merge_in_checkpoints(tmp_path):

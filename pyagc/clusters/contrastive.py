@@ -43,16 +43,16 @@ The head receives the two views' embeddings as ``views=(h_a, h_b)`` in its conte
 cluster-level contrast favour :math:`K` clusters of similar size; on imbalanced data a large class can be split in
 two while a small one gets no column of its own (USPS: the zeros, 16.7 % of the images, split; the fives, 7.7 %,
 merged into other digits). With :math:`K' > K` columns the cluster projection has room for both; after training,
-:meth:`finalize` merges the columns greedily: with :math:`\mathbf c_j` the column :math:`j` of :math:`\mathbf Y`
-over the whole (clean) training set, repeatedly the pair with the largest cosine similarity
+:meth:`finalize` merges the columns greedily over the whole (clean) training set: with :math:`A_i` the samples whose
+largest assignment is column :math:`i`, the confusion of :math:`i` with :math:`j` is the mean probability they give
+to :math:`j`, and repeatedly the most confused pair
 
 .. math::
-    (i, j) = \arg\max_{i < j} \frac{\langle \mathbf c_i, \mathbf c_j \rangle}{\lVert \mathbf c_i \rVert
-    \, \lVert \mathbf c_j \rVert}
+    (i, j) = \arg\max_{i < j} \; C_{ij} + C_{ji}, \qquad C_{ij} = \frac{1}{|A_i|} \sum_{x \in A_i} Y_{xj},
 
-(the similarity the cluster-level contrast itself pushes down: two columns that still share samples, i.e. clusters the
-model hesitates between, are two halves of one cluster) is replaced by :math:`\mathbf c_i + \mathbf c_j` (the
-probability of the union) until :math:`K` columns remain. Over-clustering as an auxiliary objective is from IIC
+(two halves of one class keep giving each other probability; distinct classes do not) is replaced by the sum of
+its columns (the probability of the union) until :math:`K` columns remain.
+Over-clustering as an auxiliary objective is from IIC
 (Ji, Henriques & Vedaldi, ICCV 2019, https://arxiv.org/abs/1807.06653); the merge is pyagc's.
 """
 
@@ -108,9 +108,14 @@ def assignment_entropy(p: Tensor) -> Tensor:
 
 @torch.no_grad()
 def merge_columns(p: Tensor, n_clusters: int) -> Tensor:
-    r"""Map the :math:`K'` columns of soft assignments ``p (N, K')`` to ``n_clusters`` groups by greedy merging:
-    the two columns with the largest cosine similarity :math:`\langle \mathbf c_i, \mathbf c_j\rangle /
-    (\lVert\mathbf c_i\rVert \lVert\mathbf c_j\rVert)` are summed, until ``n_clusters`` remain.
+    r"""Map the :math:`K'` columns of soft assignments ``p (N, K')`` to ``n_clusters`` groups by greedy merging.
+
+    With :math:`A_i` the samples whose largest entry is in column :math:`i`, the *confusion* of :math:`i` with
+    :math:`j` is the mean probability its samples give to :math:`j`,
+    :math:`C_{ij} = \frac{1}{|A_i|} \sum_{x \in A_i} p_{xj}`; the pair with the largest :math:`C_{ij} + C_{ji}` is
+    merged (its columns summed: the probability of the union) and the confusions recomputed, until ``n_clusters``
+    groups remain. A column that is no sample's largest (a dead column) is merged first, into the group whose
+    samples give it the most probability.
 
     Returns ``(K',)`` int64 group indices in ``0..n_clusters-1``, numbered in order of each group's first column.
     """
@@ -119,20 +124,28 @@ def merge_columns(p: Tensor, n_clusters: int) -> Tensor:
     n_columns = p.shape[1]
     if not 1 <= int(n_clusters) <= n_columns:
         raise ValueError(f"cannot merge {n_columns} columns into {n_clusters} clusters.")
-    columns = p.double().T.clone()  # (K', N): one row per current group
+    merged = p.double().clone()  # (N, G): one column per current group
     groups = [[j] for j in range(n_columns)]
     while len(groups) > int(n_clusters):
-        unit = F.normalize(columns, dim=1)
-        similarity = unit @ unit.T
-        similarity.fill_diagonal_(-float("inf"))
-        i, j = divmod(int(similarity.argmax()), similarity.shape[1])
+        winner = merged.argmax(1)
+        members = F.one_hot(winner, len(groups)).double()          # (N, G)
+        counts = members.sum(0)
+        confusion = (members.T @ merged) / counts.clamp_min(1).unsqueeze(1)  # C[i, j]: mean p_j over A_i
+        dead = (counts == 0).nonzero().flatten()
+        if len(dead):
+            i = int(dead[0])
+            j = int(confusion[:, i].masked_fill(counts == 0, -1.0).argmax())
+        else:
+            score = confusion + confusion.T
+            score.fill_diagonal_(-float("inf"))
+            i, j = divmod(int(score.argmax()), score.shape[1])
         i, j = min(i, j), max(i, j)
-        columns[i] += columns[j]
+        merged[:, i] += merged[:, j]
         groups[i] += groups.pop(j)
-        columns = torch.cat([columns[:j], columns[j + 1:]])
+        merged = torch.cat([merged[:, :j], merged[:, j + 1:]], dim=1)
     mapping = torch.empty(n_columns, dtype=torch.long)
-    for g, members in enumerate(sorted(groups, key=min)):
-        mapping[members] = g
+    for g, cols in enumerate(sorted(groups, key=min)):
+        mapping[cols] = g
     return mapping
 
 
@@ -256,8 +269,8 @@ class ContrastiveClusterHead(BaseClusterHead):
 
     @torch.no_grad()
     def finalize(self, z: Tensor, **context: Any) -> None:
-        """With ``overclusters``: merge the :math:`K'` columns into ``n_clusters`` by their cosine similarity over
-        the embeddings ``z`` of the whole training set (:func:`merge_columns`)."""
+        """With ``overclusters``: merge the :math:`K'` columns into ``n_clusters`` by their confusion over the
+        embeddings ``z`` of the whole training set (:func:`merge_columns`)."""
         if self.overclusters is None:
             return
         self.check_embeddings(z, self.embedding_dim)
