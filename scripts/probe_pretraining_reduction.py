@@ -17,7 +17,8 @@ batch 256, minmax scaling, float32, one thread) three ways and scores the embedd
 * ``sum_all``: summed over the features and the batch (clustpy's VaDE pretraining, ``BCELoss(reduction="sum")``),
 * ``bare``: per-element mean, but trained by a plain PyTorch loop (``torch.optim.Adam`` with its defaults, a
   ``DataLoader`` over the tensors, shuffled) instead of ``ClusteringModule`` + Lightning: separates the model and
-  loss from pyagc's training machinery.
+  loss from pyagc's training machinery; ``bare_fused``: the same loop with ``Adam(fused=True)`` (pyagc's default
+  optimizer build); ``mean_unfused``: ``ClusteringModule`` + Lightning with ``fused: false``.
 
 ``--recipe clustpy`` swaps the autoencoder for clustpy's VaDE / DEC-family one (LeakyReLU, PyTorch's default
 init, a sigmoid output and binary cross-entropy) so that pyagc's pretraining can be put next to clustpy's own
@@ -45,7 +46,7 @@ from pyagc.encoders import MLPAutoencoder
 from pyagc.metrics import external_metrics
 from pyagc.models import ClusteringModule
 
-VARIANTS = ("mean", "sum", "mean_eps", "sum_all", "bare")
+VARIANTS = ("mean", "sum", "mean_eps", "sum_all", "bare", "bare_fused", "mean_unfused")
 
 
 def data_module(name: str, seed: int):
@@ -74,7 +75,8 @@ def pretrain(dm, variant: str, seed: int, epochs: int, recipe: str = "pyagc") ->
     enc = MLPAutoencoder(dm.n_features, hidden_dims=(500, 500, 2000), latent_dim=10, activation=r["activation"],
                          init=r["init"], output_activation=r["output_activation"])
     head = KMeansClusterHead(dm.n_classes, 10, seed=seed)
-    optimizer = {"name": "adam", "lr": 1e-3, **({"eps": 1e-12} if variant == "mean_eps" else {})}
+    optimizer = {"name": "adam", "lr": 1e-3, **({"eps": 1e-12} if variant == "mean_eps" else {}),
+                 **({"fused": False} if variant == "mean_unfused" else {})}
     model = ClusteringModule(enc, head, pretrain_epochs=epochs, epochs=0, pretrain_optimizer=optimizer,
                              reconstruction_loss=r["loss"])
     if variant == "sum":
@@ -84,10 +86,10 @@ def pretrain(dm, variant: str, seed: int, epochs: int, recipe: str = "pyagc") ->
         per_element = model.reconstruction_loss
         model.reconstruction_loss = lambda x, x_hat: per_element(x, x_hat) * x.numel()
     t0 = time.perf_counter()
-    if variant == "bare":
+    if variant in ("bare", "bare_fused"):
         x_all = dm.x.reshape(len(dm.x), -1).float()
         loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_all), batch_size=256, shuffle=True)
-        opt = torch.optim.Adam(enc.parameters(), lr=1e-3)
+        opt = torch.optim.Adam(enc.parameters(), lr=1e-3, **({"fused": True} if variant == "bare_fused" else {}))
         enc.train()
         for _ in range(epochs):
             for (xb,) in loader:
