@@ -33,8 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clustpy_side_by_side import (  # noqa: E402
-    METRIC_COLS, SCRIPTS, SEED_LIB, Col, Stopwatch, add_common_args, finish_report, cpu_trainer,
-    header_lines, md_table, mean_std, means_table, merge_json_runs, ratio_table, report_path, resolve_data_root,
+    METRIC_COLS, SCRIPTS, SEED_LIB, Col, Stopwatch, add_common_args, add_from_json_arg, finish_report, cpu_trainer,
+    header_lines, md_table, mean_std, means_table, ratio_table, report_joined, resolve_data_root,
     run_side_by_side, shared_flags, start_driver, tabular_data,
 )
 
@@ -128,20 +128,14 @@ def main() -> None:
     p.add_argument("--match", choices=["pyagc", "none"], default="none",
                    help="clustpy's autoencoder: pyagc = the same as pyagc's (ReLU, Xavier, per-element MSE "
                         "pretraining); none = clustpy's default (LeakyReLU, default init, summed MSE)")
-    p.add_argument("--from-json", nargs="+", default=None, metavar="JSON",
-                   help="write the report of earlier runs (their --json files, e.g. seeds split over two processes) "
-                        "to --out instead of running")
+    add_from_json_arg(p)
     p.add_argument("--pyagc-run", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.pyagc_run:
         pyagc_run(args)
         return
     if args.from_json:
-        out, json_out = args.out, args.json  # this call's outputs, never the joined files' own paths
-        args, meta, runs, command = merge_json_runs(args.from_json, check=("lr", "precision", "match",
-                                                                           "refit_interval", "threads"))
-        args.out, args.json = out, json_out
-        finish_report(args, report_path(args, "acedec"), report(args, runs, meta, command, done=True), meta, runs)
+        report_joined(args, "acedec", report, check=("lr", "precision", "match", "refit_interval", "threads"))
         return
 
     data_root = resolve_data_root(args.data_root)

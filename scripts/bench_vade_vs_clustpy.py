@@ -36,8 +36,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clustpy_side_by_side import (  # noqa: E402
     METRIC_COLS, SCRIPTS, SEED_LIB, Col, Stopwatch, add_common_args, finish_report, cpu_trainer, data_module,
-    header_lines, md_table, means_table, ratio_table, resolve_data_root, run_side_by_side,
-    shared_flags, start_driver,
+    add_from_json_arg, header_lines, md_table, means_table, ratio_table, report_joined, resolve_data_root,
+    run_side_by_side, shared_flags, start_driver,
 )
 
 
@@ -131,10 +131,14 @@ def main() -> None:
     p.add_argument("--match", choices=sorted(MATCH), default="none",
                    help="pyagc's autoencoder: none = the preset's (ReLU, Xavier, MSE pretraining); clustpy = clustpy's "
                         "(LeakyReLU, default init, BCE pretraining)")
+    add_from_json_arg(p)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
         worker(args)
+        return
+    if args.from_json:
+        report_joined(args, "vade", report, check=("lr", "n_init", "precision", "match", "threads"))
         return
 
     data_root = resolve_data_root(args.data_root)

@@ -151,6 +151,23 @@ def merge_json_runs(paths: Sequence[str], check: Sequence[str] = ()) -> tuple[ar
     return args, meta, runs, command
 
 
+def add_from_json_arg(p: argparse.ArgumentParser) -> None:
+    """``--from-json JSON...``: report earlier runs of this driver instead of running (see :func:`report_joined`)."""
+    p.add_argument("--from-json", nargs="+", default=None, metavar="JSON",
+                   help="write the report of earlier runs (their --json files, e.g. seeds split over two processes) "
+                        "to --out instead of running")
+
+
+def report_joined(args, method: str, report: Callable, check: Sequence[str]) -> None:
+    """Write the report (``report(args, runs, meta, command, done=True)``) of the runs in ``args.from_json``,
+    joined by :func:`merge_json_runs` (refusing files whose ``check`` settings differ), to this call's ``--out``
+    (default ``benchmarks/<method>_vs_clustpy_<data>.md``) and ``--json``."""
+    out, json_out = args.out, args.json  # this call's outputs, never the joined files' own paths
+    args, meta, runs, command = merge_json_runs(args.from_json, check=check)
+    args.out, args.json = out, json_out
+    finish_report(args, report_path(args, method), report(args, runs, meta, command, done=True), meta, runs)
+
+
 def shared_flags(args, seed: int | None = None, *, hidden: bool = True) -> list[str]:
     """Flags both the pyagc worker and the anchor script take: data, scaling, batch size, epochs, threads,
     ``--seed`` (when given), ``--hidden`` (when ``hidden``), latent size and ``--limit`` (when set)."""
