@@ -234,3 +234,31 @@ def test_bce_reconstruction_loss_is_the_bernoulli_likelihood_and_checks_ranges()
         ClusteringModule(enc, DECClusterHead(2, 2), reconstruction_loss="l1")
     loss = model.compute_loss({"x": torch.rand(4, 6)}, "pretrain").total  # the pretraining loss uses it
     assert torch.isfinite(loss) and loss > 0
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_on_a_cpu_without_bf16_instructions_warns(monkeypatch, native):
+    import warnings
+
+    import pytorch_lightning as pl
+
+    import pyagc.utils.accelerator as accelerator
+
+    monkeypatch.setattr(accelerator, "cpu_has_native_bf16", lambda: native)
+    from pyagc.data import TabularDataModule
+
+    torch.manual_seed(0)
+    model = ClusteringModule(MLPAutoencoder(4, hidden_dims=[16], latent_dim=2), DECClusterHead(3, 2),
+                             pretrain_epochs=1, epochs=1)
+    dm = TabularDataModule("iris", scaling="standard", batch_size=50)
+    trainer = pl.Trainer(accelerator="cpu", precision="bf16-mixed", fast_dev_run=True, logger=False,
+                         enable_progress_bar=False, enable_model_summary=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(model, datamodule=dm)
+    slow = [w for w in caught if "without bfloat16 instructions" in str(w.message)]
+    assert len(slow) == (0 if native else 1)
+    if not native:
+        assert "trainer.precision=32-true" in str(slow[0].message)
+    assert accelerator.slow_cpu_precision_message("cpu", "32-true") is None
+    assert accelerator.slow_cpu_precision_message("cuda", "bf16-mixed") is None

@@ -37,10 +37,11 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 
 from pyagc.clusters.base import BaseClusterHead, LossOutput, as_loss_output
-from pyagc.utils.accelerator import remember_missing_cuda
+from pyagc.utils.accelerator import remember_missing_cuda, slow_cpu_precision_message
 from pyagc.utils.distributed import broadcast_module_state, gather_by_index
 
 _OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
@@ -470,6 +471,9 @@ class ClusteringModule(pl.LightningModule):
 
     def on_fit_start(self) -> None:
         remember_missing_cuda()
+        message = slow_cpu_precision_message(self.trainer.strategy.root_device.type, str(self.trainer.precision))
+        if message:
+            rank_zero_warn(message)
         dm = getattr(self.trainer, "datamodule", None)
         if dm is not None:
             validate_pairing(self, dm)

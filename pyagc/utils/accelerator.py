@@ -22,3 +22,24 @@ def remember_missing_cuda() -> bool:
         torch.cuda._cached_device_count = 0
         return True
     return False
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU has bfloat16 matrix instructions (AVX-512 BF16 or AMX) that oneDNN uses.
+
+    Without them, ``bf16-mixed`` autocast on the CPU runs emulated kernels: measured 9-10x slower
+    per training step than float32 on an AVX2-only AMD EPYC (MLP 256-500-500-2000-10, batch 256).
+    """
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch build without oneDNN
+        return False
+
+
+def slow_cpu_precision_message(device_type: str, precision: str) -> str | None:
+    """A warning for a reduced-precision setting that makes training on this CPU slower, else ``None``."""
+    if device_type != "cpu" or "bf16" not in str(precision) or cpu_has_native_bf16():
+        return None
+    return (f"trainer precision {precision!r} on a CPU without bfloat16 instructions (AVX-512 BF16 / AMX; this "
+            f"one reports {torch.backends.cpu.get_cpu_capability()}): autocast runs emulated bfloat16 kernels, "
+            "several times slower than float32. Use trainer.precision=32-true on this machine.")
