@@ -6,9 +6,11 @@ Runs in the separate anchor environment (clustpy is NOT a pyagc dependency; this
         --pretrain-epochs 5 --variants clustpy_fit clustpy_net_plain_loop torch_net_plain_loop \
         --data-root ../shared/data
 
-Context (``benchmarks/pretraining_reduction.md``): clustpy's VaDE autoencoder after 5 epochs on MNIST embeds the
-digits better (k-means ACC 0.731 on seeds 0-2) than the same recipe trained by pyagc (0.689 over 12 runs), and
-neither the loss reduction, the fused optimizer nor Lightning explains it. Each variant here trains
+Context (``benchmarks/pretraining_reduction.md``): clustpy's VaDE autoencoder after 5 epochs on MNIST seemed to
+embed the digits better (k-means ACC 0.731 on seeds 0-2, session 9) than the same recipe trained by pyagc (0.689 over
+12 runs, session 10, another machine), and neither the loss reduction, the fused optimizer nor Lightning explained
+it. Run on the machine of pyagc's runs, this script and ``anchor_clustpy_vade.py --diagnose`` put clustpy's own
+autoencoder at 0.65-0.71 too (session 10): the gap was between machines. Each variant here trains
 ``[d, 500, 500, 2000, 10]`` (LeakyReLU, a sigmoid output, PyTorch's default init) on the same scaled data with
 Adam 1e-3, batch 256, ``BCELoss(reduction="sum")`` (clustpy's VaDE pretraining), for ``--pretrain-epochs``:
 
