@@ -67,8 +67,8 @@ import ae_cache  # noqa: E402  (scripts/ae_cache.py)
 REPO = Path(__file__).resolve().parent.parent
 
 
-def trainer(epochs: int, callbacks: list, precision: str = "32-true") -> pl.Trainer:
-    return pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+def trainer(epochs: int, callbacks: list, precision: str = "32-true", accelerator: str = "cpu") -> pl.Trainer:
+    return pl.Trainer(max_epochs=epochs, accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
                       enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
                       callbacks=callbacks, precision=precision)
 
@@ -118,12 +118,14 @@ def run_seed(args, seed: int) -> list[dict]:
                                pretrain_epochs=args.pretrain_epochs, epochs=0,
                                pretrain_optimizer={"name": "adam", "lr": args.lr})
         t0 = time.perf_counter()
-        trainer(args.pretrain_epochs, [], args.precision).fit(pre, datamodule=dm)
+        trainer(args.pretrain_epochs, [], args.precision, args.accelerator).fit(pre, datamodule=dm)
         pre_s = time.perf_counter() - t0
         weights = copy.deepcopy(enc.state_dict())
         ae_cache.save(cache, weights)
     rows = []
     for arm, kw in arm_settings(args).items():
+        if args.arms and arm not in args.arms:
+            continue
         pl.seed_everything(seed, verbose=False)
         e = autoencoder(args, dm.n_features)
         e.load_state_dict(weights)
@@ -139,7 +141,7 @@ def run_seed(args, seed: int) -> list[dict]:
                                  gradient_clip=500.0 if args.paper_protocol else None)
         cbs = [] if kw is None else [ReclusteringBarrier(reset_interval=args.reset_interval, seed=seed, **kw)]
         t1 = time.perf_counter()
-        trainer(args.epochs, cbs, args.precision).fit(model, datamodule=dm)
+        trainer(args.epochs, cbs, args.precision, args.accelerator).fit(model, datamodule=dm)
         joint_s = time.perf_counter() - t1
         pred = model.infer_full(dm).numpy()
         row = {"seed": seed, "arm": arm, **external_metrics(dm.y.numpy(), pred), "pretrain_s": round(pre_s, 1),
@@ -175,13 +177,19 @@ def settings_line(args) -> str:
             "alpha=1 and no momentum reset.")
 
 
+def machine(args) -> str:
+    if args.accelerator == "gpu" and torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)}, {os.cpu_count()} CPUs"
+    return f"{os.cpu_count()} CPUs (shared)"
+
+
 def report(args, rows: list[dict], command: str, date: str) -> str:
     protocol = " (BRB authors' protocol" + (", no augmentation)" if args.no_augmentation else ")") \
         if args.paper_protocol else ""
     lines = [f"## {args.method.upper()} {args.pretrain_epochs} + {args.epochs} epochs ({args.dec_optimizer}){protocol}, "
              f"BRB every {args.reset_interval} joint epochs", "",
              f"- Date: {date}",
-             f"- Machine: {os.cpu_count()} CPUs (shared), {platform.platform()}, torch {torch.__version__}, "
+             f"- Machine: {machine(args)}, {platform.platform()}, torch {torch.__version__}, "
              f"{args.threads} thread(s), precision {args.precision}",
              f"- Command: `{command}`",
              settings_line(args),
@@ -221,10 +229,15 @@ def main() -> None:
                    help="the BRB authors' DEC setting (see the module docstring); arms dec and dec+brb")
     p.add_argument("--no-augmentation", action="store_true",
                    help="--paper-protocol without the augmentation-invariant loss")
+    p.add_argument("--arms", nargs="+", default=None,
+                   help="run only these arms (e.g. dec+brb), so that arms can run in parallel processes sharing "
+                        "--ae-cache; default all")
     p.add_argument("--append", action="store_true", help="add this run's section to --out instead of replacing it")
     p.add_argument("--data", choices=["digits", "usps", "mnist"], default="digits",
                    help="usps / mnist read local files ($PYAGC_DATA); all samples, pixels as vectors")
-    p.add_argument("--precision", default="32-true", help="Lightning precision, e.g. bf16-mixed (AMX on CPU)")
+    p.add_argument("--precision", default="32-true",
+                   help="Lightning precision, e.g. bf16-mixed (on a GPU, or a CPU with AMX; slow on other CPUs)")
+    p.add_argument("--accelerator", choices=["cpu", "gpu"], default="cpu", help="where the runs train (one device)")
     p.add_argument("--ae-cache", default=None,
                    help="folder of pretrained autoencoders shared with bench_dec_idec.py (reused when present; "
                         "pretrain_s is then 0)")
@@ -238,6 +251,8 @@ def main() -> None:
             setattr(args, name, in_paper if paper else plain)
     if args.no_augmentation and not paper:
         p.error("--no-augmentation only applies to --paper-protocol")
+    if args.arms and not set(args.arms) <= set(arm_settings(args)):
+        p.error(f"--arms must be among {list(arm_settings(args))}, got {args.arms}")
     args.out = args.out or str(REPO / "benchmarks" / f"reclustering_barrier_{args.data}.md")
     args.n_samples = {"digits": 1797, "usps": 9298, "mnist": 70000}[args.data]
     torch.set_num_threads(args.threads)
