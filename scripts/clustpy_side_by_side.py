@@ -147,7 +147,7 @@ def merge_json_runs(paths: Sequence[str], check: Sequence[str] = ()) -> tuple[ar
     args = argparse.Namespace(**{**first, "seeds": sorted({r["seed"] for r in runs})})
     metas = sorted((part["meta"] for part in parts), key=lambda m: m.get("date", ""))
     meta = {**metas[0], "n": next((m["n"] for m in metas if "n" in m), None)}
-    command = " + ".join(f"the runs of `{Path(p).name}`" for p in paths) + " (joined with `--from-json`)"
+    command = "the runs of " + " + ".join(Path(p).name for p in paths) + ", joined with --from-json"
     return args, meta, runs, command
 
 
