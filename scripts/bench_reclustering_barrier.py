@@ -31,6 +31,10 @@ rotation +-16 deg, shift +-10 %, shear +-8 deg; ``--no-augmentation`` turns it o
 with alpha 0.8 on the encoder's linear layers except the embedding (not the batch norms), Kaiming-uniform
 fresh weights, only the centres' Adam moments zeroed, k-means on all embeddings. Arms: ``dec``, ``dec+brb``.
 
+On a GPU (``--accelerator gpu --precision bf16-mixed``), the arms of a seed can run as parallel processes that
+share one pretrained autoencoder: first ``--arms dec --ae-cache DIR`` (pretrains and caches), then
+``--arms dec+brb --ae-cache DIR`` beside further ``--arms dec`` runs of other seeds, each with its own ``--out``.
+
 Writes a markdown report (``--out``, default ``benchmarks/reclustering_barrier_digits.md``; with
 ``--append`` the run's section is added to the file instead of replacing it).
 """

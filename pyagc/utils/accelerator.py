@@ -27,8 +27,9 @@ def remember_missing_cuda() -> bool:
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU has bfloat16 matrix instructions (AVX-512 BF16 or AMX) that oneDNN uses.
 
-    Without them, ``bf16-mixed`` autocast on the CPU runs emulated kernels: measured 9-10x slower
-    per training step than float32 on an AVX2-only AMD EPYC (MLP 256-500-500-2000-10, batch 256).
+    Without them, ``bf16-mixed`` autocast on the CPU runs emulated kernels: 11.6x slower per training
+    step than float32 on an AVX2-only AMD EPYC (MLP autoencoder 256-500-500-2000-10, batch 256;
+    ``scripts/bench_cpu_precision.py``, ``benchmarks/cpu_precision.md``).
     """
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
