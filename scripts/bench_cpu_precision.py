@@ -23,18 +23,10 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_resnet_throughput import cpu_name  # noqa: E402  (scripts/bench_resnet_throughput.py)
 from pyagc.encoders import MLPAutoencoder  # noqa: E402
 from pyagc.utils.accelerator import cpu_has_native_bf16  # noqa: E402
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def time_steps(model: torch.nn.Module, x: torch.Tensor, bf16: bool, steps: int) -> float:
