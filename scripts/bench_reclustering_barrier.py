@@ -32,8 +32,9 @@ with alpha 0.8 on the encoder's linear layers except the embedding (not the batc
 fresh weights, only the centres' Adam moments zeroed, k-means on all embeddings. Arms: ``dec``, ``dec+brb``.
 
 On a GPU (``--accelerator gpu --precision bf16-mixed``), the arms of a seed can run as parallel processes that
-share one pretrained autoencoder: first ``--arms dec --ae-cache DIR`` (pretrains and caches), then
-``--arms dec+brb --ae-cache DIR`` beside further ``--arms dec`` runs of other seeds, each with its own ``--out``.
+share one pretrained autoencoder: ``--arms dec --ae-cache DIR`` pretrains, caches the autoencoder in DIR and
+trains the plain arm; once DIR holds it, ``--arms dec+brb --ae-cache DIR`` (same seed, its own ``--out``) can start
+beside it and reuses it.
 
 Writes a markdown report (``--out``, default ``benchmarks/reclustering_barrier_digits.md``; with
 ``--append`` the run's section is added to the file instead of replacing it).

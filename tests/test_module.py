@@ -238,15 +238,15 @@ def test_bce_reconstruction_loss_is_the_bernoulli_likelihood_and_checks_ranges()
 
 @pytest.mark.parametrize("native", [False, True])
 def test_bf16_on_a_cpu_without_bf16_instructions_warns(monkeypatch, native):
+    """A real fit in bf16-mixed on the CPU warns exactly when the CPU lacks bfloat16 instructions."""
     import warnings
 
     import pytorch_lightning as pl
 
     import pyagc.utils.accelerator as accelerator
-
-    monkeypatch.setattr(accelerator, "cpu_has_native_bf16", lambda: native)
     from pyagc.data import TabularDataModule
 
+    monkeypatch.setattr(accelerator, "cpu_has_native_bf16", lambda: native)
     torch.manual_seed(0)
     model = ClusteringModule(MLPAutoencoder(4, hidden_dims=[16], latent_dim=2), DECClusterHead(3, 2),
                              pretrain_epochs=1, epochs=1)
