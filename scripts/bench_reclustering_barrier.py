@@ -16,6 +16,10 @@ paper's runs; update_interval 140; ``tol=0`` so every arm runs all epochs):
 
 With ``--method idec`` the arms are ``idec``, ``idec+recluster``, ``idec+brb`` (IDEC head, gamma 0.1).
 
+``--pretrain-epochs 0`` trains from scratch (no autoencoder pretraining: both arms of a seed start from the
+same random weights and the first k-means runs on their embeddings), the BRB paper's "training from scratch"
+setting.
+
 ``--paper-protocol`` runs the BRB authors' DEC setting instead (their code's ``baseline_comparison``
 configuration; https://github.com/Probabilistic-and-Interactive-ML/breaking-the-reclustering-barrier):
 
@@ -104,7 +108,8 @@ def arm_settings(args) -> dict:
     if args.paper_protocol:
         # the encoder's Linear layers except the embedding: encoder.0, .3, .6 (BN at .1, .4, .7)
         return {m: None, f"{m}+brb": dict(alpha=args.alpha, reset_momentum="head", init="kaiming",
-                                          layers=["encoder.0", "encoder.3", "encoder.6"])}
+                                          layers=["encoder.0", "encoder.3", "encoder.6"],
+                                          recalibrate_batch_norm=args.recalibrate_batch_norm)}
     return {m: None, f"{m}+recluster": dict(alpha=1.0, reset_momentum=False),
             f"{m}+brb": dict(alpha=args.alpha, reset_momentum=True)}
 
@@ -117,8 +122,10 @@ def run_seed(args, seed: int) -> list[dict]:
     cache = None if not args.ae_cache else ae_cache.cache_path(
         args.ae_cache, args.data + ("28bn" if args.paper_protocol else ""), args.scaling, args.batch_size,
         args.pretrain_epochs, args.lr, args.hidden, args.latent, 0.0, args.precision, None, seed)
-    weights, pre_s = ae_cache.load(cache), 0.0
-    if weights is None:
+    weights, pre_s = (None if args.pretrain_epochs == 0 else ae_cache.load(cache)), 0.0
+    if args.pretrain_epochs == 0:  # from scratch (the BRB paper's Sec. 6.2): both arms start from this random init
+        weights = copy.deepcopy(enc.state_dict())
+    elif weights is None:
         pre = ClusteringModule(enc, DECClusterHead(dm.n_classes, args.latent, seed=seed),
                                pretrain_epochs=args.pretrain_epochs, epochs=0,
                                pretrain_optimizer={"name": "adam", "lr": args.lr})
@@ -160,16 +167,21 @@ def settings_line(args) -> str:
     if args.paper_protocol:
         return (f"- Settings (BRB authors' protocol): {args.data} (n={args.n_samples}) resized to 28x28, global_z "
                 f"scaling, layers [784, {', '.join(map(str, args.hidden))}, {args.latent}] + batch norm, PyTorch "
-                f"default init, batch_size={args.batch_size} (last incomplete batch dropped), pretrain "
-                f"{args.pretrain_epochs} epochs Adam lr={args.lr} (shared by both arms of a seed), joint "
+                f"default init, batch_size={args.batch_size} (last incomplete batch dropped), "
+                + ("no pretraining (from scratch: both arms of a seed start from the same random init), "
+                   if args.pretrain_epochs == 0 else
+                   f"pretrain {args.pretrain_epochs} epochs Adam lr={args.lr} (shared by both arms of a seed), ")
+                + f"joint "
                 f"{args.epochs} epochs Adam lr={args.lr}, gradient norm clipped at 500, per-batch target "
                 f"distribution, "
                 + ("no augmentation" if args.no_augmentation else
                    "augmentation-invariant loss (clean + one RandomAffine view: +-16 deg, +-10 % shift, +-8 deg "
                    "shear)")
                 + f"; BRB every {args.reset_interval} joint epochs, alpha={args.alpha}, encoder Linear layers "
-                "except the embedding (encoder.0/.3/.6), Kaiming-uniform fresh weights, centres' Adam moments "
-                "zeroed, k-means (n_init=20) reclustering on all samples.")
+                "except the embedding (encoder.0/.3/.6), Kaiming-uniform fresh weights, "
+                + ("batch-norm running statistics re-estimated for the reset weights, "
+                   if args.recalibrate_batch_norm else "batch-norm running statistics kept (stale), ")
+                + "centres' Adam moments zeroed, k-means (n_init=20) reclustering on all samples.")
     return (f"- Settings: {args.data} (n={args.n_samples}), scaling={args.scaling}, layers [d, "
             f"{', '.join(map(str, args.hidden))}, "
             f"{args.latent}], batch_size={args.batch_size}, pretrain {args.pretrain_epochs} epochs Adam lr={args.lr} "
@@ -234,6 +246,9 @@ def main() -> None:
                    help="the BRB authors' DEC setting (see the module docstring); arms dec and dec+brb")
     p.add_argument("--no-augmentation", action="store_true",
                    help="--paper-protocol without the augmentation-invariant loss")
+    p.add_argument("--stale-batch-norm", dest="recalibrate_batch_norm", action="store_false",
+                   help="--paper-protocol: keep the batch-norm running statistics after a reset (pyagc before "
+                        "session 12) instead of re-estimating them for the reset weights")
     p.add_argument("--arms", nargs="+", default=None,
                    help="run only these arms (e.g. dec+brb), so that arms can run in parallel processes sharing "
                         "--ae-cache; default all")

@@ -67,7 +67,8 @@ def worker(args) -> None:
         dm.setup("fit")
         model = VaDE(dm.n_features, dm.n_classes, hidden_dims=args.hidden, latent_dim=args.latent,
                      pretrain_epochs=pretrain_epochs, epochs=epochs, n_init=args.n_init,
-                     optimizer={"name": "adam", "lr": args.lr}, seed=seed, **MATCH[args.match])
+                     optimizer={"name": "adam", "lr": args.lr}, reconstruction_weight=args.reconstruction_weight,
+                     mixture_weights=args.mixture_weights, seed=seed, **MATCH[args.match])
         cpu_trainer(pretrain_epochs + epochs, args.precision).fit(model, datamodule=dm)
         return model
 
@@ -95,8 +96,12 @@ def report(args, runs: list[dict], meta: dict, command: str, done: bool) -> str:
         + ("ReLU + Xavier init, AE pretraining with MSE" if args.match == "none" else
            "clustpy's autoencoder (`--match clustpy`: LeakyReLU + PyTorch default init, AE pretraining with BCE)")
         + f" (Adam 1e-3), diagonal GMM init "
-        f"(n_init={args.n_init}), negative ELBO with BCE reconstruction summed over features, Adam lr={args.lr} "
-        f"(constant), precision {args.precision}.",
+        f"(n_init={args.n_init}), negative ELBO with BCE reconstruction summed over features"
+        + ("" if getattr(args, "reconstruction_weight", 1.0) == 1.0 else
+           f" and weighted {args.reconstruction_weight:g}x against the KL terms (`--reconstruction-weight`)")
+        + (", fixed uniform mixture weights (`--mixture-weights uniform`)"
+           if getattr(args, "mixture_weights", "learned") == "uniform" else "")
+        + f", Adam lr={args.lr} (constant), precision {args.precision}.",
         "- clustpy: `clustpy.deep.VaDE` defaults otherwise: LeakyReLU, PyTorch init, AE pretraining with BCE "
         "(Adam 1e-3), diagonal GMM init (n_init=10), Adam 1e-4, BCE summed over the batch, float32 "
         "(see `scripts/anchor_clustpy_vade.py`). Its labels: `vade_labels_` (argmax of gamma of the mean); "
@@ -127,6 +132,12 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="--worker only")
     p.add_argument("--lr", type=float, default=2e-3, help="pyagc VaDE-phase Adam lr")
     p.add_argument("--n-init", type=int, default=10, help="pyagc GMM restarts")
+    p.add_argument("--reconstruction-weight", type=float, default=1.0,
+                   help="pyagc: weight of the reconstruction against the KL terms (1: the paper's ELBO; clustpy's "
+                        "VaDE sums the reconstruction over the batch and averages the KL terms: weight = batch size)")
+    p.add_argument("--mixture-weights", choices=["learned", "uniform"], default="learned",
+                   help="pyagc: the prior's pi learned from the GMM fit (the paper) or fixed at 1/K (clustpy's "
+                        "pi = softmax(GMM weights) is within a few percent of 1/K)")
     p.add_argument("--precision", default="32-true", help="pyagc only: Lightning precision (bf16-mixed: AMX on CPU)")
     p.add_argument("--match", choices=sorted(MATCH), default="none",
                    help="pyagc's autoencoder: none = the preset's (ReLU, Xavier, MSE pretraining); clustpy = clustpy's "
@@ -138,12 +149,14 @@ def main() -> None:
         worker(args)
         return
     if args.from_json:
-        report_joined(args, "vade", report, check=("lr", "n_init", "precision", "match", "threads"))
+        report_joined(args, "vade", report, check=("lr", "n_init", "precision", "match", "threads",
+                                                             "reconstruction_weight", "mixture_weights"))
         return
 
     data_root = resolve_data_root(args.data_root)
     out, env, meta, command = start_driver(args, "vade", data_root)
     pyagc_extra = ["--lr", str(args.lr), "--n-init", str(args.n_init), "--precision", args.precision,
+                   "--reconstruction-weight", str(args.reconstruction_weight), "--mixture-weights", args.mixture_weights,
                    "--match", args.match, "--hidden", *map(str, args.hidden)]
 
     def command_of(lib: str, seed: int) -> list[str]:

@@ -180,3 +180,49 @@ def test_head_momentum_reset_zeroes_only_the_centres_moments_and_keeps_steps():
     assert torch.equal(opt.state[enc_param]["exp_avg"], enc_moment)  # encoder state untouched
     with pytest.raises(ValueError, match="reset_momentum"):
         ReclusteringBarrier(reset_momentum="encoder")
+
+
+def test_batch_norm_statistics_follow_the_reset_weights():
+    """After a soft reset the reclustering must see the embeddings that training sees: the encoder's batch-norm
+    running statistics are re-estimated for the new weights (stale ones distort the eval-mode embeddings)."""
+    x = blobs(60)
+
+    def bn_model() -> ClusteringModule:
+        torch.manual_seed(0)
+        enc = MLPAutoencoder(8, hidden_dims=(16, 12), latent_dim=3, batch_norm=True)
+        model = ClusteringModule(enc, DECClusterHead(3, 3), pretrain_epochs=0, epochs=1)
+        model.train()
+        with torch.no_grad():  # running statistics of the current weights (momentum 0.1, many passes)
+            for _ in range(200):
+                model.embed_batch({"x": x})
+        return model
+
+    def train_mode_embedding(model: ClusteringModule) -> torch.Tensor:
+        norms = [m for m in model.encoder.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+        saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone()) for m in norms]
+        model.train()
+        with torch.no_grad():
+            z = model.embed_batch({"x": x})  # batch statistics of all samples
+        for m, (mean, var, count) in zip(norms, saved):  # leave the running statistics as they were
+            m.running_mean.copy_(mean), m.running_var.copy_(var), m.num_batches_tracked.copy_(count)
+        return z
+
+    fixed, stale = bn_model(), bn_model()
+    assert torch.allclose(fixed.embed(x), train_mode_embedding(fixed), atol=0.05)  # consistent before the reset
+    ReclusteringBarrier(alpha=0.5, seed=1, recluster=False).apply(fixed, epoch=1, data=x)
+    ReclusteringBarrier(alpha=0.5, seed=1, recluster=False, recalibrate_batch_norm=False).apply(stale, epoch=1, data=x)
+    for a, b in zip(fixed.parameters(), stale.parameters()):  # the same reset
+        assert torch.equal(a, b)
+    target = train_mode_embedding(fixed)
+    recalibrated_gap = (fixed.embed(x) - target).abs().max().item()
+    stale_gap = (stale.embed(x) - target).abs().max().item()
+    # one batch = all samples: only the biased (training) vs unbiased (running) variance differs
+    assert recalibrated_gap < 0.05
+    assert stale_gap > 10 * recalibrated_gap
+    # nothing to do without batch norm, and the count of recalibrated layers is reported
+    assert small_model().recalibrate_batch_norm(x) == 0
+    decoder_norm = next(m for m in fixed.encoder.decoder.modules() if isinstance(m, torch.nn.BatchNorm1d))
+    decoder_stats = decoder_norm.running_mean.clone()
+    assert fixed.recalibrate_batch_norm(x) == 2  # the encoder's two; the decoder's are not on the embedding path
+    assert torch.equal(decoder_norm.running_mean, decoder_stats)
+    assert all(m.momentum == 0.1 for m in fixed.encoder.modules() if isinstance(m, torch.nn.BatchNorm1d))

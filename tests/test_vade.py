@@ -92,6 +92,24 @@ def test_kl_vanishes_when_posterior_equals_the_only_component():
     assert out.components["reconstruction"].item() == pytest.approx(2 * math.log(2), rel=1e-6)
 
 
+def test_reconstruction_weight_scales_only_the_reconstruction_term():
+    z, mu, logvar, x, x_hat = tiny_batch()
+    plain = tiny_head()(z, mu=mu, logvar=logvar, x=x, x_hat=x_hat)
+    weighted_head = tiny_head()
+    weighted_head.reconstruction_weight = 256.0
+    weighted = weighted_head(z, mu=mu, logvar=logvar, x=x, x_hat=x_hat)
+    for name in ("reconstruction", "kl_latent", "kl_cluster"):  # components are reported unweighted
+        assert weighted.components[name].item() == pytest.approx(plain.components[name].item(), rel=1e-6)
+    c = plain.components
+    expected = 256.0 * c["reconstruction"] + c["kl_latent"] + c["kl_cluster"]
+    assert weighted.total.item() == pytest.approx(expected.item(), rel=1e-6)
+    # the preset passes the weight to its head (clustpy's VaDE: reconstruction summed over the batch = batch size)
+    model = VaDE(64, 3, hidden_dims=(16,), latent_dim=2, reconstruction_weight=256.0)
+    assert model.cluster_head.reconstruction_weight == 256.0
+    with pytest.raises(ValueError, match="non-negative"):
+        VaDE(64, 3, hidden_dims=(16,), latent_dim=2, reconstruction_weight=-1.0)
+
+
 def test_mse_reconstruction_is_summed_squared_error():
     head = VaDEClusterHead(2, 2, reconstruction="mse")
     z, mu, logvar, x, x_hat = tiny_batch()

@@ -14,6 +14,10 @@ perturbs the encoder before reclustering. Every :math:`T` joint-training epochs:
    .. math:: \boldsymbol\theta \leftarrow \alpha\,\boldsymbol\theta + (1 - \alpha)\,\boldsymbol\phi ,
 
 2. **momentum reset**: the optimizer state (Adam moments, SGD momentum buffers) is cleared,
+   Batch-norm layers of the encoder then get running statistics that match the new weights
+   (:meth:`~pyagc.models.ClusteringModule.recalibrate_batch_norm`, one pass over the training set):
+   the old ones would make the evaluation-mode embeddings that the reclustering sees differ from the
+   batch-statistics embeddings that training sees.
 3. **reclustering**: the head is re-initialised from the embeddings of the whole training set
    (:meth:`~pyagc.models.ClusteringModule.initialize_head`: k-means for DEC / IDEC / DCN / k-means
    heads, gathered and de-duplicated under DDP; DEC's target distribution is refreshed with it).
@@ -133,12 +137,14 @@ class ReclusteringBarrier(Callback):
             trainer is cleared), ``"head"`` (only the cluster head's parameters, e.g. DEC's centres: their
             moments are zeroed and their step counts kept, the BRB authors' code), ``"none"`` / ``False``.
         recluster: re-initialise the head (k-means on the whole training set).
+        recalibrate_batch_norm: after a soft reset, re-estimate the running statistics of the encoder's
+            batch-norm layers on the training set before reclustering (no effect without batch norm).
         seed: seed of the fresh weights.
     """
 
     def __init__(self, reset_interval: int = 20, alpha: float = 0.8, layers: Sequence[str] | None = None,
                  reset_embedding: bool = False, init: str = "xavier", reset_momentum: bool | str = True,
-                 recluster: bool = True, seed: int = 0) -> None:
+                 recluster: bool = True, recalibrate_batch_norm: bool = True, seed: int = 0) -> None:
         super().__init__()
         if int(reset_interval) < 1:
             raise ValueError(f"reset_interval must be >= 1 epoch, got {reset_interval}.")
@@ -159,6 +165,7 @@ class ReclusteringBarrier(Callback):
             raise ValueError(f"reset_momentum must be True, False or one of {list(_MOMENTUM)}, got {reset_momentum!r}.")
         self.reset_momentum = reset_momentum
         self.recluster = bool(recluster)
+        self.recalibrate_batch_norm = bool(recalibrate_batch_norm)
         self.seed = int(seed)
         self.applied_at: list[int] = []  # trainer epochs at which BRB ran (this process, this fit)
 
@@ -199,6 +206,8 @@ class ReclusteringBarrier(Callback):
             for index, (name, module) in enumerate(self.select_layers(pl_module.encoder)):
                 soft_reset_(module, self.alpha, self.layer_seed(epoch, index), self.init)
                 names.append(name)
+            if names and self.recalibrate_batch_norm and hasattr(pl_module, "recalibrate_batch_norm"):
+                pl_module.recalibrate_batch_norm(data)
         if self.reset_momentum != "none":
             params = None if self.reset_momentum == "all" else list(pl_module.cluster_head.parameters())
             for opt in optimizers:

@@ -392,6 +392,47 @@ class ClusteringModule(pl.LightningModule):
         y = gather_by_index(torch.cat(ys).reshape(-1, 1), index)[0].flatten() if ys else None
         return z, y
 
+    @torch.no_grad()
+    def recalibrate_batch_norm(self, data: Any | None = None) -> int:
+        r"""Re-estimate the running mean and variance of every batch-norm layer of the encoder from ``data``
+        (default: the trainer's DataModule, the whole training set); return how many layers were recalibrated
+        (those the embedding passes through: a decoder's keep theirs).
+
+        Running statistics belong to the weights they were accumulated under. After the weights change
+        outside the optimizer (e.g. a soft reset :math:`\theta \leftarrow \alpha\theta + (1-\alpha)\phi`,
+        :class:`~pyagc.callbacks.ReclusteringBarrier`) they are stale, and evaluation-mode embeddings no longer
+        match the batch-statistics embeddings that training sees. This forward pass in training mode, with
+        the layers' momentum set to a cumulative average, makes them match again (as
+        ``torch.optim.swa_utils.update_bn`` does for averaged weights). Nothing else changes.
+        """
+        norms = [m for m in self.encoder.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not norms:
+            return 0
+        momenta = {m: m.momentum for m in norms}
+        used: list[nn.Module] = []
+
+        def start_fresh(module: nn.Module, _inputs: Any) -> None:  # only layers on the embedding path
+            if module not in used:
+                used.append(module)
+                module.reset_running_stats()
+                module.momentum = None  # cumulative average over the pass
+
+        hooks = [m.register_forward_pre_hook(start_fresh) for m in norms]
+        was_training = self.training
+        self.train()
+        try:
+            for batch in self._batches(data if data is not None else self._full_data()):
+                batch = {k: (v.to(self.device) if isinstance(v, Tensor) else v) for k, v in batch.items()}
+                with self._precision_context():
+                    self.embed_batch(batch)
+        finally:
+            for hook in hooks:
+                hook.remove()
+            for m, momentum in momenta.items():
+                m.momentum = momentum
+            self.train(was_training)
+        return len(used)
+
     def _full_data(self) -> Any:
         dm = getattr(self.trainer, "datamodule", None)
         if dm is not None and hasattr(dm, "full_dataloader"):

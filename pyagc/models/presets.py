@@ -139,7 +139,7 @@ def VaDE(n_features: int | None = None, n_clusters: int = 10, encoder: nn.Module
          epochs: int = 300, reconstruction: str = "bce", init: str = "gmm", n_init: int = 10,
          pretrain_optimizer: dict[str, Any] | None = None, optimizer: dict[str, Any] | None = None,
          pretrain_loss: str = "mse", activation: str = "relu", encoder_init: str = "xavier",
-         mixture_weights: str = "learned", seed: int = 0) -> ClusteringModule:
+         mixture_weights: str = "learned", reconstruction_weight: float = 1.0, seed: int = 0) -> ClusteringModule:
     """VaDE (Jiang et al., IJCAI 2017): plain AE pretraining of a variational MLP autoencoder (on the
     mean), diagonal-GMM initialisation of the prior, then the negative ELBO over VAE + prior with Adam
     (lr 0.002 constant; the paper decays it by 0.9 every 10 epochs). ``reconstruction="bce"`` (inputs
@@ -147,7 +147,9 @@ def VaDE(n_features: int | None = None, n_clusters: int = 10, encoder: nn.Module
     ``pretrain_loss``: the pretraining reconstruction loss, ``"mse"`` or ``"bce"`` (needs the sigmoid output).
     ``activation`` / ``encoder_init``: the default encoder's hidden activation and weight initialisation
     (:class:`~pyagc.encoders.MLPAutoencoder`; clustpy's VaDE uses ``"leaky_relu"`` / ``"default"``).
-    ``mixture_weights``: ``"learned"`` (the paper) or ``"uniform"`` (fixed :math:`\pi_c = 1/K`)."""
+    ``mixture_weights``: ``"learned"`` (the paper) or ``"uniform"`` (fixed :math:`\pi_c = 1/K`).
+    ``reconstruction_weight``: weight of the reconstruction term against the KL terms (1: the ELBO; clustpy's VaDE
+    sums the reconstruction over the batch and averages the KL terms, i.e. weight = batch size)."""
     from pyagc.clusters import VaDEClusterHead
 
     if encoder is None:
@@ -158,7 +160,8 @@ def VaDE(n_features: int | None = None, n_clusters: int = 10, encoder: nn.Module
                                  activation=activation, init=encoder_init,
                                  output_activation="sigmoid" if reconstruction == "bce" else None)
     head = VaDEClusterHead(n_clusters, getattr(encoder, "latent_dim", latent_dim), reconstruction=reconstruction,
-                           init=init, n_init=n_init, mixture_weights=mixture_weights, seed=seed)
+                           reconstruction_weight=reconstruction_weight, init=init, n_init=n_init,
+                           mixture_weights=mixture_weights, seed=seed)
     model = ClusteringModule(encoder, head, pretrain_epochs=pretrain_epochs, epochs=epochs,
                              pretrain_optimizer=pretrain_optimizer or {"name": "adam", "lr": 1e-3},
                              optimizer=optimizer or {"name": "adam", "lr": 2e-3}, reconstruction_loss=pretrain_loss)
