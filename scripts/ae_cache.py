@@ -32,6 +32,21 @@ def load(path: str | None) -> dict | None:
 
 
 def save(path: str | None, state_dict: dict) -> None:
+    """Write ``state_dict`` to ``path`` atomically (a process waiting for the file never reads half of it)."""
     if path:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        torch.save(state_dict, path)
+        partial = f"{path}.{os.getpid()}.part"
+        torch.save(state_dict, partial)
+        os.replace(partial, path)
+
+
+def wait_for(path: str, poll_s: float = 20.0, timeout_s: float = 6 * 3600.0) -> dict:
+    """The ``state_dict`` at ``path`` once another process has cached it there (polls every ``poll_s``)."""
+    import time
+
+    start = time.monotonic()
+    while not os.path.exists(path):
+        if time.monotonic() - start > timeout_s:
+            raise TimeoutError(f"no autoencoder appeared at {path} within {timeout_s:.0f} s")
+        time.sleep(poll_s)
+    return torch.load(path)

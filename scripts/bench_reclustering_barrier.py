@@ -125,6 +125,8 @@ def run_seed(args, seed: int) -> list[dict]:
     weights, pre_s = (None if args.pretrain_epochs == 0 else ae_cache.load(cache)), 0.0
     if args.pretrain_epochs == 0:  # from scratch (the BRB paper's Sec. 6.2): both arms start from this random init
         weights = copy.deepcopy(enc.state_dict())
+    elif weights is None and args.wait_for_cache:
+        weights = ae_cache.wait_for(cache)  # another process (e.g. the other arm) pretrains it
     elif weights is None:
         pre = ClusteringModule(enc, DECClusterHead(dm.n_classes, args.latent, seed=seed),
                                pretrain_epochs=args.pretrain_epochs, epochs=0,
@@ -252,6 +254,13 @@ def main() -> None:
     p.add_argument("--arms", nargs="+", default=None,
                    help="run only these arms (e.g. dec+brb), so that arms can run in parallel processes sharing "
                         "--ae-cache; default all")
+    p.add_argument("--wait-for-cache", action="store_true",
+                   help="with --ae-cache: wait for another process to cache each seed's autoencoder instead of "
+                        "pretraining it here (run the arms of a seed side by side: --arms dec in one process, "
+                        "--arms dec+brb --wait-for-cache in another)")
+    p.add_argument("--from-logs", nargs="+", default=None, metavar="LOG",
+                   help="write the report of earlier runs (the JSON rows they printed, e.g. one log per arm) to "
+                        "--out instead of running; the other options must be those of the runs")
     p.add_argument("--append", action="store_true", help="add this run's section to --out instead of replacing it")
     p.add_argument("--data", choices=["digits", "usps", "mnist"], default="digits",
                    help="usps / mnist read local files ($PYAGC_DATA); all samples, pixels as vectors")
@@ -281,6 +290,17 @@ def main() -> None:
     out = Path(args.out)
     head = out.read_text() if args.append and out.is_file() else \
         f"# DEC with and without the reclustering-barrier callback (BRB) on {args.data}\n\n"
+    if args.from_logs:
+        rows = [json.loads(line) for log in args.from_logs for line in Path(log).read_text().splitlines()
+                if line.startswith("{") and '"arm"' in line]
+        rows.sort(key=lambda r: (r["seed"], list(arm_settings(args)).index(r["arm"])))
+        command = "the runs of " + " + ".join(Path(log).name for log in args.from_logs) + \
+            ", joined with --from-logs; each: " + command.split(" --from-logs")[0]
+        out.write_text(head + report(args, rows, command, date) + "\n")
+        print(out.read_text())
+        return
+    if args.wait_for_cache and not args.ae_cache:
+        p.error("--wait-for-cache needs --ae-cache")
     rows: list[dict] = []
     for seed in args.seeds:
         rows += run_seed(args, seed)
