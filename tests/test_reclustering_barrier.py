@@ -224,5 +224,7 @@ def test_batch_norm_statistics_follow_the_reset_weights():
     decoder_norm = next(m for m in fixed.encoder.decoder.modules() if isinstance(m, torch.nn.BatchNorm1d))
     decoder_stats = decoder_norm.running_mean.clone()
     assert fixed.recalibrate_batch_norm(x) == 2  # the encoder's two; the decoder's are not on the embedding path
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x), batch_size=len(x) - 1)
+    assert fixed.recalibrate_batch_norm(loader) == 2  # a last batch of one sample is skipped, not an error
     assert torch.equal(decoder_norm.running_mean, decoder_stats)
     assert all(m.momentum == 0.1 for m in fixed.encoder.modules() if isinstance(m, torch.nn.BatchNorm1d))

@@ -422,6 +422,8 @@ class ClusteringModule(pl.LightningModule):
         self.train()
         try:
             for batch in self._batches(data if data is not None else self._full_data()):
+                if batch["x"].shape[0] < 2:  # batch statistics need two samples (a last batch of one)
+                    continue
                 batch = {k: (v.to(self.device) if isinstance(v, Tensor) else v) for k, v in batch.items()}
                 with self._precision_context():
                     self.embed_batch(batch)
