@@ -159,7 +159,8 @@ def run_seed(args, seed: int) -> list[dict]:
         joint_s = time.perf_counter() - t1
         pred = model.infer_full(dm).numpy()
         row = {"seed": seed, "arm": arm, **external_metrics(dm.y.numpy(), pred), "pretrain_s": round(pre_s, 1),
-               "joint_s": round(joint_s, 1), "resets_at": cbs[0].applied_at if cbs else []}
+               "joint_s": round(joint_s, 1), "resets_at": cbs[0].applied_at if cbs else [],
+               "started": args.started, "settings": settings_line(args)}
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
@@ -186,9 +187,12 @@ def settings_line(args) -> str:
                 + "centres' Adam moments zeroed, k-means (n_init=20) reclustering on all samples.")
     return (f"- Settings: {args.data} (n={args.n_samples}), scaling={args.scaling}, layers [d, "
             f"{', '.join(map(str, args.hidden))}, "
-            f"{args.latent}], batch_size={args.batch_size}, pretrain {args.pretrain_epochs} epochs Adam lr={args.lr} "
-            f"(shared by the three arms of a seed{'; from --ae-cache when cached there' if args.ae_cache else ''}), "
-            f"joint {args.epochs} epochs "
+            f"{args.latent}], batch_size={args.batch_size}, "
+            + ("no pretraining (from scratch: the arms of a seed start from the same random init), "
+               if args.pretrain_epochs == 0 else
+               f"pretrain {args.pretrain_epochs} epochs Adam lr={args.lr} (shared by the three arms of a seed"
+               f"{'; from --ae-cache when cached there' if args.ae_cache else ''}), ")
+            + f"joint {args.epochs} epochs "
             f"{'SGD lr=0.01 momentum=0.9' if args.dec_optimizer == 'sgd' else f'Adam lr={args.lr}'}, "
             f"update_interval={args.update_interval}, tol=0 (all epochs run); BRB reset_interval={args.reset_interval}, "
             f"alpha={args.alpha}, every encoder layer except the embedding layer, Xavier fresh init, optimizer "
@@ -280,6 +284,8 @@ def main() -> None:
             setattr(args, name, in_paper if paper else plain)
     if args.no_augmentation and not paper:
         p.error("--no-augmentation only applies to --paper-protocol")
+    if not args.recalibrate_batch_norm and not paper:
+        p.error("--stale-batch-norm only applies to --paper-protocol (the other protocol's encoder has no batch norm)")
     if args.arms and not set(args.arms) <= set(arm_settings(args)):
         p.error(f"--arms must be among {list(arm_settings(args))}, got {args.arms}")
     args.out = args.out or str(REPO / "benchmarks" / f"reclustering_barrier_{args.data}.md")
@@ -287,15 +293,28 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     command = shlex.join([f"OMP_NUM_THREADS={args.threads}", "python", *sys.argv])
     date = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    args.started = date
     out = Path(args.out)
     head = out.read_text() if args.append and out.is_file() else \
         f"# DEC with and without the reclustering-barrier callback (BRB) on {args.data}\n\n"
     if args.from_logs:
         rows = [json.loads(line) for log in args.from_logs for line in Path(log).read_text().splitlines()
                 if line.startswith("{") and '"arm"' in line]
+        wanted = settings_line(args)
+        for r in rows:
+            if r.get("settings", wanted) != wanted:
+                p.error(f"seed {r['seed']} {r['arm']} in --from-logs ran with other settings than these options "
+                        f"give:\n  run:  {r['settings']}\n  here: {wanted}")
+            if r["arm"] not in arm_settings(args):
+                p.error(f"arm {r['arm']!r} in --from-logs is not an arm of these options ({list(arm_settings(args))})")
+        keys = [(r["seed"], r["arm"]) for r in rows]
+        if len(set(keys)) != len(keys):
+            p.error("--from-logs: a seed and arm appears in more than one row; join disjoint runs.")
         rows.sort(key=lambda r: (r["seed"], list(arm_settings(args)).index(r["arm"])))
+        date = min((r["started"] for r in rows if "started" in r), default=date)
         command = "the runs of " + " + ".join(Path(log).name for log in args.from_logs) + \
-            ", joined with --from-logs; each: " + command.split(" --from-logs")[0]
+            ", joined with --from-logs (their arms as the rows show); " + \
+            shlex.join([a for a in sys.argv if a not in args.from_logs and a != "--from-logs"])
         out.write_text(head + report(args, rows, command, date) + "\n")
         print(out.read_text())
         return

@@ -150,7 +150,8 @@ def main() -> None:
         return
     if args.from_json:
         report_joined(args, "vade", report, check=("lr", "n_init", "precision", "match", "threads",
-                                                             "reconstruction_weight", "mixture_weights"))
+                                                             "reconstruction_weight", "mixture_weights"),
+                      defaults={"reconstruction_weight": 1.0, "mixture_weights": "learned"})
         return
 
     data_root = resolve_data_root(args.data_root)

@@ -123,17 +123,20 @@ def finish_report(args, out: Path, text: str, meta: dict, runs: list[dict]) -> N
         Path(args.json).write_text(json.dumps({"args": vars(args), "meta": meta, "runs": runs}, indent=2))
 
 
-def merge_json_runs(paths: Sequence[str], check: Sequence[str] = ()) -> tuple[argparse.Namespace, dict, list[dict], str]:
+def merge_json_runs(paths: Sequence[str], check: Sequence[str] = (),
+                    defaults: dict | None = None) -> tuple[argparse.Namespace, dict, list[dict], str]:
     """Join the ``--json`` files of several runs of one driver (e.g. seeds split over two processes) into
     ``(args, meta, runs, command)`` for its ``report``: ``args`` of the first file with ``seeds`` = all seeds
     in order, ``meta`` of the first file (its date: the earliest start), ``command`` naming every part. Refuses
     files whose settings differ in any of the ``check`` arguments (and in data, epochs, layers, batch size,
-    scaling), or that repeat a seed."""
+    scaling), or that repeat a seed. ``defaults``: the value of a setting that files written before it existed
+    lack (they ran with it)."""
     parts = [json.loads(Path(p).read_text()) for p in paths]
     keys = ("data", "scaling", "batch_size", "pretrain_epochs", "epochs", "hidden", "latent", "limit", *check)
     first = parts[0]["args"]
     for path, part in zip(paths, parts):
-        differ = [k for k in keys if part["args"].get(k) != first.get(k)]
+        defaults = defaults or {}
+        differ = [k for k in keys if part["args"].get(k, defaults.get(k)) != first.get(k, defaults.get(k))]
         if differ:
             raise SystemExit(f"{path} was run with other settings than {paths[0]} ({', '.join(differ)}): "
                              "only runs of the same protocol can be joined.")
@@ -158,12 +161,12 @@ def add_from_json_arg(p: argparse.ArgumentParser) -> None:
                         "to --out instead of running")
 
 
-def report_joined(args, method: str, report: Callable, check: Sequence[str]) -> None:
+def report_joined(args, method: str, report: Callable, check: Sequence[str], defaults: dict | None = None) -> None:
     """Write the report (``report(args, runs, meta, command, done=True)``) of the runs in ``args.from_json``,
     joined by :func:`merge_json_runs` (refusing files whose ``check`` settings differ), to this call's ``--out``
     (default ``benchmarks/<method>_vs_clustpy_<data>.md``) and ``--json``."""
     out, json_out = args.out, args.json  # this call's outputs, never the joined files' own paths
-    args, meta, runs, command = merge_json_runs(args.from_json, check=check)
+    args, meta, runs, command = merge_json_runs(args.from_json, check=check, defaults=defaults)
     args.out, args.json = out, json_out
     finish_report(args, report_path(args, method), report(args, runs, meta, command, done=True), meta, runs)
 

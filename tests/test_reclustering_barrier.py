@@ -228,3 +228,41 @@ def test_batch_norm_statistics_follow_the_reset_weights():
     assert fixed.recalibrate_batch_norm(loader) == 2  # a last batch of one sample is skipped, not an error
     assert torch.equal(decoder_norm.running_mean, decoder_stats)
     assert all(m.momentum == 0.1 for m in fixed.encoder.modules() if isinstance(m, torch.nn.BatchNorm1d))
+
+
+def _recalibrate_on_a_shard(rank: int, world: int, init_file: str, out_file: str) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        torch.manual_seed(0)
+        model = ClusteringModule(MLPAutoencoder(8, hidden_dims=(16,), latent_dim=3, batch_norm=True),
+                                 DECClusterHead(3, 3), pretrain_epochs=0, epochs=1)
+        x = blobs(60)
+        shard = x[rank::world]  # every process sees its own part of the data
+        assert model.recalibrate_batch_norm(shard) == 1
+        norm = next(m for m in model.encoder.encoder.modules() if isinstance(m, torch.nn.BatchNorm1d))
+        torch.save({"mean": norm.running_mean.clone(), "var": norm.running_var.clone()}, f"{out_file}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_batch_norm_recalibration_averages_over_ddp_processes(tmp_path):
+    import torch.multiprocessing as mp
+
+    world = 2
+    mp.spawn(_recalibrate_on_a_shard, args=(world, str(tmp_path / "init"), str(tmp_path / "stats")), nprocs=world)
+    stats = [torch.load(tmp_path / f"stats.{rank}") for rank in range(world)]
+    assert torch.equal(stats[0]["mean"], stats[1]["mean"]) and torch.equal(stats[0]["var"], stats[1]["var"])
+    # the average of what each process estimates alone on its shard
+    x = blobs(60)
+    alone = []
+    for rank in range(world):
+        torch.manual_seed(0)
+        model = ClusteringModule(MLPAutoencoder(8, hidden_dims=(16,), latent_dim=3, batch_norm=True),
+                                 DECClusterHead(3, 3), pretrain_epochs=0, epochs=1)
+        model.recalibrate_batch_norm(x[rank::world])
+        alone.append(next(m for m in model.encoder.encoder.modules() if isinstance(m, torch.nn.BatchNorm1d)))
+    assert torch.allclose(stats[0]["mean"], (alone[0].running_mean + alone[1].running_mean) / 2, atol=1e-6)
+    assert torch.allclose(stats[0]["var"], (alone[0].running_var + alone[1].running_var) / 2, atol=1e-6)
+    assert not torch.allclose(alone[0].running_mean, alone[1].running_mean)  # the shards do differ

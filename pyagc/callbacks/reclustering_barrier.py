@@ -13,11 +13,12 @@ perturbs the encoder before reclustering. Every :math:`T` joint-training epochs:
 
    .. math:: \boldsymbol\theta \leftarrow \alpha\,\boldsymbol\theta + (1 - \alpha)\,\boldsymbol\phi ,
 
+   after which the encoder's batch-norm layers get running statistics that match the new weights
+   (:meth:`~pyagc.models.ClusteringModule.recalibrate_batch_norm`, one pass over the training set): the
+   old ones would make the evaluation-mode embeddings that the reclustering sees differ from the
+   batch-statistics embeddings that training sees,
+
 2. **momentum reset**: the optimizer state (Adam moments, SGD momentum buffers) is cleared,
-   Batch-norm layers of the encoder then get running statistics that match the new weights
-   (:meth:`~pyagc.models.ClusteringModule.recalibrate_batch_norm`, one pass over the training set):
-   the old ones would make the evaluation-mode embeddings that the reclustering sees differ from the
-   batch-statistics embeddings that training sees.
 3. **reclustering**: the head is re-initialised from the embeddings of the whole training set
    (:meth:`~pyagc.models.ClusteringModule.initialize_head`: k-means for DEC / IDEC / DCN / k-means
    heads, gathered and de-duplicated under DDP; DEC's target distribution is refreshed with it).

@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from pyagc.clusters.base import BaseClusterHead, LossOutput, as_loss_output
 from pyagc.utils.accelerator import remember_missing_cuda, slow_cpu_precision_message
-from pyagc.utils.distributed import broadcast_module_state, gather_by_index
+from pyagc.utils.distributed import average_tensors_, broadcast_module_state, gather_by_index
 
 _OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
@@ -396,18 +396,21 @@ class ClusteringModule(pl.LightningModule):
     def recalibrate_batch_norm(self, data: Any | None = None) -> int:
         r"""Re-estimate the running mean and variance of every batch-norm layer of the encoder from ``data``
         (default: the trainer's DataModule, the whole training set); return how many layers were recalibrated
-        (those the embedding passes through: a decoder's keep theirs).
+        (those the embedding passes through: a decoder's keep theirs). Its time counts to
+        ``phase_times["initialize"]``.
 
         Running statistics belong to the weights they were accumulated under. After the weights change
         outside the optimizer (e.g. a soft reset :math:`\theta \leftarrow \alpha\theta + (1-\alpha)\phi`,
         :class:`~pyagc.callbacks.ReclusteringBarrier`) they are stale, and evaluation-mode embeddings no longer
         match the batch-statistics embeddings that training sees. This forward pass in training mode, with
         the layers' momentum set to a cumulative average, makes them match again (as
-        ``torch.optim.swa_utils.update_bn`` does for averaged weights). Nothing else changes.
+        ``torch.optim.swa_utils.update_bn`` does for averaged weights). Under DDP every process estimates them
+        on its shard and all end with the average. Nothing else changes.
         """
         norms = [m for m in self.encoder.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         if not norms:
             return 0
+        start = time.perf_counter()
         momenta = {m: m.momentum for m in norms}
         used: list[nn.Module] = []
 
@@ -433,7 +436,13 @@ class ClusteringModule(pl.LightningModule):
             for m, momentum in momenta.items():
                 m.momentum = momentum
             self.train(was_training)
-        return len(used)
+        tracked = [m for m in used if m.track_running_stats]
+        average_tensors_([t for m in tracked for t in (m.running_mean, m.running_var)])
+        self.phase_times["initialize"] += time.perf_counter() - start  # part of re-initialising the head
+        if not used:
+            rank_zero_warn("recalibrate_batch_norm: no batch of two or more samples reached a batch-norm layer of the "
+                           "encoder; its running statistics were left as they were.")
+        return len(tracked)
 
     def _full_data(self) -> Any:
         dm = getattr(self.trainer, "datamodule", None)

@@ -57,3 +57,13 @@ def broadcast_module_state(module: torch.nn.Module, src: int = 0) -> float:
         max_diff = max(max_diff, float(diff))
         t.data.copy_(ref)
     return max_diff
+
+
+def average_tensors_(tensors: list[Tensor]) -> None:
+    """In place: every process ends with the mean over processes of each tensor (no-op without DDP)."""
+    if not is_distributed():
+        return
+    world = dist.get_world_size()
+    for t in tensors:
+        dist.all_reduce(t.data, op=dist.ReduceOp.SUM)
+        t.data.div_(world)
