@@ -36,8 +36,12 @@ def save(path: str | None, state_dict: dict) -> None:
     if path:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         partial = f"{path}.{os.getpid()}.part"
-        torch.save(state_dict, partial)
-        os.replace(partial, path)
+        try:
+            torch.save(state_dict, partial)
+            os.replace(partial, path)
+        finally:
+            if os.path.exists(partial):  # a failed write leaves nothing behind
+                os.remove(partial)
 
 
 def wait_for(path: str, poll_s: float = 20.0, timeout_s: float = 6 * 3600.0) -> dict:

@@ -33,12 +33,16 @@ PyTorch's default init, pretraining 250 epochs (Adam 1e-3, batch 256, last incom
 (``update_interval=None``) and the augmentation-invariant loss (a random affine view of every image:
 rotation +-16 deg, shift +-10 %, shear +-8 deg; ``--no-augmentation`` turns it off); BRB every 20 epochs
 with alpha 0.8 on the encoder's linear layers except the embedding (not the batch norms), Kaiming-uniform
-fresh weights, only the centres' Adam moments zeroed, k-means on all embeddings. Arms: ``dec``, ``dec+brb``.
+fresh weights, the batch-norm running statistics re-estimated for the reset weights, only the centres' Adam
+moments zeroed, k-means on all embeddings. Arms: ``dec``, ``dec+brb``.
 
-On a GPU (``--accelerator gpu --precision bf16-mixed``), the arms of a seed can run as parallel processes that
-share one pretrained autoencoder: ``--arms dec --ae-cache DIR`` pretrains, caches the autoencoder in DIR and
-trains the plain arm; once DIR holds it, ``--arms dec+brb --ae-cache DIR`` (same seed, its own ``--out``) can start
-beside it and reuses it.
+The arms of a seed can run as parallel processes that share one pretrained autoencoder (on a GPU:
+``--accelerator gpu --precision bf16-mixed``): ``--arms dec --ae-cache DIR`` pretrains, caches the autoencoder in DIR
+and trains the plain arm; ``--arms dec+brb --ae-cache DIR --wait-for-cache`` (same seeds, its own ``--out``) starts
+beside it and waits for each seed's autoencoder instead of pretraining it again. ``--from-logs DEC.log BRB.log``
+(with the runs' other options) then writes one report of both processes' rows (checking that their settings
+match these options). ``--stale-batch-norm`` keeps the batch-norm statistics of the old weights after a reset
+(pyagc's behaviour before session 12) for comparison.
 
 Writes a markdown report (``--out``, default ``benchmarks/reclustering_barrier_digits.md``; with
 ``--append`` the run's section is added to the file instead of replacing it).

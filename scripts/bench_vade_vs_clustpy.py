@@ -17,6 +17,9 @@ epochs, batch size and seed, alternating which library goes first so both see th
 ``--match clustpy`` gives pyagc clustpy's autoencoder (LeakyReLU, PyTorch's default init, binary cross-entropy
 pretraining; the sigmoid output both have): the same architecture and pretraining loss on both sides, so that what
 is compared is the VaDE implementations, not two autoencoders after a few epochs (``vade_vs_clustpy_mnist.md``).
+``--reconstruction-weight 256 --lr 1e-4 [--mixture-weights uniform]`` gives pyagc's VaDE phase clustpy's settings
+(clustpy sums the reconstruction over the batch and averages the KL terms, trains at lr 1e-4, and its mixture
+weights are a softmax of the GMM's, within a few percent of 1/K); the defaults are the paper's ELBO, lr 2e-3.
 
 Both compute ACC/NMI/ARI of the argmax of the responsibilities of the mean embedding. ``fit_s`` is
 the wall time of the whole fit (pretraining, GMM initialisation, VaDE epochs; clustpy's also its
