@@ -28,6 +28,12 @@ its own defaults except layers, epochs, batch size, seed and scaling:
   batch-size times more than in the ELBO). Its responsibilities use ``log sigma_c^2`` where the
   normal density has ``0.5 log sigma_c^2``; no learning-rate decay (commented out in clustpy).
 
+``--init-from F --prior-from G --pretrain-epochs 0`` starts clustpy's VaDE phase from pyagc's pretrained
+autoencoder and pyagc's initial prior (``probe_vade_trajectory.py --save-pretrained F --save-prior G``, same seed,
+``--pretrain-loss bce --activation leaky_relu --encoder-init default``): both VaDE phases then start from the same
+network and prior, and the JSON line's ``start_acc`` (the paper's rule on that start) equals the probe's
+``vade_epoch: 0`` ACC. clustpy's VaDE is otherwise unchanged (it softmaxes the given weights as its own).
+
 ``--diagnose`` adds, for the trained network and prior, labels that separate clustpy's labelling from its
 embedding: ``paper_rule_acc`` (argmax of the paper's responsibilities, 0.5 log sigma^2, of the *mean*
 embedding under clustpy's final centres and variances, uniform pi), ``kmeans_acc`` and ``diag_gmm_acc``
@@ -46,18 +52,88 @@ from anchor_clustpy_common import anchor_parser, cluster_acc, emit, prepare, tim
 def main() -> None:
     p = anchor_parser(__doc__, hidden=False)
     p.add_argument("--diagnose", action="store_true", help="also score the final embedding / prior (see above)")
+    p.add_argument("--init-from", default=None,
+                   help="start from this pretrained pyagc autoencoder (state_dict of probe_vade_trajectory.py "
+                        "--save-pretrained; no pretraining here)")
+    p.add_argument("--prior-from", default=None,
+                   help="with --init-from: start the prior from this .npz (probe_vade_trajectory.py --save-prior) "
+                        "instead of clustpy's own GMM fit")
     args = p.parse_args()
+    if args.prior_from and not args.init_from:
+        p.error("--prior-from needs --init-from (the prior belongs to that autoencoder's embedding)")
 
     x, y, n_clusters = prepare(args)
     from clustpy.deep import VaDE
     warm_up(kmeans=False, gmm=True)
+    options, extra = {}, {}
+    if args.init_from:
+        options["neural_network"] = pyagc_pretrained_vae(args.init_from, x.shape[1], args.latent)
+    if args.prior_from:
+        options["initial_clustering_class"] = SavedDiagonalPrior
+        options["initial_clustering_params"] = {"path": args.prior_from}
+        extra["start_acc"] = round(cluster_acc(y, SavedDiagonalPrior(n_clusters, args.prior_from).fit(
+            embed_mean(options["neural_network"], x)).predict(embed_mean(options["neural_network"], x))), 4)
     with timed() as t:  # keep stdout one JSON line
         model = VaDE(n_clusters=n_clusters, batch_size=args.batch_size, pretrain_epochs=args.pretrain_epochs,
                      clustering_epochs=args.epochs, embedding_size=args.latent, device="cpu",
-                     random_state=args.seed).fit(x)
-    extra = diagnose(model, x, y, n_clusters, args.seed) if args.diagnose else {}
+                     random_state=args.seed, **options).fit(x)
+    if args.diagnose:
+        extra.update(diagnose(model, x, y, n_clusters, args.seed))
     emit("vade", args.seed, y, model.vade_labels_, t, gmm_acc=cluster_acc(y, model.labels_), n=int(len(x)),
          **extra)
+
+
+def embed_mean(net, x):
+    """Mean embedding of ``x`` (float64 numpy), in chunks."""
+    import torch
+    with torch.no_grad():
+        return torch.cat([net.encode(torch.as_tensor(x[i:i + 4096], dtype=torch.float32))[0]
+                          for i in range(0, len(x), 4096)]).double().numpy()
+
+
+def pyagc_pretrained_vae(path: str, n_features: int, latent: int):
+    """clustpy's ``_VaDE_VAE`` ([d, 500, 500, 2000, latent], LeakyReLU, sigmoid output) with the weights of a
+    pretrained pyagc ``MLPAutoencoder(variational=True, activation="leaky_relu")``, marked as fitted so that
+    clustpy skips its pretraining. Only plain tensors are read: pyagc is not imported here."""
+    import torch
+    from clustpy.deep.vade import _VaDE_VAE
+
+    state = torch.load(path, map_location="cpu")
+    net = _VaDE_VAE(layers=[n_features, 500, 500, 2000, latent])
+    mapping = {"encoder.block.0": "encoder.0", "encoder.block.2": "encoder.2", "encoder.block.4": "encoder.4",
+               "mean": "encoder.6", "log_variance": "logvar_layer", "decoder.block.0": "decoder.0",
+               "decoder.block.2": "decoder.2", "decoder.block.4": "decoder.4", "decoder.block.6": "decoder.6"}
+    mapped = {f"{ours}.{kind}": state[f"{theirs}.{kind}"] for ours, theirs in mapping.items()
+              for kind in ("weight", "bias")}
+    if len(mapped) != len(state):
+        raise SystemExit(f"{path}: expected the {len(mapped)} tensors of a [d, 500, 500, 2000, {latent}] variational "
+                         f"MLP autoencoder, found {sorted(state)}")
+    net.load_state_dict(mapped)  # strict: every tensor of clustpy's network is set
+    net.fitted = True
+    return net
+
+
+class SavedDiagonalPrior:
+    """Stands in for clustpy's initial ``GaussianMixture``: ``fit`` reads weights, means and diagonal variances
+    from an .npz instead of fitting; ``predict`` is the paper's rule (argmax of the responsibilities)."""
+
+    def __init__(self, n_components: int, path: str, random_state=None) -> None:
+        self.n_components, self.path, self.random_state = n_components, path, random_state
+
+    def fit(self, X):
+        import numpy as np
+        saved = np.load(self.path)
+        self.weights_, self.means_, self.covariances_ = saved["weights"], saved["means"], saved["variances"]
+        if self.means_.shape != (self.n_components, X.shape[1]):
+            raise SystemExit(f"{self.path}: means of shape {self.means_.shape}, expected "
+                             f"({self.n_components}, {X.shape[1]})")
+        return self
+
+    def predict(self, X):
+        import numpy as np
+        log_density = -0.5 * (np.log(self.covariances_)[None]
+                              + (X[:, None] - self.means_[None]) ** 2 / self.covariances_[None]).sum(2)
+        return (np.log(self.weights_)[None] + log_density).argmax(1)
 
 
 def diagnose(model, x, y, n_clusters: int, seed: int) -> dict:

@@ -107,7 +107,7 @@ def report(args, runs: list[dict], meta: dict, command: str, done: bool) -> str:
         + f", Adam lr={args.lr} (constant), precision {args.precision}.",
         "- clustpy: `clustpy.deep.VaDE` defaults otherwise: LeakyReLU, PyTorch init, AE pretraining with BCE "
         "(Adam 1e-3), diagonal GMM init (n_init=10), Adam 1e-4, BCE summed over the batch, float32 "
-        "(see `scripts/anchor_clustpy_vade.py`). Its labels: `vade_labels_` (argmax of gamma of the mean); "
+        "(see `scripts/anchor_clustpy_vade.py`). Its labels: `vade_labels_` (argmax of its responsibilities of one sampled z of q(z|x)); "
         "`gmm_acc` = its `labels_` (full-covariance GMM re-fit).",
         "- fit_s: whole fit (pretraining + initialisation + VaDE epochs; clustpy also its final GMM). "
         "proc_s: subprocess wall time (start-up, warm-up, data loading, evaluation included).",

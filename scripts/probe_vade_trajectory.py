@@ -11,7 +11,9 @@ every 10 epochs (the paper's schedule; 1 = constant, the preset's default). ``--
 scales the reconstruction term of the ELBO (clustpy sums its BCE over the batch while averaging the KL
 terms, i.e. weight = batch size). ``--augment`` pretrains on random affine views (DEC-DA; ``--augment-joint``
 also the VaDE epochs), ``--head-init kmeans`` starts the prior from k-means instead of the GMM,
-``--save-pretrained F`` keeps the pretrained autoencoder and ``--init-from F --pretrain-epochs 0`` reuses it.
+``--save-pretrained F`` keeps the pretrained autoencoder and ``--init-from F --pretrain-epochs 0`` reuses it;
+with ``--save-prior G`` (the head's initial GMM) clustpy's VaDE phase can start from the very same network and
+prior (``anchor_clustpy_vade.py --init-from F --prior-from G``), which compares the two VaDE phases alone.
 The recipe of ``benchmarks/vade_mnist.md`` (ACC 0.956 over 3 seeds), in the two steps recorded there::
 
     python scripts/probe_vade_trajectory.py --data mnist --seed S --pretrain-epochs 50 --augment --epochs 20 \
@@ -31,6 +33,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 
@@ -44,9 +47,10 @@ from probe_vade_start import augment_pretraining, flat_data  # noqa: E402
 class EpochAccuracy(pl.Callback):
     """Prints the head's ACC / NMI on the whole data after each clustering epoch (one JSON line)."""
 
-    def __init__(self, dm, tag: dict, logvar_init: str = "fresh", save_pretrained: str | None = None) -> None:
+    def __init__(self, dm, tag: dict, logvar_init: str = "fresh", save_pretrained: str | None = None,
+                 save_prior: str | None = None) -> None:
         self.dm, self.tag, self.t0, self.logvar_init = dm, tag, time.perf_counter(), logvar_init
-        self.save_pretrained = save_pretrained
+        self.save_pretrained, self.save_prior = save_pretrained, save_prior
 
     def _report(self, module, epoch: int) -> None:
         was_training = module.training
@@ -70,6 +74,11 @@ class EpochAccuracy(pl.Callback):
             module.encoder.requires_grad_(True)  # --freeze-encoder-pretrain ends with pretraining
             if not module.cluster_head.is_initialized:
                 module.initialize_head()
+            if self.save_prior:  # the initial prior, for anchor_clustpy_vade.py --prior-from
+                head = module.cluster_head
+                np.savez(self.save_prior, weights=head.pi.detach().double().numpy(),
+                         means=head.means.detach().double().numpy(),
+                         variances=head.log_vars.detach().double().exp().numpy())
             self._report(module, 0)
 
     def on_train_epoch_end(self, trainer, module) -> None:
@@ -104,6 +113,8 @@ def main() -> None:
                    help="with --augment: the VaDE epochs train on random views too (ClusteringModule(joint_augmentation))")
     p.add_argument("--save-pretrained", default=None,
                    help="save the pretrained autoencoder's state_dict here (reuse: --init-from F --pretrain-epochs 0)")
+    p.add_argument("--save-prior", default=None,
+                   help="save the head's initial prior (weights, means, variances; .npz) here, after the GMM fit")
     p.add_argument("--head-init", choices=["gmm", "kmeans"], default="gmm",
                    help="the prior's initialisation: diagonal GMM (the paper's) or k-means + per-cluster variances")
     p.add_argument("--mixture-weights", choices=["learned", "uniform"], default="learned",
@@ -142,7 +153,7 @@ def main() -> None:
            "mixture_weights": args.mixture_weights}
     pl.Trainer(max_epochs=args.pretrain_epochs + args.epochs, accelerator="cpu", logger=False,
                enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-               precision=args.precision, callbacks=[EpochAccuracy(dm, tag, args.logvar_init, args.save_pretrained)]).fit(model, datamodule=dm)
+               precision=args.precision, callbacks=[EpochAccuracy(dm, tag, args.logvar_init, args.save_pretrained, args.save_prior)]).fit(model, datamodule=dm)
 
 
 if __name__ == "__main__":
