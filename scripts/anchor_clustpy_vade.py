@@ -36,7 +36,9 @@ network and prior, and the JSON line's ``start_acc`` (the paper's rule on that s
 
 ``--diagnose`` adds, for the trained network and prior, labels that separate clustpy's labelling from its
 embedding: ``paper_rule_acc`` (argmax of the paper's responsibilities, 0.5 log sigma^2, of the *mean*
-embedding under clustpy's final centres and variances, uniform pi), ``kmeans_acc`` and ``diag_gmm_acc``
+embedding under clustpy's final centres and variances, uniform pi; also its NMI), ``volume_rule_mean_acc`` (clustpy's own
+formula, log sigma^2, on the mean instead of a sampled z: each component's density times prod_j sigma_cj^-1),
+``kmeans_acc`` and ``diag_gmm_acc``
 (k-means, n_init 10, and a diagonal GMM, n_init 10, fitted afresh on the final mean embedding).
 """
 
@@ -46,7 +48,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from anchor_clustpy_common import anchor_parser, cluster_acc, emit, prepare, timed, warm_up  # noqa: E402
+from anchor_clustpy_common import anchor_parser, cluster_acc, emit, metrics, prepare, timed, warm_up  # noqa: E402
 
 
 def main() -> None:
@@ -150,8 +152,12 @@ def diagnose(model, x, y, n_clusters: int, seed: int) -> dict:
     means = np.asarray(model.vade_cluster_centers_, dtype=np.float64)
     log_vars = np.asarray(model.vade_covariances_, dtype=np.float64)  # clustpy returns p_log_var here
     log_density = -0.5 * (log_vars[None] + (z[:, None] - means[None]) ** 2 / np.exp(log_vars[None])).sum(2)
+    paper_rule = metrics(y, log_density.argmax(1))
     return {
-        "paper_rule_acc": round(cluster_acc(y, log_density.argmax(1)), 4),
+        "paper_rule_acc": round(paper_rule["acc"], 4),
+        "paper_rule_nmi": round(paper_rule["nmi"], 4),
+        # clustpy's own formula (log sigma^2, not 0.5 log sigma^2) on the mean instead of a sampled z
+        "volume_rule_mean_acc": round(cluster_acc(y, (log_density - 0.5 * log_vars.sum(1)[None]).argmax(1)), 4),
         "kmeans_acc": round(cluster_acc(y, KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(z)), 4),
         "diag_gmm_acc": round(cluster_acc(y, GaussianMixture(n_clusters, covariance_type="diag", n_init=10,
                                                               random_state=seed).fit_predict(z)), 4),

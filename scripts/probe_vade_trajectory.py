@@ -6,7 +6,9 @@
 Pretrains the preset's variational MLP autoencoder ([d, 500, 500, 2000, 10], sigmoid output, Adam 1e-3,
 batch 256, minmax scaling), fits the head's GMM, then trains VaDE; after the initialisation and after every
 VaDE epoch it prints one JSON line with the ACC / NMI of the head's labels (argmax of the responsibilities of
-the mean embedding) and the loss components of the last batch. ``--decay`` multiplies the lr by that factor
+the mean embedding) and the loss components of the last batch; ``volume_rule_acc`` labels the same embedding with
+clustpy's responsibilities (log sigma^2 where the density has 0.5 log sigma^2: each component's density times
+prod_j sigma_cj^-1), a diagnostic, not pyagc's rule. ``--decay`` multiplies the lr by that factor
 every 10 epochs (the paper's schedule; 1 = constant, the preset's default). ``--reconstruction-weight``
 scales the reconstruction term of the ELBO (clustpy sums its BCE over the batch while averaging the KL
 terms, i.e. weight = batch size). ``--augment`` pretrains on random affine views (DEC-DA; ``--augment-joint``
@@ -37,6 +39,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
+from pyagc.clusters.vade import gaussian_mixture_log_joint
 from pyagc.metrics import external_metrics
 from pyagc.models import VaDE
 
@@ -54,10 +57,20 @@ class EpochAccuracy(pl.Callback):
 
     def _report(self, module, epoch: int) -> None:
         was_training = module.training
-        m = external_metrics(self.dm.y.numpy(), module.infer_full(self.dm).numpy())
+        z = module.embed(self.dm)
+        m = external_metrics(self.dm.y.numpy(), module.cluster_head.cluster(z).numpy())
+        # diagnostic only: clustpy's responsibilities (log sigma^2 where the normal density has 0.5 log sigma^2,
+        # i.e. each component's density times prod_j sigma_cj^-1) on the same mean embedding
+        head = module.cluster_head
+        with torch.no_grad():
+            log_vars = head.log_vars.float()
+            volume = gaussian_mixture_log_joint(z.float(), torch.log_softmax(head.pi_logits.float(), 0),
+                                                head.means.float(), log_vars) - 0.5 * log_vars.sum(1)
+        volume_acc = external_metrics(self.dm.y.numpy(), volume.argmax(1).numpy())["acc"]
         module.train(was_training)
         logged = {k: round(float(v), 2) for k, v in module.trainer.callback_metrics.items() if "loss" in k}
         print(json.dumps({**self.tag, "vade_epoch": epoch, "acc": round(m["acc"], 4), "nmi": round(m["nmi"], 4),
+                          "volume_rule_acc": round(volume_acc, 4),
                           "seconds": round(time.perf_counter() - self.t0, 1), **logged}), flush=True)
 
     def on_train_epoch_start(self, trainer, module) -> None:
