@@ -31,13 +31,15 @@ its own defaults except layers, epochs, batch size, seed and scaling:
 ``--init-from F --prior-from G --pretrain-epochs 0`` starts clustpy's VaDE phase from pyagc's pretrained
 autoencoder and pyagc's initial prior (``probe_vade_trajectory.py --save-pretrained F --save-prior G``, same seed,
 ``--pretrain-loss bce --activation leaky_relu --encoder-init default``): both VaDE phases then start from the same
-network and prior, and the JSON line's ``start_acc`` (the paper's rule on that start) equals the probe's
-``vade_epoch: 0`` ACC. clustpy's VaDE is otherwise unchanged (it softmaxes the given weights as its own).
+network, means and variances, and the JSON line's ``start_acc`` (the paper's rule on that start with the saved
+weights) equals the probe's ``vade_epoch: 0`` ACC. clustpy's VaDE is otherwise unchanged: it passes the given mixture
+weights through a softmax as it does its own GMM's, so its effective starting pi is within a few percent of 1/K.
 
 ``--diagnose`` adds, for the trained network and prior, labels that separate clustpy's labelling from its
 embedding: ``paper_rule_acc`` (argmax of the paper's responsibilities, 0.5 log sigma^2, of the *mean*
 embedding under clustpy's final centres and variances, uniform pi; also its NMI), ``volume_rule_mean_acc`` (clustpy's own
-formula, log sigma^2, on the mean instead of a sampled z: each component's density times prod_j sigma_cj^-1),
+formula, log sigma^2, on the mean instead of a sampled z, uniform pi: each component's density times
+prod_j sigma_cj^-1),
 ``kmeans_acc`` and ``diag_gmm_acc``
 (k-means, n_init 10, and a diagonal GMM, n_init 10, fitted afresh on the final mean embedding).
 """
@@ -63,6 +65,8 @@ def main() -> None:
     args = p.parse_args()
     if args.prior_from and not args.init_from:
         p.error("--prior-from needs --init-from (the prior belongs to that autoencoder's embedding)")
+    if args.init_from and args.pretrain_epochs != 0:
+        p.error("--init-from starts from a pretrained network (clustpy skips its pretraining): pass --pretrain-epochs 0")
 
     x, y, n_clusters = prepare(args)
     from clustpy.deep import VaDE
@@ -73,8 +77,8 @@ def main() -> None:
     if args.prior_from:
         options["initial_clustering_class"] = SavedDiagonalPrior
         options["initial_clustering_params"] = {"path": args.prior_from}
-        extra["start_acc"] = round(cluster_acc(y, SavedDiagonalPrior(n_clusters, args.prior_from).fit(
-            embed_mean(options["neural_network"], x)).predict(embed_mean(options["neural_network"], x))), 4)
+        z0 = embed_mean(options["neural_network"], x)
+        extra["start_acc"] = round(cluster_acc(y, SavedDiagonalPrior(n_clusters, args.prior_from).fit(z0).predict(z0)), 4)
     with timed() as t:  # keep stdout one JSON line
         model = VaDE(n_clusters=n_clusters, batch_size=args.batch_size, pretrain_epochs=args.pretrain_epochs,
                      clustering_epochs=args.epochs, embedding_size=args.latent, device="cpu",
@@ -105,11 +109,12 @@ def pyagc_pretrained_vae(path: str, n_features: int, latent: int):
     mapping = {"encoder.block.0": "encoder.0", "encoder.block.2": "encoder.2", "encoder.block.4": "encoder.4",
                "mean": "encoder.6", "log_variance": "logvar_layer", "decoder.block.0": "decoder.0",
                "decoder.block.2": "decoder.2", "decoder.block.4": "decoder.4", "decoder.block.6": "decoder.6"}
+    expected = {f"{theirs}.{kind}" for theirs in mapping.values() for kind in ("weight", "bias")}
+    if set(state) != expected:
+        raise SystemExit(f"{path}: expected the tensors {sorted(expected)} of a [d, 500, 500, 2000, {latent}] "
+                         f"variational MLP autoencoder (pyagc MLPAutoencoder, variational=True), found {sorted(state)}")
     mapped = {f"{ours}.{kind}": state[f"{theirs}.{kind}"] for ours, theirs in mapping.items()
               for kind in ("weight", "bias")}
-    if len(mapped) != len(state):
-        raise SystemExit(f"{path}: expected the {len(mapped)} tensors of a [d, 500, 500, 2000, {latent}] variational "
-                         f"MLP autoencoder, found {sorted(state)}")
     net.load_state_dict(mapped)  # strict: every tensor of clustpy's network is set
     net.fitted = True
     return net
@@ -156,7 +161,8 @@ def diagnose(model, x, y, n_clusters: int, seed: int) -> dict:
     return {
         "paper_rule_acc": round(paper_rule["acc"], 4),
         "paper_rule_nmi": round(paper_rule["nmi"], 4),
-        # clustpy's own formula (log sigma^2, not 0.5 log sigma^2) on the mean instead of a sampled z
+        # clustpy's own formula (log sigma^2, not 0.5 log sigma^2) on the mean instead of a sampled z, uniform pi
+        # (clustpy does not return its softmax(pi), which is within a few percent of 1/K)
         "volume_rule_mean_acc": round(cluster_acc(y, (log_density - 0.5 * log_vars.sum(1)[None]).argmax(1)), 4),
         "kmeans_acc": round(cluster_acc(y, KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(z)), 4),
         "diag_gmm_acc": round(cluster_acc(y, GaussianMixture(n_clusters, covariance_type="diag", n_init=10,

@@ -15,13 +15,15 @@ libraries. This script takes the start out of the comparison. For every seed it
    ``--reconstruction-weight/--lr`` (default: clustpy's 256 and 1e-4), saving the pretrained network and the
    initial prior (``--save-pretrained/--save-prior``);
 2. runs ``anchor_clustpy_vade.py --init-from --prior-from --pretrain-epochs 0`` (clustpy, in the anchor
-   environment): clustpy's VaDE epochs from that network and prior.
+   environment): clustpy's VaDE epochs from that network and the prior's means and variances (clustpy passes the
+   mixture weights through a softmax, as its own, so its effective starting pi is within a few percent of 1/K).
 
 Both report the ACC / NMI of their labels after the last epoch (pyagc: the head's rule, argmax of the
 responsibilities of the mean embedding; clustpy: its ``vade_labels_``, a sampled z and its responsibilities, and
-``paper_rule_acc``, the paper's rule under clustpy's final prior with uniform weights) and, to separate the two
-labelling rules, both models' ACC under clustpy's formula on the mean embedding (``volume_rule``: log sigma^2
-where the normal density has 0.5 log sigma^2). ``start`` is the ACC of
+``paper_rule_acc``, the paper's rule under clustpy's final prior with uniform weights, as clustpy does not return
+its softmax(pi)) and, to separate the two labelling rules, both models' ACC under clustpy's formula on the mean
+embedding (``volume_rule``: log sigma^2 where the normal density has 0.5 log sigma^2; pyagc's with its learned pi,
+clustpy's with uniform pi). ``start`` is the ACC of
 the paper's rule on the shared start (the probe's ``vade_epoch: 0`` line; the anchor re-computes it as a check).
 """
 
@@ -48,8 +50,9 @@ def last_json(text: str, key: str | None = None) -> dict:
     return rows[-1]
 
 
-def run(cmd: list[str]) -> str:
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+def run(cmd: list[str], data_root: str | None = None) -> str:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **({"PYAGC_DATA": data_root} if data_root else {})}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return proc.stdout
@@ -60,13 +63,19 @@ def one_seed(args, seed: int) -> dict:
     cache.mkdir(parents=True, exist_ok=True)
     net, prior = cache / f"{args.data}_p{args.pretrain_epochs}_s{seed}.pt", cache / f"{args.data}_p{args.pretrain_epochs}_s{seed}_prior.npz"
     reuse = args.reuse_cache and net.exists() and prior.exists()
-    start_flags = (["--init-from", str(net), "--pretrain-epochs", "0"] if reuse else
+    refit = cache / f"{args.data}_p{args.pretrain_epochs}_s{seed}_prior_refit.npz"
+    start_flags = (["--init-from", str(net), "--pretrain-epochs", "0", "--save-prior", str(refit)] if reuse else
                    ["--pretrain-epochs", str(args.pretrain_epochs), "--save-pretrained", str(net), "--save-prior", str(prior)])
     t0 = time.perf_counter()
     probe = run([sys.executable, str(HERE / "probe_vade_trajectory.py"), "--data", args.data, "--seed", str(seed),
                  "--pretrain-loss", "bce", "--activation", "leaky_relu", "--encoder-init", "default",
                  "--precision", "32-true", "--epochs", str(args.epochs), "--reconstruction-weight",
-                 str(args.reconstruction_weight), "--lr", str(args.lr), *start_flags])
+                 str(args.reconstruction_weight), "--lr", str(args.lr), *start_flags], args.data_root)
+    if reuse:  # the GMM re-fitted on the cached network's embedding must be the cached prior
+        import numpy as np
+        cached, again = np.load(prior), np.load(refit)
+        if not all(np.allclose(cached[k], again[k], rtol=1e-5, atol=1e-6) for k in ("weights", "means", "variances")):
+            raise RuntimeError(f"seed {seed}: the GMM re-fitted on {net} differs from the cached prior {prior}")
     epochs = [json.loads(line) for line in probe.splitlines() if line.startswith("{") and "vade_epoch" in line]
     start, final = epochs[0], epochs[-1]
     t1 = time.perf_counter()
@@ -75,7 +84,7 @@ def one_seed(args, seed: int) -> dict:
                             str(args.epochs), "--batch-size", "256", "--threads", "1", "--init-from", str(net),
                             "--prior-from", str(prior), "--diagnose"]
                            + (["--data-root", args.data_root] if args.data_root else [])), "lib")
-    if anchor["start_acc"] != start["acc"]:
+    if abs(anchor["start_acc"] - start["acc"]) > 2e-4:  # float32 (pyagc) vs float64 (anchor) embeddings
         raise RuntimeError(f"seed {seed}: the two sides do not start from the same prior "
                            f"(pyagc {start['acc']}, clustpy {anchor['start_acc']})")
     row = {"seed": seed, "reused_start": reuse, "start": start["acc"], "start_nmi": start["nmi"], "clustpy_start_check": anchor["start_acc"],
@@ -151,7 +160,7 @@ def main() -> None:
     p.add_argument("--cache", default="/tmp/pyagc_vade_shared", help="where the pretrained networks and priors go")
     p.add_argument("--reuse-cache", action="store_true",
                    help="start from the cached network of an earlier run of the seed (no pretraining; the head's GMM "
-                        "is re-fitted on the same embedding with the same seed, i.e. the same prior: checked)")
+                        "is re-fitted on the same embedding with the same seed and checked to equal the cached prior)")
     p.add_argument("--anchor-python", default="/work/benchvenv/bin/python", help="the environment with clustpy")
     p.add_argument("--data-root", default=os.environ.get("PYAGC_DATA"))
     p.add_argument("--json", default=None, help="append every seed's row here (JSON lines)")

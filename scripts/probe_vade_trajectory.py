@@ -127,7 +127,8 @@ def main() -> None:
     p.add_argument("--save-pretrained", default=None,
                    help="save the pretrained autoencoder's state_dict here (reuse: --init-from F --pretrain-epochs 0)")
     p.add_argument("--save-prior", default=None,
-                   help="save the head's initial prior (weights, means, variances; .npz) here, after the GMM fit")
+                   help="save the head's initial prior (weights, means, variances) here, after the GMM fit "
+                        "(numpy .npz; the name must end in .npz)")
     p.add_argument("--head-init", choices=["gmm", "kmeans"], default="gmm",
                    help="the prior's initialisation: diagonal GMM (the paper's) or k-means + per-cluster variances")
     p.add_argument("--mixture-weights", choices=["learned", "uniform"], default="learned",
@@ -136,6 +137,8 @@ def main() -> None:
     p.add_argument("--precision", default="bf16-mixed")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
+    if args.save_prior and not args.save_prior.endswith(".npz"):
+        p.error(f"--save-prior {args.save_prior}: the name must end in .npz (numpy would append it)")
     torch.set_num_threads(args.threads)
     pl.seed_everything(args.seed, verbose=False)
     dm = flat_data(args.data, args.scaling, args.seed)
