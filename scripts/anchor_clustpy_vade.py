@@ -146,14 +146,10 @@ class SavedDiagonalPrior:
 def diagnose(model, x, y, n_clusters: int, seed: int) -> dict:
     """ACC of other labellings of the final embedding (see the module docstring)."""
     import numpy as np
-    import torch
     from sklearn.cluster import KMeans
     from sklearn.mixture import GaussianMixture
 
-    net = model.neural_network_trained_
-    with torch.no_grad():
-        z = torch.cat([net.encode(torch.as_tensor(x[i:i + 4096], dtype=torch.float32))[0]
-                       for i in range(0, len(x), 4096)]).double().numpy()
+    z = embed_mean(model.neural_network_trained_, x)
     means = np.asarray(model.vade_cluster_centers_, dtype=np.float64)
     log_vars = np.asarray(model.vade_covariances_, dtype=np.float64)  # clustpy returns p_log_var here
     log_density = -0.5 * (log_vars[None] + (z[:, None] - means[None]) ** 2 / np.exp(log_vars[None])).sum(2)
