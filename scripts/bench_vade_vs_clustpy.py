@@ -70,7 +70,7 @@ def worker(args) -> None:
         dm.setup("fit")
         model = VaDE(dm.n_features, dm.n_classes, hidden_dims=args.hidden, latent_dim=args.latent,
                      pretrain_epochs=pretrain_epochs, epochs=epochs, n_init=args.n_init,
-                     optimizer={"name": "adam", "lr": args.lr}, reconstruction_weight=args.reconstruction_weight,
+                     init=args.init, optimizer={"name": "adam", "lr": args.lr}, reconstruction_weight=args.reconstruction_weight,
                      mixture_weights=args.mixture_weights, seed=seed, **MATCH[args.match])
         cpu_trainer(pretrain_epochs + epochs, args.precision).fit(model, datamodule=dm)
         return model
@@ -98,8 +98,11 @@ def report(args, runs: list[dict], meta: dict, command: str, done: bool) -> str:
         f"- pyagc: `VaDE` preset, "
         + ("ReLU + Xavier init, AE pretraining with MSE" if args.match == "none" else
            "clustpy's autoencoder (`--match clustpy`: LeakyReLU + PyTorch default init, AE pretraining with BCE)")
-        + f" (Adam 1e-3), diagonal GMM init "
-        f"(n_init={args.n_init}), negative ELBO with BCE reconstruction summed over features"
+        + " (Adam 1e-3), "
+        + ("diagonal GMM init" if getattr(args, "init", "gmm") == "gmm" else
+           "full-covariance GMM init projected onto the diagonal prior (`--init gmm_full`)" if args.init == "gmm_full"
+           else "k-means init (`--init kmeans`)")
+        + f" (n_init={args.n_init}), negative ELBO with BCE reconstruction summed over features"
         + ("" if getattr(args, "reconstruction_weight", 1.0) == 1.0 else
            f" and weighted {args.reconstruction_weight:g}x against the KL terms (`--reconstruction-weight`)")
         + (", fixed uniform mixture weights (`--mixture-weights uniform`)"
@@ -135,6 +138,9 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="--worker only")
     p.add_argument("--lr", type=float, default=2e-3, help="pyagc VaDE-phase Adam lr")
     p.add_argument("--n-init", type=int, default=10, help="pyagc GMM restarts")
+    p.add_argument("--init", choices=["gmm", "gmm_full", "kmeans"], default="gmm",
+                   help="pyagc: the prior's start (VaDEClusterHead(init=...)): diagonal GMM (the paper's), "
+                        "full-covariance GMM projected onto the diagonal prior, or k-means")
     p.add_argument("--reconstruction-weight", type=float, default=1.0,
                    help="pyagc: weight of the reconstruction against the KL terms (1: the paper's ELBO; clustpy's "
                         "VaDE sums the reconstruction over the batch and averages the KL terms: weight = batch size)")
@@ -153,15 +159,15 @@ def main() -> None:
         return
     if args.from_json:
         report_joined(args, "vade", report, check=("lr", "n_init", "precision", "match", "threads",
-                                                             "reconstruction_weight", "mixture_weights"),
-                      defaults={"reconstruction_weight": 1.0, "mixture_weights": "learned"})
+                                                             "reconstruction_weight", "mixture_weights", "init"),
+                      defaults={"reconstruction_weight": 1.0, "mixture_weights": "learned", "init": "gmm"})
         return
 
     data_root = resolve_data_root(args.data_root)
     out, env, meta, command = start_driver(args, "vade", data_root)
     pyagc_extra = ["--lr", str(args.lr), "--n-init", str(args.n_init), "--precision", args.precision,
                    "--reconstruction-weight", str(args.reconstruction_weight), "--mixture-weights", args.mixture_weights,
-                   "--match", args.match, "--hidden", *map(str, args.hidden)]
+                   "--init", args.init, "--match", args.match, "--hidden", *map(str, args.hidden)]
 
     def command_of(lib: str, seed: int) -> list[str]:
         if lib == "pyagc":

@@ -177,7 +177,7 @@ def test_initialize_gmm_and_kmeans_on_blobs():
     x, y = make_blobs(n_samples=300, centers=[[0, 0], [12, 0], [0, 12]], cluster_std=[0.5, 1.0, 1.5], random_state=0)
     z = torch.tensor(x, dtype=torch.float32)
     ref = kmeans(z, 3, n_init=10, seed=0).centers.numpy()
-    for init in ("gmm", "kmeans"):
+    for init in ("gmm", "gmm_full", "kmeans"):
         head = VaDEClusterHead(3, 2, init=init, seed=0)
         head.initialize(z)
         assert head.is_initialized
@@ -190,6 +190,36 @@ def test_initialize_gmm_and_kmeans_on_blobs():
         stds = np.sort(np.exp(0.5 * head.log_vars.detach().numpy()).mean(1))
         assert np.allclose(stds, [0.5, 1.0, 1.5], rtol=0.15), (init, stds)
         assert external_metrics(y, head.cluster(z).numpy())["acc"] > 0.98
+
+
+def _parallel_elongated_pair(n: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two parallel clusters stretched along (1, 1) (std 2), 3 apart along (1, -1) (std 0.5)."""
+    rng = np.random.default_rng(seed)
+    along, across = np.array([1.0, 1.0]) / np.sqrt(2), np.array([1.0, -1.0]) / np.sqrt(2)
+    y = np.repeat([0, 1], n)
+    x = (rng.normal(0, 2.0, (2 * n, 1)) * along + rng.normal(0, 0.5, (2 * n, 1)) * across
+         + np.where(y[:, None] == 0, -1.5, 1.5) * across)
+    return x, y
+
+
+def test_gmm_full_init_is_the_diagonal_projection_of_a_full_mixture():
+    """init="gmm_full": weights, means and covariance diagonals of scikit-learn's full-covariance fit; on
+    correlated clusters that a diagonal EM fit cuts across, the projected prior keeps the full fit's partition."""
+    from sklearn.mixture import GaussianMixture
+
+    x, y = _parallel_elongated_pair()
+    z = torch.tensor(x, dtype=torch.float32)
+    full = VaDEClusterHead(2, 2, init="gmm_full", seed=0)
+    full.initialize(z)
+    ref = GaussianMixture(2, covariance_type="full", n_init=10, random_state=0).fit(z.double().numpy())
+    assert np.allclose(full.pi.detach().numpy(), ref.weights_, atol=1e-5)
+    assert np.allclose(full.means.detach().numpy(), ref.means_, atol=1e-5)
+    assert np.allclose(torch.exp(full.log_vars).detach().numpy(), np.diagonal(ref.covariances_, axis1=1, axis2=2),
+                       rtol=1e-4)
+    diag = VaDEClusterHead(2, 2, init="gmm", seed=0)
+    diag.initialize(z)
+    assert external_metrics(y, diag.cluster(z).numpy())["acc"] < 0.8  # the diagonal fit splits along the long axis
+    assert external_metrics(y, full.cluster(z).numpy())["acc"] > 0.98
 
 
 def test_uniform_mixture_weights_stay_fixed():

@@ -35,6 +35,14 @@ the Gaussian one :math:`\sum_i (x_i - \hat x_i)^2` (summed squared error, as the
 real-valued data). Cluster assignments use the responsibilities of the **mean** embedding
 :math:`\tilde{\boldsymbol\mu}` (deterministic). The prior is initialised from a diagonal GMM fitted on
 the pretrained autoencoder's embeddings (paper, Sec. 3.2).
+
+``init="gmm_full"`` fits a *full*-covariance mixture instead and keeps its weights, means and the
+diagonals of its covariances, :math:`\boldsymbol\sigma_c^2 = \operatorname{diag}\boldsymbol\Sigma_c`: the
+diagonal Gaussian closest to each full component in :math:`\mathrm{KL}(\mathcal N(\boldsymbol\mu_c,
+\boldsymbol\Sigma_c) \Vert \mathcal N(\boldsymbol\mu_c, \operatorname{diag}\boldsymbol\sigma_c^2))` (moment
+matching), which is also the diagonal model's M-step from the full model's responsibilities. On a
+barely trained embedding the clusters are elongated and correlated, and a diagonal EM fit splits some
+and merges others; the full fit finds the partition, the projection puts it into VaDE's diagonal prior.
 """
 
 from __future__ import annotations
@@ -50,7 +58,7 @@ from pyagc.clusters.base import BaseClusterHead, LossOutput
 from pyagc.clusters.kmeans import kmeans
 
 _RECONSTRUCTIONS = ("bce", "mse")
-_INITS = ("gmm", "kmeans")
+_INITS = ("gmm", "gmm_full", "kmeans")
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -96,7 +104,8 @@ class VaDEClusterHead(BaseClusterHead):
             squared error, any real inputs).
         reconstruction_weight: weight of the reconstruction term (1: the ELBO).
         init: ``"gmm"`` (diagonal Gaussian mixture fitted by EM with scikit-learn on the CPU, as the
-            paper) or ``"kmeans"`` (pyagc's k-means on the embeddings' device; per-cluster variances
+            paper), ``"gmm_full"`` (a full-covariance mixture, projected onto the diagonal prior: its
+            weights, means and covariance diagonals; see above) or ``"kmeans"`` (pyagc's k-means on the embeddings' device; per-cluster variances
             and frequencies give :math:`\boldsymbol\sigma_c^2, \boldsymbol\pi`).
         n_init: restarts of the initial GMM / k-means.
         mixture_weights: ``"learned"`` (the paper: :math:`\boldsymbol\pi` initialised from the mixture fit
@@ -145,17 +154,20 @@ class VaDEClusterHead(BaseClusterHead):
 
     @torch.no_grad()
     def initialize(self, z: Tensor, **context: Any) -> None:
-        """Fit a diagonal Gaussian mixture to the embeddings of the whole training set."""
+        """Fit the prior to the embeddings of the whole training set (a Gaussian mixture or k-means, ``init``)."""
         self.check_initialization_input(z, self.embedding_dim)
         z = z.detach().float()
-        if self.init == "gmm":
+        if self.init in ("gmm", "gmm_full"):
             from sklearn.mixture import GaussianMixture
 
-            gmm = GaussianMixture(self.n_clusters, covariance_type="diag", n_init=self.n_init,
+            covariance_type = "diag" if self.init == "gmm" else "full"
+            gmm = GaussianMixture(self.n_clusters, covariance_type=covariance_type, n_init=self.n_init,
                                   random_state=self.seed).fit(z.cpu().double().numpy())
             weights = torch.as_tensor(gmm.weights_)
             means = torch.as_tensor(gmm.means_)
             variances = torch.as_tensor(gmm.covariances_)
+            if covariance_type == "full":  # the diagonal Gaussian nearest each full component (moment matching)
+                variances = torch.diagonal(variances, dim1=1, dim2=2)
         else:
             result = kmeans(z, self.n_clusters, n_init=self.n_init, seed=self.seed)
             counts = torch.bincount(result.labels, minlength=self.n_clusters).to(z)

@@ -148,6 +148,8 @@ def VaDE(n_features: int | None = None, n_clusters: int = 10, encoder: nn.Module
     ``activation`` / ``encoder_init``: the default encoder's hidden activation and weight initialisation
     (:class:`~pyagc.encoders.MLPAutoencoder`; clustpy's VaDE uses ``"leaky_relu"`` / ``"default"``).
     ``mixture_weights``: ``"learned"`` (the paper) or ``"uniform"`` (fixed :math:`\pi_c = 1/K`).
+    ``init``: the prior's start, ``"gmm"`` (diagonal GMM, the paper), ``"gmm_full"`` (a full-covariance GMM
+    projected onto the diagonal prior) or ``"kmeans"`` (:class:`~pyagc.clusters.VaDEClusterHead`).
     ``reconstruction_weight``: weight of the reconstruction term against the KL terms (1: the ELBO; clustpy's VaDE
     sums the reconstruction over the batch and averages the KL terms, i.e. weight = batch size)."""
     from pyagc.clusters import VaDEClusterHead
