@@ -138,9 +138,10 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="--worker only")
     p.add_argument("--lr", type=float, default=2e-3, help="pyagc VaDE-phase Adam lr")
     p.add_argument("--n-init", type=int, default=10, help="pyagc GMM restarts")
-    p.add_argument("--init", choices=["gmm", "gmm_full", "kmeans"], default="gmm",
-                   help="pyagc: the prior's start (VaDEClusterHead(init=...)): diagonal GMM (the paper's), "
-                        "full-covariance GMM projected onto the diagonal prior, or k-means")
+    p.add_argument("--init", choices=["gmm", "gmm_full", "kmeans"], default="gmm_full",
+                   help="pyagc: the prior's start (VaDEClusterHead(init=...)): full-covariance GMM projected onto the "
+                        "diagonal prior (the default since session 14), diagonal GMM (the paper's; the runs recorded "
+                        "before session 14), or k-means")
     p.add_argument("--reconstruction-weight", type=float, default=1.0,
                    help="pyagc: weight of the reconstruction against the KL terms (1: the paper's ELBO; clustpy's "
                         "VaDE sums the reconstruction over the batch and averages the KL terms: weight = batch size)")

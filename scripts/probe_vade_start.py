@@ -72,7 +72,7 @@ def main() -> None:
     dm = flat_data(args.data, "minmax", args.seed)
     model = VaDE(dm.n_features, dm.n_classes, pretrain_epochs=args.pretrain_epochs, epochs=0, n_init=args.n_init,
                  pretrain_loss=args.reconstruction_loss, activation=args.activation,
-                 encoder_init=args.encoder_init, seed=args.seed)
+                 encoder_init=args.encoder_init, init="gmm", seed=args.seed)  # the diagonal start it measures
     if args.pretrain_eps is not None:
         model.pretrain_optimizer_spec = {**model.pretrain_optimizer_spec, "eps": args.pretrain_eps}
     if args.pretrain_reduction == "sum":

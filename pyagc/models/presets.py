@@ -136,20 +136,20 @@ def ACeDeC(n_features: int | None = None, n_clusters: int = 10, encoder: nn.Modu
 
 def VaDE(n_features: int | None = None, n_clusters: int = 10, encoder: nn.Module | None = None,
          hidden_dims: Sequence[int] = (500, 500, 2000), latent_dim: int = 10, pretrain_epochs: int = 200,
-         epochs: int = 300, reconstruction: str = "bce", init: str = "gmm", n_init: int = 10,
+         epochs: int = 300, reconstruction: str = "bce", init: str = "gmm_full", n_init: int = 10,
          pretrain_optimizer: dict[str, Any] | None = None, optimizer: dict[str, Any] | None = None,
          pretrain_loss: str = "mse", activation: str = "relu", encoder_init: str = "xavier",
          mixture_weights: str = "learned", reconstruction_weight: float = 1.0, seed: int = 0) -> ClusteringModule:
     """VaDE (Jiang et al., IJCAI 2017): plain AE pretraining of a variational MLP autoencoder (on the
-    mean), diagonal-GMM initialisation of the prior, then the negative ELBO over VAE + prior with Adam
+    mean), GMM initialisation of the prior (``init``), then the negative ELBO over VAE + prior with Adam
     (lr 0.002 constant; the paper decays it by 0.9 every 10 epochs). ``reconstruction="bce"`` (inputs
     in [0, 1]) gives the default encoder a sigmoid output; a given ``encoder`` must be variational.
     ``pretrain_loss``: the pretraining reconstruction loss, ``"mse"`` or ``"bce"`` (needs the sigmoid output).
     ``activation`` / ``encoder_init``: the default encoder's hidden activation and weight initialisation
     (:class:`~pyagc.encoders.MLPAutoencoder`; clustpy's VaDE uses ``"leaky_relu"`` / ``"default"``).
     ``mixture_weights``: ``"learned"`` (the paper) or ``"uniform"`` (fixed :math:`\pi_c = 1/K`).
-    ``init``: the prior's start, ``"gmm"`` (diagonal GMM, the paper), ``"gmm_full"`` (a full-covariance GMM
-    projected onto the diagonal prior) or ``"kmeans"`` (:class:`~pyagc.clusters.VaDEClusterHead`).
+    ``init``: the prior's start, ``"gmm_full"`` (a full-covariance GMM projected onto the diagonal prior, the
+    default), ``"gmm"`` (a diagonal GMM, the paper's) or ``"kmeans"`` (:class:`~pyagc.clusters.VaDEClusterHead`).
     ``reconstruction_weight``: weight of the reconstruction term against the KL terms (1: the ELBO; clustpy's VaDE
     sums the reconstruction over the batch and averages the KL terms, i.e. weight = batch size)."""
     from pyagc.clusters import VaDEClusterHead
