@@ -37,6 +37,19 @@ def flat_data(name: str, scaling: str, seed: int, batch_size: int = 256):
     return dm
 
 
+def embed_with_saved_autoencoder(dm, path: str, seed: int, activation: str = "relu") -> torch.Tensor:
+    """Mean embeddings of ``dm.x`` under a variational MLP autoencoder saved by ``probe_vade_trajectory.py
+    --save-pretrained`` (the VaDE preset's widths; ``activation`` must be the saved one's). A saved network without
+    a trained log-variance layer (pretraining only fits the mean) is accepted; any other mismatch stops the probe."""
+    model = VaDE(dm.n_features, dm.n_classes, pretrain_epochs=0, epochs=0, activation=activation, seed=seed)
+    missing, unexpected = model.encoder.load_state_dict(torch.load(path), strict=False)
+    if unexpected or [k for k in missing if not k.startswith("logvar_layer.")]:
+        raise SystemExit(f"{path} does not fit: missing {missing}, unexpected {unexpected}")
+    model.eval()
+    with torch.no_grad():
+        return model.encoder.encode(dm.x).float()
+
+
 def augment_pretraining(model, dm) -> None:
     """Pretrain ``model`` on random affine views of the (square, one-channel, flattened) images of ``dm``:
     rotation up to 10 degrees, shift up to 10 %, no shear, background 0 (DEC-DA's digit augmentation)."""

@@ -22,10 +22,9 @@ from sklearn.mixture import GaussianMixture
 
 from pyagc.clusters import kmeans
 from pyagc.metrics import external_metrics
-from pyagc.models import VaDE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from probe_vade_start import flat_data  # noqa: E402
+from probe_vade_start import embed_with_saved_autoencoder, flat_data  # noqa: E402
 
 
 def main() -> None:
@@ -38,11 +37,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     dm = flat_data(args.data, "minmax", args.seed)
-    model = VaDE(dm.n_features, dm.n_classes, pretrain_epochs=0, epochs=0, seed=args.seed)
-    model.encoder.load_state_dict(torch.load(args.autoencoder))
-    model.eval()
-    with torch.no_grad():
-        z = model.encoder.encode(dm.x).float()
+    z = embed_with_saved_autoencoder(dm, args.autoencoder, args.seed)
     y = dm.y.numpy()
     base = {"data": args.data, "seed": args.seed, "autoencoder": Path(args.autoencoder).name}
     km = kmeans(z, dm.n_classes, n_init=10, seed=args.seed).labels.numpy()

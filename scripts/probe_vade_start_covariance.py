@@ -1,7 +1,7 @@
 """How the covariance of the initial mixture decides VaDE's start on a saved autoencoder.
 
     PYAGC_DATA=../shared/data OMP_NUM_THREADS=1 python scripts/probe_vade_start_covariance.py --data mnist \
-        --seed S --autoencoder DIR/mnist_p5_sS.pt --activation leaky_relu --encoder-init default
+        --seed S --autoencoder DIR/mnist_p5_sS.pt --activation leaky_relu
 
 Loads a pretrained variational MLP autoencoder (``scripts/probe_vade_trajectory.py --save-pretrained``, e.g. the
 shared starts of ``scripts/bench_vade_phases_shared_start.py``), embeds the data (means) and prints one JSON line
@@ -33,10 +33,9 @@ from sklearn.mixture import GaussianMixture
 
 from pyagc.clusters import VaDEClusterHead
 from pyagc.metrics import external_metrics
-from pyagc.models import VaDE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from probe_vade_start import flat_data  # noqa: E402
+from probe_vade_start import embed_with_saved_autoencoder, flat_data  # noqa: E402
 
 
 def main() -> None:
@@ -45,21 +44,13 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="data seed and the mixtures' random_state")
     p.add_argument("--autoencoder", required=True, help="state_dict saved by probe_vade_trajectory --save-pretrained")
     p.add_argument("--activation", default="leaky_relu", help="the saved autoencoder's (clustpy's: leaky_relu)")
-    p.add_argument("--encoder-init", default="default", help="irrelevant once loaded; kept for the constructor")
     p.add_argument("--scaling", default="minmax")
     p.add_argument("--n-init", type=int, default=10)
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     dm = flat_data(args.data, args.scaling, args.seed)
-    model = VaDE(dm.n_features, dm.n_classes, pretrain_epochs=0, epochs=0, pretrain_loss="bce",
-                 activation=args.activation, encoder_init=args.encoder_init, seed=args.seed)
-    missing, unexpected = model.encoder.load_state_dict(torch.load(args.autoencoder), strict=False)
-    if unexpected or [k for k in missing if not k.startswith("logvar_layer.")]:
-        raise SystemExit(f"{args.autoencoder} does not fit: missing {missing}, unexpected {unexpected}")
-    model.eval()
-    with torch.no_grad():
-        z = model.encoder.encode(dm.x).float()
+    z = embed_with_saved_autoencoder(dm, args.autoencoder, args.seed, activation=args.activation)
     y = dm.y.numpy()
     k = dm.n_classes
 

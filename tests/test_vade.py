@@ -220,6 +220,9 @@ def test_gmm_full_init_is_the_diagonal_projection_of_a_full_mixture():
     diag.initialize(z)
     assert external_metrics(y, diag.cluster(z).numpy())["acc"] < 0.8  # the diagonal fit splits along the long axis
     assert external_metrics(y, full.cluster(z).numpy())["acc"] > 0.98
+    default = VaDEClusterHead(2, 2, seed=0)  # the default start is the projected full fit
+    default.initialize(z)
+    assert torch.equal(default.log_vars, full.log_vars) and torch.equal(default.means, full.means)
 
 
 def test_uniform_mixture_weights_stay_fixed():

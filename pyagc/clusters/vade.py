@@ -107,8 +107,9 @@ class VaDEClusterHead(BaseClusterHead):
         reconstruction_weight: weight of the reconstruction term (1: the ELBO).
         init: ``"gmm_full"`` (a full-covariance Gaussian mixture fitted by EM with scikit-learn on the CPU,
             projected onto the diagonal prior: its weights, means and covariance diagonals; see above),
-            ``"gmm"`` (a diagonal mixture, the paper's start) or ``"kmeans"`` (pyagc's k-means on the embeddings' device; per-cluster variances
-            and frequencies give :math:`\boldsymbol\sigma_c^2, \boldsymbol\pi`).
+            ``"gmm"`` (a diagonal mixture, the paper's start) or ``"kmeans"`` (pyagc's k-means on the
+            embeddings' device; per-cluster variances and frequencies give
+            :math:`\boldsymbol\sigma_c^2, \boldsymbol\pi`).
         n_init: restarts of the initial GMM / k-means.
         mixture_weights: ``"learned"`` (the paper: :math:`\boldsymbol\pi` initialised from the mixture fit
             and trained with the ELBO) or ``"uniform"`` (:math:`\pi_c = 1/K` fixed, the prior of
