@@ -39,15 +39,15 @@ def test_spec_example_hexagonal_blobs(blobs, tmp_path):
     assert len(qe) == 100 and len(som.history["topographic_error"]) == 100
     assert qe[-1] < 0.6 * qe[0]
     assert som.history["topographic_error"][-1] < 0.15
-    vis = SOMVisualizer(som)
-    fig = vis.plot_elbow(save_path=tmp_path / "elbow.png")
+    vis = SOMVisualizer(som=som)
+    fig = vis.plot_elbow_analysis(max_k=10, feature_space="weights", save_path=tmp_path / "elbow.png")
     assert 3 <= fig.elbow["knee"] <= 6
     res = som.cluster(method="kmeans", n_clusters=4, feature_space="weights")
     assert res["labels"].shape == (375,) and res["sample_labels"].shape == (1000,)
     assert adjusted_rand_score(y, res["sample_labels"]) > 0.98
     assert res["metrics"]["silhouette"] > 0.6
     np.testing.assert_array_equal(som.predict(X), res["sample_labels"])
-    vis.plot_cluster_map(save_path=tmp_path / "clusters.png")
+    vis.plot_cluster_map(cluster_result=res, save_path=tmp_path / "clusters.png")
     _png_ok(tmp_path / "elbow.png")
     _png_ok(tmp_path / "clusters.png")
 

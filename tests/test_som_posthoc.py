@@ -247,8 +247,9 @@ def test_autosom_reports_route(blob_som):
 
 def test_posthoc_errors(blob_som):
     som, X, y = blob_som
-    with pytest.raises(ValueError, match="hdbscan finds the number of clusters"):
-        som.cluster(method="hdbscan", n_clusters=3)
+    with pytest.warns(UserWarning, match="HDBSCAN finds the number of clusters itself; n_clusters=3 is ignored"):
+        res = som.cluster(method="hdbscan", n_clusters=3)  # TorchSOM's page: "ignored by HDBSCAN"
+    assert res["n_clusters"] == som.cluster(method="hdbscan")["n_clusters"]
     with pytest.raises(ValueError, match="n_clusters must be an integer >= 2"):
         som.cluster(method="kmeans", n_clusters=1)
     with pytest.warns(UserWarning, match="feature_space is not used"):

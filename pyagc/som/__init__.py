@@ -3,8 +3,13 @@ r"""Self-organising maps and post-hoc SOM clustering.
 * :class:`SOM`: the map (torch ``nn.Module``; vectorised mini-batch training);
 * post-hoc clustering through :meth:`SOM.cluster`: ``kmeans`` / ``gmm`` / ``hdbscan`` on the
   neurons, ``tsk`` (:func:`som_tsk`), ``densom`` (:func:`densom`), ``autosom`` (:func:`autosom`);
-* :class:`SOMVisualizer`: elbow, silhouette, comparison, cluster map, U-matrix, hit map,
-  component planes, training errors.
+* :class:`SOMVisualizer` (TorchSOM's names): ``plot_elbow_analysis``,
+  ``plot_silhouette_analysis``, ``plot_cluster_quality_comparison``, ``plot_cluster_map``,
+  ``plot_distance_map`` (U-matrix), ``plot_hit_map``, ``plot_component_planes``,
+  ``plot_training_errors``, target maps, ``plot_all``; every method returns its figure.
+
+Code written for TorchSOM runs after changing ``from torchsom import`` to
+``from pyagc.som import`` (see ``tests/seed_pages/torchsom_clustering``).
 """
 
 from .autosom import autosom, select_k_gmm_bic
@@ -20,13 +25,15 @@ from .cluster_kmeans_gmm_hdbscan import (
 from .densom import default_sigma, densom, otsu_threshold, watershed_maxima
 from .grid import grid_neighbors, grid_positions, smooth_on_grid, suggest_grid_size
 from .neighborhood import DECAY_FUNCTIONS, DISTANCE_FUNCTIONS, NEIGHBORHOOD_FUNCTIONS, neighborhood
-from .som import CLUSTER_METHODS, FEATURE_SPACES, INITIALIZATION_MODES, SOM
+from .som import CLUSTER_METHODS, FEATURE_SPACES, INITIALIZATION_MODES, MAP_TYPES, SOM
 from .tsk import som_tsk
-from .visualizer import SOMVisualizer
+from .visualizer import SOMFigure, SOMVisualizer, VisualizationConfig
 
 __all__ = [
     "SOM",
     "SOMVisualizer",
+    "VisualizationConfig",
+    "SOMFigure",
     "som_tsk",
     "default_sigma",
     "densom",
@@ -52,4 +59,5 @@ __all__ = [
     "INITIALIZATION_MODES",
     "CLUSTER_METHODS",
     "FEATURE_SPACES",
+    "MAP_TYPES",
 ]

@@ -145,8 +145,11 @@ def cluster_neurons(
     :class:`sklearn.mixture.GaussianMixture` or :class:`hdbscan.HDBSCAN`
     (default ``min_cluster_size = max(5, M // 50)``).
 
+    HDBSCAN finds k itself: ``n_clusters`` is ignored with a warning.
+
     Returns:
-        dict with ``labels`` (per neuron), ``n_clusters``, ``feature_space`` and
+        dict with ``labels`` (per neuron, ``-1`` = noise), ``n_clusters``, ``feature_space``,
+        ``centers`` (mean neuron feature per cluster), ``inertia`` (k-means) and
         ``k_selection`` (criterion, candidate k, scores) when k was chosen.
     """
     method = check_option(method, ("kmeans", "gmm", "hdbscan"), "method")
@@ -157,7 +160,13 @@ def cluster_neurons(
         import hdbscan
 
         if n_clusters is not None:
-            raise ValueError("hdbscan finds the number of clusters itself; do not pass n_clusters (or use kmeans/gmm).")
+            import warnings
+
+            warnings.warn(
+                f"HDBSCAN finds the number of clusters itself; n_clusters={n_clusters!r} is ignored "
+                "(use min_cluster_size to influence it).",
+                stacklevel=2,
+            )
         params = {"min_cluster_size": max(5, m // 50)}
         params.update(kwargs)
         labels = hdbscan.HDBSCAN(**params).fit_predict(F)
@@ -172,6 +181,7 @@ def cluster_neurons(
         labels = np.array([remap.get(v, -1) for v in labels], dtype=np.int64)
         out["labels"] = labels
         out["n_clusters"] = int(len(uniq))
+        out["centers"] = _centers(F, labels)
         return out
     if n_clusters is None:
         ks = _k_range(m, k_max)
@@ -188,7 +198,9 @@ def cluster_neurons(
     if method == "kmeans":
         params = {"n_init": 10, "random_state": random_state}
         params.update(kwargs)
-        labels = KMeans(n_clusters, **params).fit_predict(F)
+        km = KMeans(n_clusters, **params).fit(F)
+        labels = km.labels_
+        out["inertia"] = float(km.inertia_)
     else:
         params = {"covariance_type": "full", "reg_covar": 1e-6, "n_init": 2, "random_state": random_state}
         params.update(kwargs)
@@ -198,4 +210,11 @@ def cluster_neurons(
     labels = np.searchsorted(uniq, labels).astype(np.int64)
     out["labels"] = labels
     out["n_clusters"] = int(len(uniq))
+    out["centers"] = _centers(F, labels)
     return out
+
+
+def _centers(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Mean feature vector of every cluster ``0..k-1`` (noise ``-1`` excluded), shape ``(k, d)``."""
+    k = int(labels.max()) + 1 if (labels >= 0).any() else 0
+    return np.stack([features[labels == c].mean(0) for c in range(k)]) if k else np.zeros((0, features.shape[1]))

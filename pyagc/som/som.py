@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ ArrayLike = Union[np.ndarray, torch.Tensor, List[List[float]]]
 INITIALIZATION_MODES = ("random", "sample", "pca")
 CLUSTER_METHODS = ("kmeans", "gmm", "hdbscan", "tsk", "densom", "autosom")
 FEATURE_SPACES = ("weights", "positions", "combined")
+MAP_TYPES = ("hit", "distance", "bmus_data", "metric", "score", "rank", "classification")
 
 _CHUNK = 4096  # samples per chunk when computing BMUs of large inputs
 _MAX_DENSE_GRID = 2500  # neurons up to which the (M, M) grid distance matrix is cached
@@ -357,6 +358,7 @@ class SOM(nn.Module):
         batch_size: Optional[int] = None,
         progress: Optional[bool] = None,
         keep_data: bool = True,
+        verbose: Optional[bool] = None,
     ) -> "SOM":
         """Train the map on ``data`` (n_samples, num_features) with mini-batch updates.
 
@@ -365,15 +367,19 @@ class SOM(nn.Module):
         (a second call continues training and appends to :attr:`history`). Quantisation and topographic
         errors (on at most 10 000 fixed samples), :math:`\\sigma` and :math:`\\eta` are recorded
         once per epoch in :attr:`history`. With ``keep_data`` the data are stored for
-        :meth:`cluster` and the hit map.
+        :meth:`cluster` and the hit map. ``progress`` (or its TorchSOM name ``verbose``) shows a
+        progress bar; by default the constructor's ``verbose`` decides.
 
         Returns:
-            SOM: ``self``.
+            SOM: ``self`` (TorchSOM returns the per-epoch error lists instead; here they are in
+            ``som.history["quantization_error"]`` and ``som.history["topographic_error"]``).
         """
         X = self._tensor(data)
         n = X.shape[0]
         epochs = self.epochs if epochs is None else check_positive_int(epochs, "epochs")
         bs = min(self.batch_size if batch_size is None else check_positive_int(batch_size, "batch_size"), n)
+        if progress is None:
+            progress = verbose
         show = self.verbose if progress is None else bool(progress)
         if not self._data_initialized:
             self.initialize_weights(X.cpu().numpy(), self.initialization_mode)
@@ -494,26 +500,71 @@ class SOM(nn.Module):
         """Hit counts on the grid, shape ``(y, x)``."""
         return self.to_grid(self.hits(data))
 
+    def neighbors_within(self, order: int = 1) -> "scipy.sparse.csr_matrix":  # noqa: F821
+        """Neurons at most ``order`` steps apart on the grid graph, as a sparse boolean matrix.
+
+        One step joins grid neighbours (6 on hexagonal maps, 8 on rectangular maps, see
+        :attr:`neighbors`), so order ``k`` gives the hexagonal rings, or the Chebyshev squares,
+        of radius ``k`` around each neuron. The diagonal (a neuron itself) is excluded.
+
+        Returns:
+            scipy.sparse.csr_matrix: ``(M, M)``; row ``j`` marks the neighbours of neuron ``j``.
+        """
+        from scipy import sparse
+
+        order = check_positive_int(order, "neighborhood_order")
+        m = self.n_neurons
+        nb = self._neighbors
+        rows = np.repeat(np.arange(m), nb.shape[1])
+        cols = nb.ravel()
+        keep = cols >= 0
+        A = sparse.csr_matrix((np.ones(int(keep.sum()), dtype=np.int8), (rows[keep], cols[keep])), shape=(m, m))
+        R = A.copy()
+        for _ in range(order - 1):
+            R = ((R + R @ A) > 0).astype(np.int8)
+        R = R.tolil()
+        R.setdiag(0)
+        R = R.tocsr()
+        R.eliminate_zeros()
+        return R.astype(bool)
+
     @torch.no_grad()
-    def distance_map(self, scaling: str = "mean") -> np.ndarray:
+    def distance_map(
+        self,
+        scaling: str = "mean",
+        distance_metric: Optional[str] = None,
+        neighborhood_order: Optional[int] = None,
+    ) -> np.ndarray:
         """U-matrix: mean (``scaling="mean"``) or summed (``"sum"``) distance of every
-        prototype to its grid neighbours, normalised to ``[0, 1]``; shape ``(y, x)``."""
+        prototype to its grid neighbours up to ``neighborhood_order`` steps away (default 1),
+        measured with ``distance_metric`` (default: the map's ``distance_function``) and
+        normalised to ``[0, 1]``; shape ``(y, x)``."""
         scaling = check_option(scaling, ("mean", "sum"), "scaling")
-        w = self.weights.detach()
-        nb = torch.as_tensor(self._neighbors, device=self.device)
-        valid = nb >= 0
-        nbw = w[nb.clamp(min=0)]  # (M, deg, F)
-        if self.distance_function == "euclidean":
-            d = torch.linalg.norm(nbw - w[:, None, :], dim=-1)
-        elif self.distance_function == "manhattan":
-            d = (nbw - w[:, None, :]).abs().sum(-1)
+        metric = self.distance_function if distance_metric is None else check_option(
+            distance_metric, DISTANCE_FUNCTIONS, "distance_metric"
+        )
+        order = 1 if neighborhood_order is None else check_positive_int(neighborhood_order, "neighborhood_order")
+        if order == 1:
+            nb = self._neighbors
+            rows = np.repeat(np.arange(self.n_neurons), nb.shape[1])
+            cols = nb.ravel()
+            keep = cols >= 0
+            rows, cols = rows[keep], cols[keep]
         else:
-            d = 1 - torch.nn.functional.cosine_similarity(nbw, w[:, None, :], dim=-1)
-        d = torch.where(valid, d, torch.zeros_like(d))
-        u = d.sum(1)
+            rows, cols = self.neighbors_within(order).nonzero()
+        w = self.weights.detach()
+        r = torch.as_tensor(rows, device=self.device, dtype=torch.long)
+        c = torch.as_tensor(cols, device=self.device, dtype=torch.long)
+        a, b = w[r], w[c]
+        if metric == "euclidean":
+            d = torch.linalg.norm(a - b, dim=-1)
+        elif metric == "manhattan":
+            d = (a - b).abs().sum(-1)
+        else:
+            d = 1 - torch.nn.functional.cosine_similarity(a, b, dim=-1)
+        u = np.bincount(rows, weights=d.cpu().numpy().astype(np.float64), minlength=self.n_neurons)
         if scaling == "mean":
-            u = u / valid.sum(1).clamp(min=1)
-        u = u.cpu().numpy()
+            u = u / np.maximum(np.bincount(rows, minlength=self.n_neurons), 1)
         if u.max() > 0:
             u = u / u.max()
         return self.to_grid(u)
@@ -521,6 +572,164 @@ class SOM(nn.Module):
     def u_matrix(self) -> np.ndarray:
         """Alias of :meth:`distance_map`."""
         return self.distance_map()
+
+    # ------------------------------------------------------------------ TorchSOM-style maps
+    def _neuron_of(self, row: int, col: int) -> int:
+        if not (0 <= row < self.y and 0 <= col < self.x):
+            raise ValueError(
+                f"bmus_data_map key ({row}, {col}) is off the {self.y} x {self.x} (rows x columns) grid; "
+                "build the mapping with som.build_map('bmus_data', data=..., return_indices=True)."
+            )
+        return int(row) * self.x + int(col)
+
+    def _sample_neurons(
+        self, data: Optional[ArrayLike], bmus_data_map: Optional[Mapping[Any, Any]]
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        """``(sample_index, neuron_index)`` pairs from ``bmus_data_map``, ``data`` or the fitted data."""
+        if bmus_data_map is not None:
+            samples, neurons = [], []
+            for key, idx in bmus_data_map.items():
+                if isinstance(key, (tuple, list)) and len(key) == 2:
+                    j = self._neuron_of(*key)
+                else:
+                    j = int(key)
+                arr = idx.detach().cpu().numpy() if isinstance(idx, torch.Tensor) else np.asarray(idx)
+                if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+                    raise ValueError(
+                        "bmus_data_map must map each BMU to a list of sample indices; build it with "
+                        "som.build_map('bmus_data', data=..., return_indices=True)."
+                    )
+                samples.append(arr.astype(np.int64))
+                neurons.append(np.full(arr.size, j, dtype=np.int64))
+            if not samples:
+                return np.zeros(0, np.int64), np.zeros(0, np.int64)
+            return np.concatenate(samples), np.concatenate(neurons)
+        if data is None and self._data_bmus is not None:
+            b = self._data_bmus
+        else:
+            b = self.bmus(self._data_or_fitted(data))
+        return np.arange(len(b), dtype=np.int64), np.asarray(b, dtype=np.int64)
+
+    def build_map(
+        self,
+        map_type: str,
+        data: Optional[ArrayLike] = None,
+        target: Optional[ArrayLike] = None,
+        bmus_data_map: Optional[Mapping[Any, Any]] = None,
+        **kwargs: Any,
+    ) -> Union[np.ndarray, Dict[Tuple[int, int], Any]]:
+        r"""Per-neuron maps with TorchSOM's names (grids have pyagc's ``(y, x)`` layout).
+
+        ``map_type``:
+
+        * ``"hit"``: samples per neuron (:meth:`hit_map`);
+        * ``"distance"``: the U-matrix (:meth:`distance_map`; keywords ``scaling``, default
+          ``"sum"`` as in TorchSOM, ``distance_metric``, ``neighborhood_order``);
+        * ``"bmus_data"``: a dict ``{(row, col): sample indices}`` (``return_indices=True``) or
+          ``{(row, col): samples}`` of the neurons that have hits;
+        * ``"metric"``: mean (``reduction_parameter="mean"``) or standard deviation (``"std"``)
+          of ``target`` per neuron;
+        * ``"score"``: :math:`\max(\epsilon, \frac{s_j}{\sqrt{n_j}}\log\frac{N}{n_j})` with
+          :math:`s_j` the standard deviation of ``target`` over the :math:`n_j` samples of
+          neuron :math:`j` and :math:`N` = ``total_samples`` (:math:`\epsilon` for one sample);
+        * ``"rank"``: neurons ranked by that standard deviation (1 = largest);
+        * ``"classification"``: the most frequent ``target`` label per neuron (ties broken by
+          the labels of the neighbours up to ``neighborhood_order`` steps away).
+
+        Neurons without samples are NaN. The sample-to-neuron assignment comes from
+        ``bmus_data_map`` if given, else from ``data``, else from the fitted data.
+        """
+        map_type = check_option(map_type, MAP_TYPES, "map_type")
+        allowed = {
+            "hit": {"batch_size"},
+            "distance": {"scaling", "distance_metric", "neighborhood_order"},
+            "bmus_data": {"return_indices", "batch_size"},
+            "metric": {"reduction_parameter", "batch_size"},
+            "score": {"total_samples", "batch_size"},
+            "rank": {"batch_size"},
+            "classification": {"neighborhood_order", "batch_size"},
+        }[map_type]
+        unknown = sorted(set(kwargs) - allowed)
+        if unknown:
+            raise TypeError(
+                f"build_map({map_type!r}) got unexpected keyword(s) {unknown}; it accepts {sorted(allowed) or 'none'}."
+            )
+        if map_type == "distance":
+            return self.distance_map(
+                scaling=kwargs.pop("scaling", "sum"),
+                distance_metric=kwargs.pop("distance_metric", None),
+                neighborhood_order=kwargs.pop("neighborhood_order", None),
+            )
+        kwargs.pop("batch_size", None)  # BMUs are computed in fixed chunks here
+        if map_type == "hit":
+            if bmus_data_map is not None and data is None:
+                _, nj = self._sample_neurons(None, bmus_data_map)
+                return self.to_grid(np.bincount(nj, minlength=self.n_neurons).astype(np.float64))
+            return self.hit_map(data).astype(np.float64)
+        if map_type == "bmus_data":
+            return_indices = bool(kwargs.pop("return_indices", False))
+            si, nj = self._sample_neurons(data, bmus_data_map)
+            X = None if return_indices else self._data_or_fitted(data).cpu().numpy()
+            out: Dict[Tuple[int, int], Any] = {}
+            order = np.argsort(nj, kind="stable")
+            si, nj = si[order], nj[order]
+            bounds = np.flatnonzero(np.diff(nj)) + 1
+            for s_grp, j in zip(np.split(si, bounds), nj[np.r_[0, bounds]] if len(nj) else []):
+                key = (int(j) // self.x, int(j) % self.x)
+                out[key] = s_grp.tolist() if return_indices else X[s_grp]
+            return out
+        if target is None:
+            raise ValueError(f"map_type={map_type!r} needs target= (one value or label per sample).")
+        t = target.detach().cpu().numpy() if isinstance(target, torch.Tensor) else np.asarray(target)
+        t = t.reshape(len(t), -1)[:, 0] if t.ndim > 1 else t
+        si, nj = self._sample_neurons(data, bmus_data_map)
+        if len(si) and si.max() >= len(t):
+            raise ValueError(f"target has {len(t)} entries but the BMU mapping refers to sample {int(si.max())}.")
+        m = self.n_neurons
+        n = np.bincount(nj, minlength=m).astype(np.float64)
+        eps = 1e-8
+        if map_type == "classification":
+            order = kwargs.pop("neighborhood_order", None)
+            codes, inv = np.unique(t[si], return_inverse=True)
+            counts = np.zeros((m, len(codes)))
+            np.add.at(counts, (nj, inv), 1.0)
+            out_map = np.full(m, np.nan)
+            nb = None
+            for j in np.flatnonzero(n > 0):
+                top = np.flatnonzero(counts[j] == counts[j].max())
+                if len(top) > 1:
+                    if nb is None:
+                        nb = self.neighbors_within(1 if order is None else order)
+                    around = counts[nb[j].indices].sum(0)[top]
+                    top = top[around == around.max()]
+                out_map[j] = codes[top[0]]
+            return self.to_grid(out_map)
+        tv = t[si].astype(np.float64)
+        s1 = np.bincount(nj, weights=tv, minlength=m)
+        s2 = np.bincount(nj, weights=tv * tv, minlength=m)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = s1 / n
+            std = np.sqrt(np.clip((s2 - n * mean * mean) / (n - 1), 0.0, None))
+        if map_type == "metric":
+            red = check_option(kwargs.pop("reduction_parameter", "mean"), ("mean", "std"), "reduction_parameter")
+            if red == "mean":
+                v = np.where(n > 0, mean, np.nan)
+            else:
+                v = np.where(n > 1, std, np.where(n == 1, eps, np.nan))
+            return self.to_grid(v)
+        if map_type == "score":
+            total = float(kwargs.pop("total_samples", None) or len(si))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                sc = np.maximum(std / np.sqrt(n) * np.log(total / n), eps)
+            return self.to_grid(np.where(n > 1, sc, np.where(n == 1, eps, np.nan)))
+        # rank: 1 = largest standard deviation
+        active = np.flatnonzero(n > 0)
+        sd = np.where(n > 1, std, 0.0)[active]
+        ranks = np.empty(len(active))
+        ranks[np.argsort(-sd, kind="stable")] = np.arange(1, len(active) + 1)
+        v = np.full(m, np.nan)
+        v[active] = ranks
+        return self.to_grid(v)
 
     def component_planes(self) -> np.ndarray:
         """Prototype values per feature on the grid, shape ``(num_features, y, x)``."""
@@ -538,7 +747,10 @@ class SOM(nn.Module):
         r"""Post-hoc clustering of the trained map.
 
         Methods: :obj:`"kmeans"`, :obj:`"gmm"`, :obj:`"hdbscan"` on the neurons in
-        ``feature_space`` (:obj:`"weights"`, :obj:`"positions"` or :obj:`"combined"`);
+        ``feature_space`` (:obj:`"weights"`, :obj:`"positions"` or :obj:`"combined"`;
+        default :obj:`"weights"`). Without ``n_clusters``, k-means and GMM choose k themselves
+        (silhouette / BIC); HDBSCAN and DenSOM always find k themselves and ignore
+        ``n_clusters`` with a warning;
         :obj:`"tsk"` (topology-seeded k-means on the data, :func:`~pyagc.som.tsk.som_tsk`),
         :obj:`"densom"` (density watershed on the map, :func:`~pyagc.som.densom.densom`),
         :obj:`"autosom"` (:func:`~pyagc.som.autosom.autosom`). Extra keyword arguments go to the
@@ -549,12 +761,21 @@ class SOM(nn.Module):
             the fitted data by default), ``method``, ``n_clusters``, ``feature_space``,
             ``metrics`` (silhouette, Davies-Bouldin, Calinski-Harabasz on the data, noise
             excluded) and method-specific findings (``k_selection``, ``noise_fraction``,
-            ``route``...). The result is also stored as :attr:`cluster_result_` and used by
+            ``centers`` and, for k-means, ``inertia`` of the neurons, ``route``...). Pass it
+            to :class:`~pyagc.som.SOMVisualizer` (``plot_cluster_map(cluster_result=...)``). The result is also stored as :attr:`cluster_result_` and used by
             :meth:`predict`.
         """
         from .cluster_kmeans_gmm_hdbscan import cluster_neurons, clustering_metrics
 
         method = check_option(method, CLUSTER_METHODS, "clustering method")
+        if method in ("hdbscan", "densom") and n_clusters is not None:
+            warnings.warn(
+                f"{'HDBSCAN' if method == 'hdbscan' else 'DenSOM'} finds the number of clusters itself; "
+                f"n_clusters={n_clusters!r} is ignored"
+                + (" (use min_cluster_size to influence it)." if method == "hdbscan" else "."),
+                stacklevel=2,
+            )
+            n_clusters = None
         if n_clusters is not None:
             n_clusters = check_positive_int(n_clusters, "n_clusters", minimum=2)
             if n_clusters > self.n_neurons:
@@ -587,8 +808,6 @@ class SOM(nn.Module):
                 res = som_tsk(X, W, bmus, n_clusters, random_state=seed, **kwargs)
                 res["feature_space"] = "data"
             elif method == "densom":
-                if n_clusters is not None:
-                    warnings.warn("DenSOM finds k itself; n_clusters is ignored.", stacklevel=2)
                 from .densom import densom
 
                 res = densom(hits, self.x, self.y, self.topology, data=X, weights=W, **kwargs)
