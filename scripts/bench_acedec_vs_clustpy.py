@@ -50,8 +50,8 @@ def pyagc_run(args) -> None:
     torch.set_num_threads(args.threads)
     dm = tabular_data(args)
     pl.seed_everything(args.seed, verbose=False)
-    model = ACeDeC(n_features=dm.n_features, n_clusters=dm.n_classes, hidden_dims=args.hidden,
-                   latent_dim=args.latent, pretrain_epochs=args.pretrain_epochs, epochs=args.epochs,
+    model = ACeDeC(in_features=dm.n_features, n_clusters=dm.n_classes, hidden_dims=args.hidden,
+                   n_features=args.latent, pretrain_epochs=args.pretrain_epochs, epochs=args.epochs,
                    optimizer={"name": "adam", "lr": args.lr}, refit_interval=args.refit_interval, seed=args.seed)
     trainer = cpu_trainer(args.pretrain_epochs + args.epochs, args.precision)
     sw = Stopwatch()

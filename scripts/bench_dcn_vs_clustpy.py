@@ -47,7 +47,7 @@ def worker(args) -> None:
     torch.set_num_threads(args.threads)
     dm = tabular_data(args)
     pl.seed_everything(args.seed, verbose=False)
-    model = DCN(dm.n_features, n_clusters=dm.n_classes, hidden_dims=args.hidden, latent_dim=args.latent,
+    model = DCN(dm.n_features, n_clusters=dm.n_classes, hidden_dims=args.hidden, n_features=args.latent,
                 pretrain_epochs=args.pretrain_epochs, epochs=args.epochs, lambda_=args.lam, n_init=args.n_init,
                 pretrain_optimizer={"name": "adam", "lr": args.lr}, optimizer={"name": "adam", "lr": args.lr},
                 seed=args.seed)

@@ -31,7 +31,7 @@ def run(name: str, seed: int, epochs: int, root: str | None) -> dict:
     pl.seed_everything(seed, verbose=False)
     dm = GraphDataModule(name, root=root)
     dm.setup()
-    model = DMoN(n_features=dm.n_features, n_clusters=dm.n_classes, epochs=epochs)
+    model = DMoN(in_features=dm.n_features, n_clusters=dm.n_classes, epochs=epochs)
     t0 = time.perf_counter()
     pl.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
                enable_progress_bar=False, enable_model_summary=False).fit(model, datamodule=dm)

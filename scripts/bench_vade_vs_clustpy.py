@@ -68,7 +68,7 @@ def worker(args) -> None:
     def fit(dm, pretrain_epochs, epochs, seed):
         pl.seed_everything(seed, verbose=False)
         dm.setup("fit")
-        model = VaDE(dm.n_features, dm.n_classes, hidden_dims=args.hidden, latent_dim=args.latent,
+        model = VaDE(dm.n_features, dm.n_classes, hidden_dims=args.hidden, n_features=args.latent,
                      pretrain_epochs=pretrain_epochs, epochs=epochs, n_init=args.n_init,
                      init=args.init, optimizer={"name": "adam", "lr": args.lr}, reconstruction_weight=args.reconstruction_weight,
                      mixture_weights=args.mixture_weights, seed=seed, **MATCH[args.match])

@@ -190,7 +190,7 @@ def test_end_to_end_on_digits(tmp_path):
     pl.seed_everything(0, verbose=False)
     dm = TabularDataModule("digits", scaling="minmax", batch_size=100, limit=400, seed=0)
     dm.setup()
-    kw = dict(n_features=dm.n_features, n_clusters=dm.n_classes, hidden_dims=(64, 64), latent_dim=10)
+    kw = dict(in_features=dm.n_features, n_clusters=dm.n_classes, hidden_dims=(64, 64), n_features=10)
     model = ACeDeC(**kw, pretrain_epochs=15, epochs=2, optimizer={"name": "adam", "lr": 1e-3}, n_init=2)
     trainer = pl.Trainer(max_epochs=17, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False)
@@ -210,7 +210,7 @@ def test_end_to_end_on_digits(tmp_path):
 def test_bad_input_errors():
     with pytest.raises(ValueError, match="n_clusters"):
         ACeDeCClusterHead(1, 4)
-    with pytest.raises(ValueError, match="embedding_dim"):
+    with pytest.raises(ValueError, match="n_features"):
         ACeDeCClusterHead(3, 0)
     with pytest.raises(ValueError, match="count_momentum"):
         ACeDeCClusterHead(3, 4, count_momentum=0.0)
@@ -218,8 +218,10 @@ def test_bad_input_errors():
         ACeDeCClusterHead(3, 4, shared_space_tolerance=0.6)
     head = ACeDeCClusterHead(3, 2)
     x = torch.zeros(4, 3)
-    with pytest.raises(RuntimeError, match="initialize"):
-        head(torch.randn(4, 2), x=x, x_hat=x)
+    with pytest.warns(UserWarning, match="used before initialize"):  # initialises itself from the first z
+        out = head(torch.randn(4, 2), x=x, x_hat=x)
+    assert torch.isfinite(out.total) and head.is_initialized
+    head = ACeDeCClusterHead(3, 2)
     with pytest.raises(ValueError, match="more data"):
         head.initialize(torch.randn(2, 2))
     head.initialize(torch.randn(20, 2))
@@ -235,7 +237,7 @@ def test_bad_input_errors():
         head.set_rotation(torch.tensor([[1.0, 1.0], [0.0, 1.0]]))
     with pytest.raises(ValueError, match="shape"):
         head.set_beta(torch.tensor([0.5, 0.5, 0.5]))
-    with pytest.raises(ValueError, match="needs reconstructions"):
+    with pytest.raises(ValueError, match="takes x_hat \(reconstructions\)"):
         ClusteringModule(torch.nn.Linear(3, 2), ACeDeCClusterHead(3, 2))
 
 

@@ -77,7 +77,7 @@ def test_entropy_is_subtracted_so_a_collapsed_assignment_costs_more():
     assert cluster_level(collapsed) > cluster_level(balanced) + 1.0
 
     torch.manual_seed(0)
-    head = ContrastiveClusterHead(2, embedding_dim=3, instance_dim=4, hidden_dim=5)
+    head = ContrastiveClusterHead(2, n_features=3, instance_dim=4, hidden_dim=5)
     z_a, z_b = torch.randn(6, 3), torch.randn(6, 3)
     with torch.no_grad():
         out = head(z_a, views=(z_a, z_b))
@@ -92,7 +92,7 @@ def test_entropy_is_subtracted_so_a_collapsed_assignment_costs_more():
 # ---------------------------------------------------------------- gradients, cluster(), dtypes
 def test_gradients_reach_both_projections_and_the_embeddings():
     torch.manual_seed(0)
-    head = ContrastiveClusterHead(3, embedding_dim=4, instance_dim=5)
+    head = ContrastiveClusterHead(3, n_features=4, instance_dim=5)
     z_a = torch.randn(8, 4, requires_grad=True)
     z_b = torch.randn(8, 4, requires_grad=True)
     out = head(z_a, views=(z_a, z_b))
@@ -115,7 +115,7 @@ def test_gradients_reach_both_projections_and_the_embeddings():
 
 def test_cluster_shapes_rows_and_no_gradient():
     torch.manual_seed(0)
-    head = ContrastiveClusterHead(4, embedding_dim=6)
+    head = ContrastiveClusterHead(4, n_features=6)
     z = torch.randn(10, 6, requires_grad=True)
     labels, soft = head.cluster(z), head.cluster(z, soft=True)
     assert labels.shape == (10,) and labels.dtype == torch.int64 and 0 <= labels.min() and labels.max() < 4
@@ -128,18 +128,18 @@ def test_cluster_shapes_rows_and_no_gradient():
 
 def test_bf16_autocast_and_checkpoint_round_trip():
     torch.manual_seed(0)
-    head = ContrastiveClusterHead(3, embedding_dim=4)
+    head = ContrastiveClusterHead(3, n_features=4)
     z_a, z_b = torch.randn(8, 4), torch.randn(8, 4)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = head(z_a, views=(z_a, z_b))
     assert out.total.dtype == torch.float32 and torch.isfinite(out.total)
-    fresh = ContrastiveClusterHead(3, embedding_dim=4)
+    fresh = ContrastiveClusterHead(3, n_features=4)
     fresh.load_state_dict(head.state_dict())
     assert torch.equal(fresh.cluster(z_a, soft=True), head.cluster(z_a, soft=True))
 
 
 def test_bad_input_gives_clear_errors():
-    head = ContrastiveClusterHead(2, embedding_dim=3)
+    head = ContrastiveClusterHead(2, n_features=3)
     z = torch.randn(4, 3)
     with pytest.raises(ValueError, match="two augmented views"):
         head(z)
@@ -279,7 +279,7 @@ def test_tabular_augmentations_rates_shapes_and_seeds():
 def test_end_to_end_on_digits_with_tabular_views(tmp_path):
     pl.seed_everything(0, workers=False)
     dm = TabularDataModule("digits", scaling="minmax", batch_size=256, seed=0)
-    head = ContrastiveClusterHead(10, embedding_dim=32, instance_dim=32)
+    head = ContrastiveClusterHead(10, n_features=32, instance_dim=32)
     model = ClusteringModule(MLPAutoencoder(64, [128], 32), head, pretrain_epochs=0, epochs=2,
                              optimizer={"name": "adam", "lr": 3e-4}, augmentation=TabularAugmentation(0.1, 0.2))
     pl.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
@@ -321,10 +321,10 @@ def test_merge_columns_joins_the_two_halves_of_a_split_cluster():
 
 def test_overclustered_head_merges_after_training_and_keeps_the_merge_in_checkpoints(tmp_path):
     with pytest.raises(ValueError, match="overclusters must be a number of columns larger than n_clusters=10"):
-        ContrastiveClusterHead(10, embedding_dim=8, overclusters=10)
+        ContrastiveClusterHead(10, n_features=8, overclusters=10)
     pl.seed_everything(0, workers=False)
     dm = TabularDataModule("digits", scaling="minmax", batch_size=256, seed=0)
-    head = ContrastiveClusterHead(10, embedding_dim=32, instance_dim=32, overclusters=12)
+    head = ContrastiveClusterHead(10, n_features=32, instance_dim=32, overclusters=12)
     assert head.requires_finalization and head.cluster_projection[-1].out_features == 12
     model = ClusteringModule(MLPAutoencoder(64, [128], 32), head, pretrain_epochs=0, epochs=2,
                              optimizer={"name": "adam", "lr": 3e-4}, augmentation=TabularAugmentation(0.1, 0.2))
@@ -341,6 +341,6 @@ def test_overclustered_head_merges_after_training_and_keeps_the_merge_in_checkpo
     # a merged column's probability is the sum of its columns
     raw = head.cluster_probabilities(z)
     assert torch.allclose(soft, torch.zeros(1797, 10).index_add_(1, head.column_to_cluster, raw), atol=1e-6)
-    fresh = ContrastiveClusterHead(10, embedding_dim=32, instance_dim=32, overclusters=12)
+    fresh = ContrastiveClusterHead(10, n_features=32, instance_dim=32, overclusters=12)
     fresh.load_state_dict(head.state_dict())
     assert bool(fresh._merged) and torch.equal(fresh.cluster(z), head.cluster(z))

@@ -71,10 +71,9 @@ def test_module_embeds_the_clean_batch_and_one_affine_view_on_digits(one_thread)
     seen = []
     original = head.forward
 
-    def spy(z, **context):
-        seen.append((z.detach(), context["views"][0].detach(), context["views"][1].detach(),
-                     model.embed(context["x"]).detach()))
-        return original(z, **context)
+    def spy(z, index=None, views=None):  # the head receives what DEC's forward names: index and views
+        seen.append((z.detach(), views[0].detach(), views[1].detach(), model.embed(dm.x[index]).detach()))
+        return original(z, index=index, views=views)
 
     head.forward = spy
     trainer = pl.Trainer(max_epochs=3, accelerator="cpu", logger=False, enable_checkpointing=False,

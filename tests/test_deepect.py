@@ -232,10 +232,11 @@ def test_bad_input_gives_clear_errors():
     with pytest.raises(ValueError, match="prune_threshold"):
         DeepECTClusterHead(2, 4, prune_threshold=-1)
     h = DeepECTClusterHead(2, 2, max_leaves=4)
-    with pytest.raises(RuntimeError, match="initialize"):
-        h(Z, x=X0, x_hat=X0)
-    with pytest.raises(RuntimeError, match="initialize"):
-        h.cluster(Z)
+    with pytest.warns(UserWarning, match="used before initialize"):  # initialises itself from the first z
+        labels = h.cluster(Z)
+    assert h.is_initialized and labels.shape == (Z.shape[0],)
+    assert torch.isfinite(h(Z, x=X0, x_hat=X0).total)
+    h = DeepECTClusterHead(2, 2, max_leaves=4)
     with pytest.raises(ValueError, match="n_clusters=2 is larger than the number of samples"):
         h.initialize(Z[:1])
     h.initialize(Z)
@@ -260,7 +261,7 @@ def test_bf16_autocast_losses_are_float32():
 def test_end_to_end_on_digits():
     pl.seed_everything(0, verbose=False)
     dm = TabularDataModule("digits", scaling="minmax", batch_size=256, seed=0)
-    model = DeepECT(n_features=64, n_clusters=10, hidden_dims=(128, 128), latent_dim=10, pretrain_epochs=12,
+    model = DeepECT(in_features=64, n_clusters=10, hidden_dims=(128, 128), n_features=10, pretrain_epochs=12,
                     epochs=6, max_leaves=12, split_interval=4, seed=0)
     trainer = pl.Trainer(max_epochs=18, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False)

@@ -116,7 +116,7 @@ def test_end_to_end_on_digits(tmp_path):
     pl.seed_everything(0, verbose=False)
     dm = TabularDataModule("digits", scaling="minmax", batch_size=128, limit=500, seed=0)
     dm.setup()
-    model = DipEncoder(dm.n_features, n_clusters=10, hidden_dims=(64,), latent_dim=5, pretrain_epochs=3, epochs=3,
+    model = DipEncoder(dm.n_features, n_clusters=10, hidden_dims=(64,), n_features=5, pretrain_epochs=3, epochs=3,
                        update_interval=4, n_init=2, seed=0)
     trainer = pl.Trainer(max_epochs=6, accelerator="cpu", logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
@@ -129,7 +129,7 @@ def test_end_to_end_on_digits(tmp_path):
     assert normalized_mutual_info_score(dm.y.numpy(), labels.numpy()) > 0.3  # 3 + 3 short epochs: a smoke test
     path = tmp_path / "m.ckpt"
     trainer.save_checkpoint(path)
-    again = DipEncoder(dm.n_features, n_clusters=10, hidden_dims=(64,), latent_dim=5, pretrain_epochs=3, epochs=3)
+    again = DipEncoder(dm.n_features, n_clusters=10, hidden_dims=(64,), n_features=5, pretrain_epochs=3, epochs=3)
     again.load_state_dict(torch.load(path, weights_only=False)["state_dict"])
     assert torch.equal(again.infer_full(dm), labels)
 
@@ -145,8 +145,9 @@ def test_bad_input():
     with pytest.raises(IndexError, match="outside the 17 labels"):
         head(z, index=torch.arange(17) + 5, x=torch.zeros(17, 2), x_hat=torch.zeros(17, 2))
     fresh = DipEncoderClusterHead(2, 1)
-    with pytest.raises(RuntimeError, match="not initialised"):
-        fresh(z, x=torch.zeros(17, 2), x_hat=torch.zeros(17, 2))
+    with pytest.warns(UserWarning, match="used before initialize"):  # initialises itself from the first z
+        assert torch.isfinite(fresh(z, x=torch.zeros(17, 2), x_hat=torch.zeros(17, 2)).total)
+    fresh = DipEncoderClusterHead(2, 1)
     with pytest.raises(ValueError, match="larger than the number of samples"):
         DipEncoderClusterHead(5, 1).initialize(torch.zeros(3, 1))
     with pytest.raises(ValueError, match="at least 2"):
@@ -155,7 +156,7 @@ def test_bad_input():
         DipEncoderClusterHead(3, 4, min_cluster_points=2)
     with pytest.raises(ValueError, match="update_interval"):
         DipEncoderClusterHead(3, 4, update_interval=0)
-    with pytest.raises(ValueError, match="needs reconstructions"):
+    with pytest.raises(ValueError, match="takes x_hat \(reconstructions\)"):
         ClusteringModule(torch.nn.Linear(4, 2), DipEncoderClusterHead(2, 2))
     enc = MLPAutoencoder(4, hidden_dims=[8], latent_dim=2)
     assert ClusteringModule(enc, DipEncoderClusterHead(2, 2)).cluster_head.n_pairs == 1

@@ -52,7 +52,7 @@ def test_head_gradients_and_errors():
     assert set(out.components) == {"spectral", "collapse"}
     out.total.backward()
     assert z.grad.abs().sum() > 0 and head.assign.weight.grad.abs().sum() > 0
-    with pytest.raises(ValueError, match="needs the graph"):
+    with pytest.raises(ValueError, match="needs the graph / context edge_index"):
         head(z)
     soft = head.cluster(z.detach(), soft=True)
     assert torch.allclose(soft.sum(1), torch.ones(30)) and head.cluster(z.detach()).max() < 3
@@ -68,7 +68,7 @@ def test_dmon_recovers_planted_communities():
     # weakly informative features: the graph has to do most of the work
     x = torch.cat([torch.nn.functional.one_hot(y, 3).float() * 0.5, torch.randn(180, 29)], 1)
     dm = GraphDataModule(name=None, data=Data(x=x, edge_index=edge_index, y=y))
-    model = DMoN(n_features=32, n_clusters=3, epochs=150, optimizer={"name": "adam", "lr": 0.01})
+    model = DMoN(in_features=32, n_clusters=3, epochs=150, optimizer={"name": "adam", "lr": 0.01})
     pl.Trainer(max_epochs=150, accelerator="cpu", logger=False, enable_checkpointing=False,
                enable_progress_bar=False, enable_model_summary=False).fit(model, datamodule=dm)
     labels = model.infer_full(dm)

@@ -97,7 +97,7 @@ def test_gradients_reach_the_encoder_and_the_projection_head():
     for module in (encoder, objective.projection):
         grads = [p.grad for p in module.parameters()]
         assert all(g is not None and g.abs().sum() > 0 for g in grads), type(module).__name__
-    with pytest.raises(ValueError, match="embedding_dim"):
+    with pytest.raises(ValueError, match="n_features"):
         GraphContrastiveObjective(4)(encoder, {"x": x, "edge_index": ei})
     with pytest.raises(ValueError, match="cached=False"):
         objective(GCN(8, 16, 8, cached=True), {"x": x, "edge_index": ei})

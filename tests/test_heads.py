@@ -123,9 +123,9 @@ def test_dec_target_survives_checkpoint_with_new_size():
 class NearestCentreHead(BaseClusterHead):
     """A user head: learnable centres, squared distance to the nearest one."""
 
-    def __init__(self, n_clusters: int, embedding_dim: int):
+    def __init__(self, n_clusters: int, n_features: int):
         super().__init__(n_clusters)
-        self.centers = torch.nn.Parameter(torch.randn(n_clusters, embedding_dim))
+        self.centers = torch.nn.Parameter(torch.randn(n_clusters, n_features))
 
     def forward(self, z, **context):
         return torch.cdist(z, self.centers).min(1).values.pow(2).mean()
@@ -166,9 +166,9 @@ def _head_classes():
 
 @pytest.mark.parametrize("head_cls", _head_classes(), ids=lambda c: c.__name__)
 @pytest.mark.parametrize("bad", [None, 0, -3, 2.5, "10"])
-def test_every_head_rejects_a_bad_embedding_dim_with_one_message(head_cls, bad):
-    # one shared check (BaseClusterHead.check_embedding_dim): `embedding_dim: null` left unfilled outside the CLI,
+def test_every_head_rejects_a_bad_n_features_with_one_message(head_cls, bad):
+    # one shared check (BaseClusterHead.check_n_features): `n_features: null` left unfilled outside the CLI,
     # a zero, a fraction or a string all fail at construction, before any training, with the same advice
-    with pytest.raises(ValueError, match="embedding_dim must be a positive integer.*latent size"):
+    with pytest.raises(ValueError, match="n_features must be a positive integer.*latent size"):
         head_cls(3, bad)
-    assert BaseClusterHead.check_embedding_dim(8.0) == 8
+    assert BaseClusterHead.check_n_features(8.0) == 8

@@ -10,7 +10,7 @@ from pyagc.clusters import BaseClusterHead, LossOutput, SOMClusterHead
 
 
 def make_head(**kw):
-    args = dict(n_clusters=3, embedding_dim=2, map_size=(4, 3), T_max=2.0, T_min=0.1, decay_steps=10, seed=0)
+    args = dict(n_clusters=3, n_features=2, map_size=(4, 3), T_max=2.0, T_min=0.1, decay_steps=10, seed=0)
     args.update(kw)
     return SOMClusterHead(**args)
 
@@ -27,6 +27,7 @@ def test_loss_equals_desom_formula_on_hand_made_input():
     assert isinstance(head, BaseClusterHead) and head.uses_reconstruction and head.requires_initialization
     with torch.no_grad():
         head.som.weights.copy_(torch.tensor([[0.0, 0.0], [2.0, 0.0]]))
+    head.mark_initialized()  # the map is set by hand: no initialisation from the first embeddings
     z = torch.tensor([[0.5, 0.0], [1.5, 1.0], [3.0, 0.0]])
     x = torch.tensor([[1.0, 2.0], [0.0, 0.0], [1.0, 1.0]])
     x_hat = torch.tensor([[1.0, 1.0], [0.0, 2.0], [1.0, 1.0]])
@@ -136,8 +137,9 @@ def test_bad_input_fails_with_clear_errors():
         SOMClusterHead(3, 2, map_size=5)
     head = make_head()
     z, _ = blobs(30)
-    with pytest.raises(RuntimeError, match="not initialised"):
-        head.cluster(z)
+    with pytest.warns(UserWarning, match="used before initialize"):  # initialises itself from the first z
+        assert head.cluster(z).shape == (30,)
+    head = make_head()
     with pytest.raises(ValueError, match="larger than the number of samples"):
         head.initialize(z[:2])
     with pytest.raises(ValueError, match="built for 2-dimensional"):

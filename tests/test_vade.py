@@ -23,6 +23,7 @@ def tiny_head() -> VaDEClusterHead:
         head.pi_logits.copy_(torch.log(torch.tensor([0.3, 0.7])))
         head.means.copy_(torch.tensor([[0.0, 0.0], [2.0, 1.0]]))
         head.log_vars.copy_(torch.log(torch.tensor([[1.0, 0.5], [2.0, 1.0]])))
+    head.mark_initialized()  # the prior is set by hand: no initialisation from the first embeddings
     return head
 
 
@@ -104,10 +105,10 @@ def test_reconstruction_weight_scales_only_the_reconstruction_term():
     expected = 256.0 * c["reconstruction"] + c["kl_latent"] + c["kl_cluster"]
     assert weighted.total.item() == pytest.approx(expected.item(), rel=1e-6)
     # the preset passes the weight to its head (clustpy's VaDE: reconstruction summed over the batch = batch size)
-    model = VaDE(64, 3, hidden_dims=(16,), latent_dim=2, reconstruction_weight=256.0)
+    model = VaDE(64, 3, hidden_dims=(16,), n_features=2, reconstruction_weight=256.0)
     assert model.cluster_head.reconstruction_weight == 256.0
     with pytest.raises(ValueError, match="non-negative"):
-        VaDE(64, 3, hidden_dims=(16,), latent_dim=2, reconstruction_weight=-1.0)
+        VaDE(64, 3, hidden_dims=(16,), n_features=2, reconstruction_weight=-1.0)
 
 
 def test_mse_reconstruction_is_summed_squared_error():

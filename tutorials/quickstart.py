@@ -42,7 +42,7 @@ dm.setup()
 print(f"digits: {dm.n_samples} samples, {dm.n_features} features, {dm.n_classes} classes")
 
 # --- 1. the DEC preset: pretrain the autoencoder, k-means init, then KL(P||Q) -----------------
-model = DEC(n_features=dm.n_features, n_clusters=10, hidden_dims=(256, 256, 512), pretrain_epochs=20, epochs=15,
+model = DEC(in_features=dm.n_features, n_clusters=10, hidden_dims=(256, 256, 512), pretrain_epochs=20, epochs=15,
             update_interval=30)
 trainer(model.pretrain_epochs + model.epochs).fit(model, datamodule=dm)
 labels = model.infer_full(dm)
@@ -65,9 +65,9 @@ class NearestCentreHead(BaseClusterHead):
 
     requires_initialization = True
 
-    def __init__(self, n_clusters: int, embedding_dim: int) -> None:
+    def __init__(self, n_clusters: int, n_features: int) -> None:
         super().__init__(n_clusters)
-        self.centers = torch.nn.Parameter(torch.zeros(n_clusters, embedding_dim))
+        self.centers = torch.nn.Parameter(torch.zeros(n_clusters, n_features))
 
     @torch.no_grad()
     def initialize(self, z, **context):  # k-means++ with restarts, in torch

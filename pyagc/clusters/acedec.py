@@ -114,7 +114,7 @@ class ACeDeCClusterHead(BaseClusterHead):
 
     Args:
         n_clusters: number of clusters :math:`K` in the clustered space.
-        embedding_dim: dimension :math:`d` of the embeddings.
+        n_features: dimension :math:`d` of the embeddings.
         reconstruction_weight: weight of :math:`\mathcal L_{rec}` (paper: 1, no trade-off parameter).
         count_momentum: rate :math:`\rho` of the moving-average cluster counts of the mini-batch k-means
             centre update and of the shared centre's update (authors' code: 0.5).
@@ -143,7 +143,7 @@ class ACeDeCClusterHead(BaseClusterHead):
     def __init__(
         self,
         n_clusters: int,
-        embedding_dim: int,
+        n_features: int,
         reconstruction_weight: float = 1.0,
         count_momentum: float = 0.5,
         beta_lr_multiplier: float = 10.0,
@@ -155,7 +155,7 @@ class ACeDeCClusterHead(BaseClusterHead):
         seed: int = 0,
     ) -> None:
         super().__init__(n_clusters)
-        embedding_dim = self.check_embedding_dim(embedding_dim)
+        n_features = self.check_n_features(n_features)
         if reconstruction_weight < 0:
             raise ValueError(f"reconstruction_weight must be non-negative, got {reconstruction_weight}.")
         if not 0.0 < count_momentum <= 1.0:
@@ -174,8 +174,8 @@ class ACeDeCClusterHead(BaseClusterHead):
             raise ValueError(f"refit_iterations must be at least 1, got {refit_iterations}.")
         self.refresh_interval = None if refit_interval is None else int(refit_interval)
         self.refit_iterations = int(refit_iterations)
-        d = int(embedding_dim)
-        self.embedding_dim = d
+        d = int(n_features)
+        self.n_features = d
         self.reconstruction_weight = float(reconstruction_weight)
         self.count_momentum = float(count_momentum)
         self.beta_lr_multiplier = float(beta_lr_multiplier)
@@ -209,8 +209,8 @@ class ACeDeCClusterHead(BaseClusterHead):
     def set_beta(self, beta_cluster: Tensor) -> None:
         r"""Set :math:`\beta^{cs}` (values in (0, 1), clamped to [1e-6, 1 - 1e-6])."""
         beta = torch.as_tensor(beta_cluster, dtype=torch.float32, device=self.beta_logits.device)
-        if beta.shape != (self.embedding_dim,):
-            raise ValueError(f"beta_cluster must have shape ({self.embedding_dim},), got {tuple(beta.shape)}.")
+        if beta.shape != (self.n_features,):
+            raise ValueError(f"beta_cluster must have shape ({self.n_features},), got {tuple(beta.shape)}.")
         if not torch.isfinite(beta).all() or (beta < 0).any() or (beta > 1).any():
             raise ValueError("beta_cluster must hold finite values in [0, 1].")
         beta = beta.clamp(1e-6, 1 - 1e-6)
@@ -220,7 +220,7 @@ class ACeDeCClusterHead(BaseClusterHead):
     def set_rotation(self, rotation: Tensor) -> None:
         """Set :math:`V` to an orthogonal matrix (stored as the base; the learned skew part is reset to 0)."""
         v = torch.as_tensor(rotation, dtype=torch.float32, device=self.rotation_base.device)
-        d = self.embedding_dim
+        d = self.n_features
         if v.shape != (d, d):
             raise ValueError(f"rotation must have shape ({d}, {d}), got {tuple(v.shape)}.")
         if not torch.allclose(v.T @ v, torch.eye(d, device=v.device), atol=1e-4):
@@ -241,7 +241,7 @@ class ACeDeCClusterHead(BaseClusterHead):
     @torch.no_grad()
     def initialize(self, z: Tensor, **context: Any) -> None:
         """k-means, then V, centres and beta in closed form (see the module docstring)."""
-        self.check_initialization_input(z, self.embedding_dim)
+        self.check_initialization_input(z, self.n_features)
         dev = self.centers.device
         zd = z.detach().to(dev)
         result = kmeans(zd.float(), self.n_clusters, n_init=self.n_init, seed=self.seed)
@@ -278,7 +278,7 @@ class ACeDeCClusterHead(BaseClusterHead):
 
     def forward(self, z: Tensor, x: Tensor | None = None, x_hat: Tensor | None = None,
                 **context: Any) -> LossOutput:
-        self.check_embeddings(z, self.embedding_dim)
+        self.check_embeddings(z, self.n_features)
         if x is None or x_hat is None:
             raise ValueError(
                 "ACeDeCClusterHead needs the input `x` and its reconstruction `x_hat` in the context: use an "
@@ -346,7 +346,7 @@ class ACeDeCClusterHead(BaseClusterHead):
     def refresh(self, z: Tensor, **context: Any) -> None:
         """Lloyd steps of the centres on the whole training set's embeddings ``z`` (see ``refit_interval``)."""
         self._check_ready()
-        self.check_initialization_input(z, self.embedding_dim)
+        self.check_initialization_input(z, self.n_features)
         dev = self.centers.device
         with torch.autocast(device_type=dev.type, enabled=False):
             zr = z.detach().to(dev).float() @ self.rotation.detach()
@@ -365,7 +365,7 @@ class ACeDeCClusterHead(BaseClusterHead):
     @torch.no_grad()
     def split_spaces(self, z: Tensor) -> ACeDeCSplit:
         """Rotate ``z`` and split it into the clustered and the shared space (for plots and analysis)."""
-        self.check_embeddings(z, self.embedding_dim)
+        self.check_embeddings(z, self.n_features)
         with torch.autocast(device_type=z.device.type, enabled=False):
             zr = z.float() @ self.rotation.to(z.device)
         mask = self.cluster_space_mask().to(z.device)
@@ -381,7 +381,7 @@ class ACeDeCClusterHead(BaseClusterHead):
         return torch.softmax(-d, dim=1) if soft else d.argmin(1)
 
     def extra_repr(self) -> str:
-        return (f"n_clusters={self.n_clusters}, embedding_dim={self.embedding_dim}, "
+        return (f"n_clusters={self.n_clusters}, n_features={self.n_features}, "
                 f"reconstruction_weight={self.reconstruction_weight}, beta_lr_multiplier={self.beta_lr_multiplier}")
 
 

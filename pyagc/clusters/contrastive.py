@@ -164,9 +164,9 @@ class ContrastiveClusterHead(BaseClusterHead):
 
     Args:
         n_clusters: number of clusters :math:`K`.
-        embedding_dim: dimension :math:`F` of the encoder's embeddings (paper: the ResNet's 512 features).
+        n_features: dimension :math:`F` of the encoder's embeddings (paper: the ResNet's 512 features).
         instance_dim: output size of the instance projection (paper: 128).
-        hidden_dim: hidden width of both projections (``None``: ``embedding_dim``, as the paper).
+        hidden_dim: hidden width of both projections (``None``: ``n_features``, as the paper).
         tau_i: instance-level temperature :math:`\tau_I` (paper: 0.5).
         tau_c: cluster-level temperature :math:`\tau_C` (paper: 1.0).
         entropy_weight: weight of :math:`H(\mathbf Y)` (paper: 1).
@@ -181,7 +181,7 @@ class ContrastiveClusterHead(BaseClusterHead):
     def __init__(
         self,
         n_clusters: int,
-        embedding_dim: int,
+        n_features: int,
         instance_dim: int = 128,
         hidden_dim: int | None = None,
         tau_i: float = 0.5,
@@ -194,7 +194,7 @@ class ContrastiveClusterHead(BaseClusterHead):
                                          or int(overclusters) <= self.n_clusters):
             raise ValueError(f"overclusters must be a number of columns larger than n_clusters={self.n_clusters} "
                              f"(e.g. {self.n_clusters + 1}) or None, got {overclusters!r}.")
-        embedding_dim = self.check_embedding_dim(embedding_dim)
+        n_features = self.check_n_features(n_features)
         if int(instance_dim) < 1:
             raise ValueError(f"instance_dim must be a positive integer, got {instance_dim}.")
         if hidden_dim is not None and int(hidden_dim) < 1:
@@ -203,17 +203,17 @@ class ContrastiveClusterHead(BaseClusterHead):
             raise ValueError(f"the temperatures tau_i and tau_c must be positive, got {tau_i} and {tau_c}.")
         if entropy_weight < 0:
             raise ValueError(f"entropy_weight must be >= 0, got {entropy_weight}.")
-        self.embedding_dim = int(embedding_dim)
+        self.n_features = int(n_features)
         self.instance_dim = int(instance_dim)
-        self.hidden_dim = int(hidden_dim) if hidden_dim is not None else self.embedding_dim
+        self.hidden_dim = int(hidden_dim) if hidden_dim is not None else self.n_features
         self.tau_i = float(tau_i)
         self.tau_c = float(tau_c)
         self.entropy_weight = float(entropy_weight)
         self.overclusters = None if overclusters is None else int(overclusters)
         self.n_columns = self.overclusters or self.n_clusters
         self.requires_finalization = self.overclusters is not None
-        self.instance_projection = _projection(self.embedding_dim, self.hidden_dim, self.instance_dim)
-        self.cluster_projection = _projection(self.embedding_dim, self.hidden_dim, self.n_columns)
+        self.instance_projection = _projection(self.n_features, self.hidden_dim, self.instance_dim)
+        self.cluster_projection = _projection(self.n_features, self.hidden_dim, self.n_columns)
         if self.overclusters is not None:
             # column -> cluster once merged; buffers, so checkpoints keep the merge (only with over-clustering:
             # checkpoints of the paper's head are unchanged)
@@ -247,8 +247,8 @@ class ContrastiveClusterHead(BaseClusterHead):
             raise ValueError(f"views must be a pair (z_a, z_b) of view embeddings, got {type(views).__name__}"
                              f"{'' if not isinstance(views, (tuple, list)) else f' of length {len(views)}'}.")
         z_a, z_b = views
-        self.check_embeddings(z_a, self.embedding_dim)
-        self.check_embeddings(z_b, self.embedding_dim)
+        self.check_embeddings(z_a, self.n_features)
+        self.check_embeddings(z_b, self.n_features)
         if z_a.shape != z_b.shape:
             raise ValueError(f"the two views' embeddings must have the same shape, got {tuple(z_a.shape)} and "
                              f"{tuple(z_b.shape)}.")
@@ -258,7 +258,7 @@ class ContrastiveClusterHead(BaseClusterHead):
 
     def forward(self, z: Tensor, views: tuple[Tensor, Tensor] | None = None, **context: Any) -> LossOutput:
         """The CC loss of a batch; ``z`` (the first view's or the clean embeddings) is only checked."""
-        self.check_embeddings(z, self.embedding_dim)
+        self.check_embeddings(z, self.n_features)
         z_a, z_b = self._check_views(views)
         instance = nt_xent(self.instance_features(z_a), self.instance_features(z_b), self.tau_i)
         p_a, p_b = self.cluster_probabilities(z_a), self.cluster_probabilities(z_b)
@@ -273,13 +273,13 @@ class ContrastiveClusterHead(BaseClusterHead):
         embeddings ``z`` of the whole training set (:func:`merge_columns`)."""
         if self.overclusters is None:
             return
-        self.check_embeddings(z, self.embedding_dim)
+        self.check_embeddings(z, self.n_features)
         self.column_to_cluster.copy_(merge_columns(self.cluster_probabilities(z), self.n_clusters))
         self._merged.fill_(True)
 
     @torch.no_grad()
     def cluster(self, z: Tensor, soft: bool = False) -> Tensor:
-        self.check_embeddings(z, self.embedding_dim)
+        self.check_embeddings(z, self.n_features)
         p = self.cluster_probabilities(z)
         if self.overclusters is not None:
             mapping = self.column_to_cluster if bool(self._merged) else merge_columns(p, self.n_clusters)
@@ -288,6 +288,6 @@ class ContrastiveClusterHead(BaseClusterHead):
         return p if soft else p.argmax(1)
 
     def extra_repr(self) -> str:
-        return (f"n_clusters={self.n_clusters}, embedding_dim={self.embedding_dim}, instance_dim={self.instance_dim}, "
+        return (f"n_clusters={self.n_clusters}, n_features={self.n_features}, instance_dim={self.instance_dim}, "
                 f"hidden_dim={self.hidden_dim}, tau_i={self.tau_i}, tau_c={self.tau_c}"
                 + (f", overclusters={self.overclusters}" if self.overclusters is not None else ""))

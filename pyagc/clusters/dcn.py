@@ -66,7 +66,7 @@ class DCNClusterHead(BaseClusterHead):
 
     Args:
         n_clusters: number of clusters :math:`K`.
-        embedding_dim: dimension :math:`F` of the embeddings.
+        n_features: dimension :math:`F` of the embeddings.
         lambda_: weight :math:`\lambda` of the k-means term (the loss uses :math:`\lambda/2`). The
             reconstruction term here is ``F.mse_loss`` (mean over samples *and* features), the
             paper's is summed over features, so the paper's :math:`\lambda` corresponds to
@@ -87,7 +87,7 @@ class DCNClusterHead(BaseClusterHead):
     def __init__(
         self,
         n_clusters: int,
-        embedding_dim: int,
+        n_features: int,
         lambda_: float = 1.0,
         initial_count: int | None = 100,
         n_init: int = 20,
@@ -95,7 +95,7 @@ class DCNClusterHead(BaseClusterHead):
         seed: int = 0,
     ) -> None:
         super().__init__(n_clusters)
-        embedding_dim = self.check_embedding_dim(embedding_dim)
+        n_features = self.check_n_features(n_features)
         if lambda_ < 0:
             raise ValueError(f"lambda_ (weight of the k-means term) must be non-negative, got {lambda_}.")
         if initial_count is not None and int(initial_count) < 1:
@@ -106,13 +106,13 @@ class DCNClusterHead(BaseClusterHead):
             raise ValueError(f"temperature must be positive, got {temperature}.")
         if int(n_init) < 1:
             raise ValueError(f"n_init must be >= 1, got {n_init}.")
-        self.embedding_dim = int(embedding_dim)
+        self.n_features = int(n_features)
         self.lambda_ = float(lambda_)
         self.initial_count = None if initial_count is None else int(initial_count)
         self.n_init = int(n_init)
         self.temperature = float(temperature)
         self.seed = int(seed)
-        self.register_buffer("centers", torch.zeros(self.n_clusters, self.embedding_dim))
+        self.register_buffer("centers", torch.zeros(self.n_clusters, self.n_features))
         self.register_buffer("counts", torch.zeros(self.n_clusters, dtype=torch.long))
         # per-sample assignment from the sample's previous visit (dataset index order); set by initialize()
         self.register_buffer("labels", torch.zeros(0, dtype=torch.long))
@@ -121,7 +121,7 @@ class DCNClusterHead(BaseClusterHead):
     @torch.no_grad()
     def initialize(self, z: Tensor, **context: Any) -> None:
         """k-means (``n_init`` k-means++ restarts) on the embeddings of the whole training set."""
-        self.check_initialization_input(z, self.embedding_dim)
+        self.check_initialization_input(z, self.n_features)
         result = kmeans(z.detach(), self.n_clusters, n_init=self.n_init, seed=self.seed)
         self.centers.copy_(result.centers.to(self.centers))
         self.labels = result.labels.to(self.centers.device)  # z is ordered by dataset index
@@ -150,7 +150,7 @@ class DCNClusterHead(BaseClusterHead):
         :math:`\mathbf m_k \leftarrow \mathbf m_k - \frac{1}{c_k}(\mathbf m_k - \mathbf z_i)` for every sample of
         the batch, in closed form (sums and counts added over all processes under DDP)."""
         zf = z.detach().float()
-        sums = torch.zeros(self.n_clusters, self.embedding_dim, device=zf.device, dtype=torch.float32)
+        sums = torch.zeros(self.n_clusters, self.n_features, device=zf.device, dtype=torch.float32)
         sums.index_add_(0, labels, zf)
         n = torch.bincount(labels, minlength=self.n_clusters).to(torch.float32)
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
@@ -165,7 +165,7 @@ class DCNClusterHead(BaseClusterHead):
 
     def forward(self, z: Tensor, x: Tensor | None = None, x_hat: Tensor | None = None,
                 index: Tensor | None = None, **context: Any) -> LossOutput:
-        self.check_embeddings(z, self.embedding_dim)
+        self.check_embeddings(z, self.n_features)
         if x is None or x_hat is None:
             raise ValueError(
                 "DCNClusterHead needs the input `x` and its reconstruction `x_hat` in the context: "
@@ -210,7 +210,7 @@ class DCNClusterHead(BaseClusterHead):
     # ------------------------------------------------------------------ assignments
     @torch.no_grad()
     def cluster(self, z: Tensor, soft: bool = False) -> Tensor:
-        self.check_embeddings(z, self.embedding_dim)
+        self.check_embeddings(z, self.n_features)
         with torch.autocast(device_type=z.device.type, enabled=False):
             d = pairwise_sq_dists(z.float(), self.centers.float().to(z.device))
             if soft:
@@ -218,5 +218,5 @@ class DCNClusterHead(BaseClusterHead):
             return d.argmin(1)
 
     def extra_repr(self) -> str:
-        return (f"n_clusters={self.n_clusters}, embedding_dim={self.embedding_dim}, lambda_={self.lambda_}, "
+        return (f"n_clusters={self.n_clusters}, n_features={self.n_features}, lambda_={self.lambda_}, "
                 f"initial_count={self.initial_count}")

@@ -71,7 +71,7 @@ class DECClusterHead(BaseClusterHead):
 
     Args:
         n_clusters: number of clusters :math:`K`.
-        embedding_dim: dimension of the embeddings.
+        n_features: dimension of the embeddings.
         alpha: degrees of freedom of the Student-t kernel (paper: 1).
         update_interval: joint-training steps between refreshes of :math:`P` over the whole
             training set (paper: 140 on MNIST with batch size 256); ``None``: every batch's target
@@ -91,7 +91,7 @@ class DECClusterHead(BaseClusterHead):
     def __init__(
         self,
         n_clusters: int,
-        embedding_dim: int,
+        n_features: int,
         alpha: float = 1.0,
         update_interval: int | None = 140,
         tol: float = 0.001,
@@ -104,16 +104,16 @@ class DECClusterHead(BaseClusterHead):
             raise ValueError(f"alpha must be positive, got {alpha}.")
         if update_interval is not None and int(update_interval) < 1:
             raise ValueError(f"update_interval must be >= 1 step (or None for per-batch targets), got {update_interval}.")
-        self.embedding_dim = self.check_embedding_dim(embedding_dim)
+        self.n_features = self.check_n_features(n_features)
         self.alpha = float(alpha)
         self.refresh_interval = None if update_interval is None else int(update_interval)
         self.augmentation_invariance = bool(augmentation_invariance)
         # the module then embeds (clean batch, one augmented view) and passes them as ``views``
-        self.uses_views = self.views_include_clean = self.augmentation_invariance
+        self.views_include_clean = self.augmentation_invariance
         self.tol = float(tol)
         self.n_init = int(n_init)
         self.seed = int(seed)
-        self.centers = nn.Parameter(torch.zeros(self.n_clusters, self.embedding_dim))
+        self.centers = nn.Parameter(torch.zeros(self.n_clusters, self.n_features))
         self.register_buffer("target", torch.zeros(0, self.n_clusters))
         self.register_buffer("last_labels", torch.zeros(0, dtype=torch.long))
         self.register_buffer("converged", torch.tensor(False))
@@ -125,7 +125,7 @@ class DECClusterHead(BaseClusterHead):
 
     @torch.no_grad()
     def initialize(self, z: Tensor, **context: Any) -> None:
-        self.check_initialization_input(z, self.embedding_dim)
+        self.check_initialization_input(z, self.n_features)
         result = kmeans(z.detach(), self.n_clusters, n_init=self.n_init, seed=self.seed)
         self.centers.data.copy_(result.centers.to(self.centers))
         self.mark_initialized()
@@ -177,23 +177,30 @@ class DECClusterHead(BaseClusterHead):
                 "embeds the clean batch and one augmented view."
             )
         view = views[1]
-        self.check_embeddings(view, self.embedding_dim)
+        self.check_embeddings(view, self.n_features)
         if view.shape[0] != z.shape[0]:
             raise ValueError(f"the view embeddings have {view.shape[0]} rows, the batch {z.shape[0]}.")
         return view
 
-    def forward(self, z: Tensor, index: Tensor | None = None, **context: Any) -> Tensor | LossOutput:
-        self.check_embeddings(z, self.embedding_dim)
-        kl = self.clustering_loss(z, index, self._view_of(z, context.get("views")))
+    @property
+    def context_names(self) -> frozenset[str]:
+        """``views`` only with ``augmentation_invariance`` (otherwise no views are drawn for this head)."""
+        names = super().context_names
+        return names if self.augmentation_invariance else names - {"views"}
+
+    def forward(self, z: Tensor, index: Tensor | None = None,
+                views: tuple[Tensor, Tensor] | None = None) -> Tensor | LossOutput:
+        self.check_embeddings(z, self.n_features)
+        kl = self.clustering_loss(z, index, self._view_of(z, views))
         return LossOutput(total=kl, components={"kl": kl})
 
     @torch.no_grad()
     def cluster(self, z: Tensor, soft: bool = False) -> Tensor:
-        self.check_embeddings(z, self.embedding_dim)
+        self.check_embeddings(z, self.n_features)
         q = student_t_assignment(z, self.centers.to(z), self.alpha)
         return q if soft else q.argmax(1)
 
     def extra_repr(self) -> str:
-        return (f"n_clusters={self.n_clusters}, embedding_dim={self.embedding_dim}, alpha={self.alpha}, "
+        return (f"n_clusters={self.n_clusters}, n_features={self.n_features}, alpha={self.alpha}, "
                 f"update_interval={self.refresh_interval}"
                 + (", augmentation_invariance=True" if self.augmentation_invariance else ""))

@@ -94,7 +94,7 @@ class DeepECTClusterHead(BaseClusterHead):
     Args:
         n_clusters: number of flat clusters :math:`k` the tree is scored at (``cluster(z, n_clusters=...)``);
             must not exceed ``max_leaves``.
-        embedding_dim: dimension of the embeddings.
+        n_features: dimension of the embeddings.
         max_leaves: the tree stops growing at this many leaves (clustpy's default: 20).
         split_interval: joint-training steps between two splits (:meth:`refresh` on all embeddings);
             the default 500 is about 2 epochs of MNIST at batch 256 (clustpy grows every 2 epochs);
@@ -122,7 +122,7 @@ class DeepECTClusterHead(BaseClusterHead):
     def __init__(
         self,
         n_clusters: int,
-        embedding_dim: int,
+        n_features: int,
         max_leaves: int = 20,
         split_interval: int = 500,
         prune_threshold: float = 0.1,
@@ -136,7 +136,7 @@ class DeepECTClusterHead(BaseClusterHead):
         seed: int = 0,
     ) -> None:
         super().__init__(n_clusters)
-        embedding_dim = self.check_embedding_dim(embedding_dim)
+        n_features = self.check_n_features(n_features)
         if int(max_leaves) < 2:
             raise ValueError(f"max_leaves must be at least 2 (the root is split at initialisation), got {max_leaves}.")
         if int(max_leaves) < self.n_clusters:
@@ -161,7 +161,7 @@ class DeepECTClusterHead(BaseClusterHead):
             raise ValueError(f"center_update must be 'adam' or 'running_mean', got {center_update!r}.")
         if not float(center_lr) > 0:
             raise ValueError(f"center_lr must be positive, got {center_lr}.")
-        self.embedding_dim = int(embedding_dim)
+        self.n_features = int(n_features)
         self.max_leaves = int(max_leaves)
         self.refresh_interval = int(split_interval)
         self.prune_threshold = float(prune_threshold)
@@ -174,7 +174,7 @@ class DeepECTClusterHead(BaseClusterHead):
         self.n_init = int(n_init)
         self.seed = int(seed)
         m = 2 * self.max_leaves - 1
-        self.register_buffer("centers", torch.zeros(m, self.embedding_dim))
+        self.register_buffer("centers", torch.zeros(m, self.n_features))
         self.register_buffer("weights", torch.zeros(m))
         self.register_buffer("parent", torch.full((m,), -1, dtype=torch.long))
         self.register_buffer("left", torch.full((m,), -1, dtype=torch.long))
@@ -186,8 +186,8 @@ class DeepECTClusterHead(BaseClusterHead):
         self.register_buffer("n_splits", torch.tensor(0, dtype=torch.long))
         self.register_buffer("root", torch.tensor(0, dtype=torch.long))
         # Adam state of the leaf centres (center_update="adam"): moments and step count per node slot
-        self.register_buffer("center_exp_avg", torch.zeros(m, self.embedding_dim))
-        self.register_buffer("center_exp_avg_sq", torch.zeros(m, self.embedding_dim))
+        self.register_buffer("center_exp_avg", torch.zeros(m, self.n_features))
+        self.register_buffer("center_exp_avg_sq", torch.zeros(m, self.n_features))
         self.register_buffer("center_steps", torch.zeros(m, dtype=torch.long))
 
     # ------------------------------------------------------------------ tree bookkeeping
@@ -266,7 +266,7 @@ class DeepECTClusterHead(BaseClusterHead):
     @torch.no_grad()
     def initialize(self, z: Tensor, **context: Any) -> None:
         """Reset the tree to a root (the mean of ``z``) split by 2-means into two leaves."""
-        self.check_initialization_input(z, self.embedding_dim)
+        self.check_initialization_input(z, self.n_features)
         if z.shape[0] < 2:
             raise ValueError("DeepECT needs at least 2 samples to split the root.")
         z = z.detach().float().to(self.centers.device)
@@ -294,7 +294,7 @@ class DeepECTClusterHead(BaseClusterHead):
     def refresh(self, z: Tensor, **context: Any) -> None:
         """Grow the tree: split the leaf with the largest within-cluster loss over all embeddings ``z``."""
         self._require_initialized("refresh")
-        self.check_embeddings(z, self.embedding_dim)
+        self.check_embeddings(z, self.n_features)
         self.grow(z)
 
     @torch.no_grad()
@@ -348,7 +348,7 @@ class DeepECTClusterHead(BaseClusterHead):
 
     def forward(self, z: Tensor, x: Tensor | None = None, x_hat: Tensor | None = None,
                 **context: Any) -> LossOutput:
-        self.check_embeddings(z, self.embedding_dim)
+        self.check_embeddings(z, self.n_features)
         self._require_initialized("forward")
         if x is None or x_hat is None:
             raise ValueError(
@@ -509,7 +509,7 @@ class DeepECTClusterHead(BaseClusterHead):
 
         The default keeps the head contract (labels in ``0..n_clusters-1``), so evaluation, the CLI and
         ``infer_full`` score the flat clustering at the requested number of clusters."""
-        self.check_embeddings(z, self.embedding_dim)
+        self.check_embeddings(z, self.n_features)
         self._require_initialized("cluster")
         node_of, leaves = self._assign(z.float().to(self.centers.device))
         if n_clusters == "leaves":
@@ -558,7 +558,7 @@ class DeepECTClusterHead(BaseClusterHead):
     @torch.no_grad()
     def assign_nodes(self, z: Tensor) -> Tensor:
         """Compact node id (as in :meth:`tree`) of the leaf each embedding is assigned to."""
-        self.check_embeddings(z, self.embedding_dim)
+        self.check_embeddings(z, self.n_features)
         self._require_initialized("assign_nodes")
         node_of, _ = self._assign(z.float().to(self.centers.device))
         index = torch.full_like(self.parent, -1)
@@ -567,6 +567,6 @@ class DeepECTClusterHead(BaseClusterHead):
         return index[node_of].cpu()
 
     def extra_repr(self) -> str:
-        return (f"n_clusters={self.n_clusters}, embedding_dim={self.embedding_dim}, max_leaves={self.max_leaves}, "
+        return (f"n_clusters={self.n_clusters}, n_features={self.n_features}, max_leaves={self.max_leaves}, "
                 f"split_interval={self.split_interval}, prune_threshold={self.prune_threshold}, "
                 f"center_update={self.center_update!r}, reconstruction_reduction={self.reconstruction_reduction!r}")

@@ -65,7 +65,7 @@ class DipEncoderClusterHead(BaseClusterHead):
 
     Args:
         n_clusters: number of clusters :math:`K`.
-        embedding_dim: dimension :math:`F` of the embeddings.
+        n_features: dimension :math:`F` of the embeddings.
         clustering_weight: weight :math:`\beta` of the dip loss (paper: 1).
         reconstruction_weight: weight :math:`\lambda` of the reconstruction loss; ``None``:
             :math:`1/(4L_0)` from the first joint batch (see the module docstring).
@@ -89,7 +89,7 @@ class DipEncoderClusterHead(BaseClusterHead):
     def __init__(
         self,
         n_clusters: int,
-        embedding_dim: int,
+        n_features: int,
         clustering_weight: float = 1.0,
         reconstruction_weight: float | None = None,
         update_interval: int = 8,
@@ -100,7 +100,7 @@ class DipEncoderClusterHead(BaseClusterHead):
         seed: int = 0,
     ) -> None:
         super().__init__(n_clusters)
-        embedding_dim = self.check_embedding_dim(embedding_dim)
+        n_features = self.check_n_features(n_features)
         if clustering_weight < 0:
             raise ValueError(f"clustering_weight must be non-negative, got {clustering_weight}.")
         if reconstruction_weight is not None and reconstruction_weight < 0:
@@ -113,7 +113,7 @@ class DipEncoderClusterHead(BaseClusterHead):
         if min_cluster_points < 4:
             raise ValueError(f"min_cluster_points must be >= 4 (the dip of fewer samples is 0), got "
                              f"{min_cluster_points}.")
-        self.embedding_dim = int(embedding_dim)
+        self.n_features = int(n_features)
         self.clustering_weight = float(clustering_weight)
         self.refresh_interval = int(update_interval)
         self.max_cluster_size_diff_factor = float(max_cluster_size_diff_factor)
@@ -124,7 +124,7 @@ class DipEncoderClusterHead(BaseClusterHead):
         pairs = torch.combinations(torch.arange(self.n_clusters), r=2)  # (P, 2), m < n, row-major
         self.n_pairs = int(pairs.shape[0])
         self.register_buffer("pairs", pairs)
-        self.projection_axes = nn.Parameter(torch.zeros(self.n_pairs, self.embedding_dim))
+        self.projection_axes = nn.Parameter(torch.zeros(self.n_pairs, self.n_features))
         # thresholds[p]: samples with a_p^T z < thresholds[p] vote for sides[p, 0], the others for sides[p, 1]
         self.register_buffer("thresholds", torch.zeros(self.n_pairs))
         self.register_buffer("sides", pairs.clone())
@@ -192,7 +192,7 @@ class DipEncoderClusterHead(BaseClusterHead):
     @torch.no_grad()
     def initialize(self, z: Tensor, **context: Any) -> None:
         """k-means on all embeddings: initial labels and axes :math:`\\mu_m - \\mu_n`."""
-        self.check_initialization_input(z, self.embedding_dim)
+        self.check_initialization_input(z, self.n_features)
         result = kmeans(z.detach().float(), self.n_clusters, n_init=self.n_init, seed=self.seed)
         c = result.centers.float()
         pairs = self.pairs.to(c.device)
@@ -204,7 +204,7 @@ class DipEncoderClusterHead(BaseClusterHead):
     @torch.no_grad()
     def refresh(self, z: Tensor, **context: Any) -> None:
         """Relabel every training sample (``z`` ordered by dataset index) by the paper's pairwise vote."""
-        self.check_embeddings(z, self.embedding_dim)
+        self.check_embeddings(z, self.n_features)
         proj = self.project(z)
         if self.labels.numel() != z.shape[0]:  # e.g. initialised on other data: start from the current vote
             self.labels = self._votes(proj).argmax(1).to(self.thresholds.device)
@@ -280,7 +280,7 @@ class DipEncoderClusterHead(BaseClusterHead):
 
     def forward(self, z: Tensor, index: Tensor | None = None, x: Tensor | None = None,
                 x_hat: Tensor | None = None, **context: Any) -> LossOutput:
-        self.check_embeddings(z, self.embedding_dim)
+        self.check_embeddings(z, self.n_features)
         if x is None or x_hat is None:
             raise ValueError(
                 "DipEncoderClusterHead needs the input `x` and its reconstruction `x_hat` in the context: use an "
@@ -303,10 +303,10 @@ class DipEncoderClusterHead(BaseClusterHead):
     # ------------------------------------------------------------------ assignments
     @torch.no_grad()
     def cluster(self, z: Tensor, soft: bool = False) -> Tensor:
-        self.check_embeddings(z, self.embedding_dim)
+        self.check_embeddings(z, self.n_features)
         votes = self._votes(self.project(z))
         return votes / self.n_pairs if soft else votes.argmax(1)
 
     def extra_repr(self) -> str:
-        return (f"n_clusters={self.n_clusters}, embedding_dim={self.embedding_dim}, n_pairs={self.n_pairs}, "
+        return (f"n_clusters={self.n_clusters}, n_features={self.n_features}, n_pairs={self.n_pairs}, "
                 f"update_interval={self.update_interval}, clustering_weight={self.clustering_weight}")

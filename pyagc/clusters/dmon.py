@@ -56,21 +56,20 @@ class DMoNClusterHead(BaseClusterHead):
 
     Args:
         n_clusters: number of clusters :math:`K`.
-        embedding_dim: size of the node embeddings from the graph encoder.
+        n_features: size of the node embeddings from the graph encoder.
         collapse_regularization: weight :math:`\lambda` of the collapse term (paper: 1.0).
         dropout: dropout on the embeddings before the assignment layer (paper: 0.5).
     """
 
-    requires_graph = True
 
-    def __init__(self, n_clusters: int, embedding_dim: int, collapse_regularization: float = 1.0,
+    def __init__(self, n_clusters: int, n_features: int, collapse_regularization: float = 1.0,
                  dropout: float = 0.5) -> None:
         super().__init__(n_clusters)
         if collapse_regularization < 0:
             raise ValueError(f"collapse_regularization must be >= 0, got {collapse_regularization}.")
-        self.embedding_dim = self.check_embedding_dim(embedding_dim)
+        self.n_features = self.check_n_features(n_features)
         self.collapse_weight = float(collapse_regularization)
-        self.assign = nn.Linear(self.embedding_dim, self.n_clusters)
+        self.assign = nn.Linear(self.n_features, self.n_clusters)
         nn.init.orthogonal_(self.assign.weight)
         nn.init.zeros_(self.assign.bias)
         if not 0.0 <= dropout < 1.0:
@@ -88,9 +87,8 @@ class DMoNClusterHead(BaseClusterHead):
         with torch.autocast(device_type=z.device.type, enabled=False):
             return torch.softmax(self.assign(self._dropout(z.float())), dim=1)
 
-    def forward(self, z: Tensor, edge_index: Tensor | None = None, edge_weight: Tensor | None = None,
-                **context: Any) -> LossOutput:
-        self.check_embeddings(z, self.embedding_dim)
+    def forward(self, z: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> LossOutput:
+        self.check_embeddings(z, self.n_features)
         if edge_index is None:
             raise ValueError("DMoNClusterHead needs the graph: call head(z, edge_index=edge_index) "
                              "(a graph DataModule passes it automatically).")
@@ -102,7 +100,7 @@ class DMoNClusterHead(BaseClusterHead):
 
     @torch.no_grad()
     def cluster(self, z: Tensor, soft: bool = False) -> Tensor:
-        self.check_embeddings(z, self.embedding_dim)
+        self.check_embeddings(z, self.n_features)
         was_training = self.training
         self.eval()
         c = self.assignments(z)
@@ -110,4 +108,4 @@ class DMoNClusterHead(BaseClusterHead):
         return c if soft else c.argmax(1)
 
     def extra_repr(self) -> str:
-        return f"n_clusters={self.n_clusters}, embedding_dim={self.embedding_dim}, collapse={self.collapse_weight}"
+        return f"n_clusters={self.n_clusters}, n_features={self.n_features}, collapse={self.collapse_weight}"

@@ -34,24 +34,24 @@ class IDECClusterHead(DECClusterHead):
 
     uses_reconstruction = True
 
-    def __init__(self, n_clusters: int, embedding_dim: int, gamma: float = 0.1, alpha: float = 1.0,
+    def __init__(self, n_clusters: int, n_features: int, gamma: float = 0.1, alpha: float = 1.0,
                  update_interval: int | None = 140, tol: float = 0.001, n_init: int = 20, seed: int = 0,
                  augmentation_invariance: bool = False) -> None:
-        super().__init__(n_clusters, embedding_dim, alpha=alpha, update_interval=update_interval,
+        super().__init__(n_clusters, n_features, alpha=alpha, update_interval=update_interval,
                          tol=tol, n_init=n_init, seed=seed, augmentation_invariance=augmentation_invariance)
         if gamma < 0:
             raise ValueError(f"gamma must be non-negative, got {gamma}.")
         self.gamma = float(gamma)
 
     def forward(self, z: Tensor, index: Tensor | None = None, x: Tensor | None = None,
-                x_hat: Tensor | None = None, **context: Any) -> LossOutput:
-        self.check_embeddings(z, self.embedding_dim)
+                x_hat: Tensor | None = None, views: tuple[Tensor, Tensor] | None = None) -> LossOutput:
+        self.check_embeddings(z, self.n_features)
         if x is None or x_hat is None:
             raise ValueError(
                 "IDECClusterHead needs the input `x` and its reconstruction `x_hat` in the context: "
                 "use an autoencoder (e.g. MLPAutoencoder) and call head(z, x=x, x_hat=decoder(z))."
             )
-        kl = self.clustering_loss(z, index, self._view_of(z, context.get("views")))
+        kl = self.clustering_loss(z, index, self._view_of(z, views))
         recon = F.mse_loss(x_hat.float(), x.float())
         return LossOutput(total=recon + self.gamma * kl, components={"kl": kl, "reconstruction": recon})
 

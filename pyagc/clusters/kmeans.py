@@ -137,35 +137,35 @@ class KMeansClusterHead(BaseClusterHead):
 
     Args:
         n_clusters: number of clusters :math:`K`.
-        embedding_dim: dimension :math:`F` of the embeddings.
+        n_features: dimension :math:`F` of the embeddings.
         n_init: k-means++ restarts at initialisation.
         seed: seed of the initialisation.
     """
 
     requires_initialization = True
 
-    def __init__(self, n_clusters: int, embedding_dim: int, n_init: int = 10, seed: int = 0) -> None:
+    def __init__(self, n_clusters: int, n_features: int, n_init: int = 10, seed: int = 0) -> None:
         super().__init__(n_clusters)
-        self.embedding_dim = self.check_embedding_dim(embedding_dim)
+        self.n_features = self.check_n_features(n_features)
         self.n_init = int(n_init)
         self.seed = int(seed)
-        self.centers = nn.Parameter(torch.zeros(self.n_clusters, self.embedding_dim))
+        self.centers = nn.Parameter(torch.zeros(self.n_clusters, self.n_features))
 
     @torch.no_grad()
     def initialize(self, z: Tensor, **context: Any) -> None:
-        self.check_initialization_input(z, self.embedding_dim)
+        self.check_initialization_input(z, self.n_features)
         result = kmeans(z.detach(), self.n_clusters, n_init=self.n_init, seed=self.seed)
         self.centers.data.copy_(result.centers.to(self.centers))
         self.mark_initialized()
 
     def forward(self, z: Tensor, **context: Any) -> Tensor:
-        self.check_embeddings(z, self.embedding_dim)
+        self.check_embeddings(z, self.n_features)
         with torch.autocast(device_type=z.device.type, enabled=False):  # float32 distances
             return pairwise_sq_dists(z.float(), self.centers.float()).min(1).values.mean()
 
     @torch.no_grad()
     def cluster(self, z: Tensor, soft: bool = False) -> Tensor:
-        self.check_embeddings(z, self.embedding_dim)
+        self.check_embeddings(z, self.n_features)
         d = pairwise_sq_dists(z, self.centers.to(z))
         if soft:
             q = 1.0 / (1.0 + d)
@@ -173,4 +173,4 @@ class KMeansClusterHead(BaseClusterHead):
         return d.argmin(1)
 
     def extra_repr(self) -> str:
-        return f"n_clusters={self.n_clusters}, embedding_dim={self.embedding_dim}"
+        return f"n_clusters={self.n_clusters}, n_features={self.n_features}"

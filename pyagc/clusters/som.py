@@ -70,7 +70,7 @@ class SOMClusterHead(BaseClusterHead):
 
     Args:
         n_clusters: number of clusters :math:`K` the map is grouped into (at most :math:`M`).
-        embedding_dim: dimension :math:`F` of the embeddings (the prototypes' size).
+        n_features: dimension :math:`F` of the embeddings (the prototypes' size).
         map_size: grid size ``(x, y)`` (paper: 8 x 8 on MNIST).
         topology: ``"rectangular"`` or ``"hexagonal"`` grid.
         gamma: weight :math:`\gamma` of the SOM loss (paper: 0.001).
@@ -102,7 +102,7 @@ class SOMClusterHead(BaseClusterHead):
 
     Example::
 
-        head = SOMClusterHead(10, embedding_dim=10, map_size=(10, 10), decay_steps=epochs * steps)
+        head = SOMClusterHead(10, n_features=10, map_size=(10, 10), decay_steps=epochs * steps)
         head.initialize(encoder(x_all))                      # PCA + short batch-SOM fit on z
         out = head(encoder(x), x=x, x_hat=decoder(encoder(x)))  # LossOutput: reconstruction + som
         labels = head.cluster(encoder(x_all))                # map neurons grouped into K clusters
@@ -114,7 +114,7 @@ class SOMClusterHead(BaseClusterHead):
     def __init__(
         self,
         n_clusters: int,
-        embedding_dim: int,
+        n_features: int,
         map_size: Sequence[int] = (10, 10),
         topology: str = "rectangular",
         gamma: float = 0.001,
@@ -155,7 +155,7 @@ class SOMClusterHead(BaseClusterHead):
             raise ValueError(f"hits_interval must be >= 1 step or None, got {hits_interval}.")
         if soft_temperature is not None and not soft_temperature > 0:
             raise ValueError(f"soft_temperature must be positive, got {soft_temperature}.")
-        self.embedding_dim = self.check_embedding_dim(embedding_dim)
+        self.n_features = self.check_n_features(n_features)
         self.gamma = float(gamma)
         self.T_max = float(T_max)
         self.T_min = float(T_min)
@@ -169,7 +169,7 @@ class SOMClusterHead(BaseClusterHead):
         self.refresh_interval = None if hits_interval is None else int(hits_interval)
         init_sigma = max(max(mx, my) / 2.0, self.T_max)
         self.som = SOM(
-            mx, my, self.embedding_dim, epochs=self.init_epochs, batch_size=64, topology=topology,
+            mx, my, self.n_features, epochs=self.init_epochs, batch_size=64, topology=topology,
             initialization_mode="pca" if self.init == "fit" else self.init, sigma=init_sigma,
             sigma_end=self.T_max, learning_rate=0.5, neighborhood_function=neighborhood_function,
             random_seed=self.seed,
@@ -206,7 +206,7 @@ class SOMClusterHead(BaseClusterHead):
     @torch.no_grad()
     def initialize(self, z: Tensor, **context: Any) -> None:
         """Initialise the prototypes from the embeddings of the whole training set."""
-        self.check_initialization_input(z, self.embedding_dim)
+        self.check_initialization_input(z, self.n_features)
         z = z.detach().float()
         if self.init == "fit":
             self.som.initialize_weights(z.cpu().numpy(), "pca" if z.shape[0] >= 2 else "sample")
@@ -220,7 +220,7 @@ class SOMClusterHead(BaseClusterHead):
     @torch.no_grad()
     def refresh(self, z: Tensor, **context: Any) -> None:
         """Recount the hits (training samples per neuron) from the embeddings of the whole training set."""
-        self.check_embeddings(z, self.embedding_dim)
+        self.check_embeddings(z, self.n_features)
         bmus = self.som.bmus(z.detach(), return_tensor=True)
         self.hits.copy_(torch.bincount(bmus, minlength=self.som.n_neurons).to(self.hits))
 
@@ -230,7 +230,7 @@ class SOMClusterHead(BaseClusterHead):
 
     def forward(self, z: Tensor, x: Tensor | None = None, x_hat: Tensor | None = None,
                 **context: Any) -> LossOutput:
-        self.check_embeddings(z, self.embedding_dim)
+        self.check_embeddings(z, self.n_features)
         if x is None or x_hat is None:
             raise ValueError(
                 "SOMClusterHead needs the input `x` and its reconstruction `x_hat` in the context: "
@@ -282,7 +282,7 @@ class SOMClusterHead(BaseClusterHead):
 
     @torch.no_grad()
     def cluster(self, z: Tensor, soft: bool = False) -> Tensor:
-        self.check_embeddings(z, self.embedding_dim)
+        self.check_embeddings(z, self.n_features)
         if not self.is_initialized:
             raise RuntimeError(
                 "SOMClusterHead is not initialised: call initialize(z) with the training embeddings "
@@ -300,7 +300,7 @@ class SOMClusterHead(BaseClusterHead):
         return torch.softmax(-dmin / cache["tau"], dim=1)
 
     def extra_repr(self) -> str:
-        return (f"n_clusters={self.n_clusters}, embedding_dim={self.embedding_dim}, map_size={self.map_size}, "
+        return (f"n_clusters={self.n_clusters}, n_features={self.n_features}, map_size={self.map_size}, "
                 f"gamma={self.gamma}, T_max={self.T_max}, T_min={self.T_min}, decay_steps={self.decay_steps}, "
                 f"map_clustering={self.map_clustering!r}")
 

@@ -100,7 +100,7 @@ class VaDEClusterHead(BaseClusterHead):
 
     Args:
         n_clusters: number of mixture components :math:`K`.
-        embedding_dim: latent size :math:`J`.
+        n_features: latent size :math:`J`.
         reconstruction: ``"bce"`` (Bernoulli decoder, the paper's choice for MNIST: inputs must be in
             [0, 1] and the decoder must end in a sigmoid) or ``"mse"`` (Gaussian decoder, summed
             squared error, any real inputs).
@@ -121,7 +121,7 @@ class VaDEClusterHead(BaseClusterHead):
     uses_variational = True
     requires_initialization = True
 
-    def __init__(self, n_clusters: int, embedding_dim: int, reconstruction: str = "bce",
+    def __init__(self, n_clusters: int, n_features: int, reconstruction: str = "bce",
                  reconstruction_weight: float = 1.0, init: str = "gmm_full", n_init: int = 10,
                  mixture_weights: str = "learned", seed: int = 0) -> None:
         super().__init__(n_clusters)
@@ -135,7 +135,7 @@ class VaDEClusterHead(BaseClusterHead):
             raise ValueError(f"reconstruction_weight must be non-negative, got {reconstruction_weight}.")
         if int(n_init) < 1:
             raise ValueError(f"n_init must be >= 1, got {n_init}.")
-        self.embedding_dim = self.check_embedding_dim(embedding_dim)
+        self.n_features = self.check_n_features(n_features)
         self.reconstruction = reconstruction
         self.reconstruction_weight = float(reconstruction_weight)
         self.init = init
@@ -143,8 +143,8 @@ class VaDEClusterHead(BaseClusterHead):
         self.seed = int(seed)
         self.mixture_weights = mixture_weights
         self.pi_logits = nn.Parameter(torch.zeros(self.n_clusters), requires_grad=mixture_weights == "learned")
-        self.means = nn.Parameter(torch.zeros(self.n_clusters, self.embedding_dim))
-        self.log_vars = nn.Parameter(torch.zeros(self.n_clusters, self.embedding_dim))
+        self.means = nn.Parameter(torch.zeros(self.n_clusters, self.n_features))
+        self.log_vars = nn.Parameter(torch.zeros(self.n_clusters, self.n_features))
 
     # ------------------------------------------------------------------ prior
     @property
@@ -158,7 +158,7 @@ class VaDEClusterHead(BaseClusterHead):
     @torch.no_grad()
     def initialize(self, z: Tensor, **context: Any) -> None:
         """Fit the prior to the embeddings of the whole training set (a Gaussian mixture or k-means, ``init``)."""
-        self.check_initialization_input(z, self.embedding_dim)
+        self.check_initialization_input(z, self.n_features)
         z = z.detach().float()
         if self.init in ("gmm", "gmm_full"):
             from sklearn.mixture import GaussianMixture
@@ -214,7 +214,7 @@ class VaDEClusterHead(BaseClusterHead):
     def forward(self, z: Tensor, mu: Tensor | None = None, logvar: Tensor | None = None, x: Tensor | None = None,
                 x_hat: Tensor | None = None, **context: Any) -> LossOutput:
         """Negative ELBO of the batch; ``z`` is a sample of :math:`q(\\mathbf z\\mid\\mathbf x)`, ``x_hat = decode(z)``."""
-        self.check_embeddings(z, self.embedding_dim)
+        self.check_embeddings(z, self.n_features)
         if mu is None or logvar is None:
             raise ValueError(
                 "VaDEClusterHead needs the encoder's posterior `mu` and `logvar` in the context: use a variational "
@@ -240,13 +240,13 @@ class VaDEClusterHead(BaseClusterHead):
     @torch.no_grad()
     def cluster(self, z: Tensor, soft: bool = False) -> Tensor:
         """Responsibilities :math:`\\gamma` of the (mean) embeddings ``z``, or their argmax."""
-        self.check_embeddings(z, self.embedding_dim)
+        self.check_embeddings(z, self.n_features)
         with torch.autocast(device_type=z.device.type, enabled=False):
             log_pi, means, log_vars = (t.to(z.device) for t in self._prior())
             gamma = vade_responsibilities(z.float(), log_pi, means, log_vars)
         return gamma if soft else gamma.argmax(1)
 
     def extra_repr(self) -> str:
-        return (f"n_clusters={self.n_clusters}, embedding_dim={self.embedding_dim}, "
+        return (f"n_clusters={self.n_clusters}, n_features={self.n_features}, "
                 f"reconstruction={self.reconstruction!r}, init={self.init!r}, "
                 f"mixture_weights={self.mixture_weights!r}")

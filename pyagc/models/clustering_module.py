@@ -40,7 +40,8 @@ import torch.nn.functional as F
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 
-from pyagc.clusters.base import BaseClusterHead, LossOutput, as_loss_output
+from pyagc.models.clustering_model import ClusteringModel, batch_as_dict
+from pyagc.clusters.base import KNOWN_CONTEXT, BaseClusterHead, LossOutput, as_loss_output
 from pyagc.utils.accelerator import remember_missing_cuda, slow_cpu_precision_message
 from pyagc.utils.distributed import average_tensors_, broadcast_module_state, gather_by_index
 
@@ -62,7 +63,7 @@ def build_optimizer(params: Iterable[nn.Parameter], spec: dict[str, Any] | None)
     return _OPTIMIZERS[name](params, **spec)
 
 
-class ClusteringModule(pl.LightningModule):
+class ClusteringModule(ClusteringModel, pl.LightningModule):
     r"""Encoder + cluster head, trained by phases (pretrain -> initialise -> joint).
 
     Args:
@@ -170,16 +171,8 @@ class ClusteringModule(pl.LightningModule):
             if value and augmentation is None:
                 raise ValueError(f"{flag}=True needs an augmentation to draw the views from: give "
                                  "ClusteringModule(augmentation=...), e.g. pyagc.augmentations.RandomAffine for digits.")
-        if joint_augmentation and head.uses_views:
-            raise ValueError(f"joint_augmentation=True has no effect on {type(head).__name__}: it draws its own views "
-                             "from `augmentation` in joint training. Leave joint_augmentation=False.")
         self.pretrain_augmentation = bool(pretrain_augmentation)
         self.joint_augmentation = bool(joint_augmentation)
-        if final_reclustering and not head.requires_initialization:
-            raise ValueError(
-                f"final_reclustering re-runs the head's initialisation on the final embeddings, but "
-                f"{type(head).__name__} has none (requires_initialization is False). Set final_reclustering=False."
-            )
         self.final_reclustering = bool(final_reclustering)
         self.automatic_optimization = False
         self.register_buffer("joint_steps", torch.tensor(0, dtype=torch.long))
@@ -196,9 +189,31 @@ class ClusteringModule(pl.LightningModule):
                 f"{type(encoder).__name__} has no decoder. Set pretrain_epochs=0, use an autoencoder encoder, "
                 "or give model.pretrain_objective (e.g. a contrastive objective)."
             )
-        if self.cluster_head.uses_reconstruction and not self.is_autoencoder:
+        self.check_head()
+
+    def check_head(self) -> None:
+        """Fail with a clear message when the head names context this model cannot give (called at construction
+        and again before training, so a head swapped in with ``model.cluster_head = ...`` is checked too)."""
+        head = self.cluster_head
+        if not isinstance(head, BaseClusterHead):
+            raise TypeError(f"cluster_head must be a pyagc.clusters.BaseClusterHead, got {type(head).__name__}.")
+        unknown = sorted(head.required_context - set(KNOWN_CONTEXT))
+        if unknown:
             raise ValueError(
-                f"{type(head).__name__} needs reconstructions, but {type(encoder).__name__} has no decoder."
+                f"{type(head).__name__}.forward requires {', '.join(unknown)}, which no pyagc pipeline gives. A head "
+                f"receives the context its signature names, out of: {', '.join(KNOWN_CONTEXT)}; give the other "
+                "parameters a default or rename them.")
+        if head.uses_reconstruction and not self.is_autoencoder:
+            raise ValueError(
+                f"{type(head).__name__}.forward takes x_hat (reconstructions), but {type(self.encoder).__name__} has "
+                "no decoder: use an autoencoder encoder (e.g. MLPAutoencoder).")
+        if self.joint_augmentation and head.uses_views:
+            raise ValueError(f"joint_augmentation=True has no effect on {type(head).__name__}: it draws its own views "
+                             "from `augmentation` in joint training. Leave joint_augmentation=False.")
+        if self.final_reclustering and not head.requires_initialization:
+            raise ValueError(
+                f"final_reclustering re-runs the head's initialisation on the final embeddings, but "
+                f"{type(head).__name__} has none (requires_initialization is False). Set final_reclustering=False."
             )
 
     # ------------------------------------------------------------------ properties
@@ -286,7 +301,8 @@ class ClusteringModule(pl.LightningModule):
         else:
             z = self.embed_batch(batch)
         seeds = batch.get("num_seed_nodes")
-        if seeds is not None and not head.requires_graph:  # sampled subgraph: the loss is on the seed nodes
+        graph_head = "edge_index" in head.context_names
+        if seeds is not None and not graph_head:  # sampled subgraph: the loss is on the seed nodes
             seeds = int(seeds)
             z, x = z[:seeds], x[:seeds]
             if head.uses_views:
@@ -297,12 +313,12 @@ class ClusteringModule(pl.LightningModule):
         z_rec = self.embed_batch(batch)[: x.shape[0]] if fresh_rec else z
         x_hat = self.encoder.decode(z_rec).reshape(x.shape) if needs_rec and self.is_autoencoder else None
         context: dict[str, Any] = {"index": batch.get("index"), "x": x, "x_hat": x_hat, **variational}
-        for key in ("edge_index", "views"):
-            if key in batch:
+        for key in ("edge_index", "edge_weight", "views"):
+            if batch.get(key) is not None and (graph_head or seeds is None or key == "views"):
                 context[key] = batch[key]
         if head.uses_views:
             context["views"] = view_z
-        out = as_loss_output(head(z, **context))
+        out = as_loss_output(head.forward_with_context(z, context))
         total, comps = out.total, dict(out.components)
         if self.reconstruction_weight > 0 and not head.uses_reconstruction and x_hat is not None:
             rec = self.reconstruction_loss(x, x_hat)
@@ -332,9 +348,7 @@ class ClusteringModule(pl.LightningModule):
 
     def forward(self, batch: dict[str, Tensor] | Tensor) -> Tensor:
         """The current phase's training loss of a batch (a dict ``{x, index?, edge_index?}`` or ``x``)."""
-        if isinstance(batch, Tensor):
-            batch = {"x": batch}
-        return self.compute_loss(batch).total
+        return self.compute_loss(batch_as_dict(batch)).total
 
     # ------------------------------------------------------------------ full-dataset passes
     def _batches(self, data: Any) -> Iterator[dict[str, Tensor]]:
@@ -642,12 +656,15 @@ def validate_pairing(model: ClusteringModule, datamodule: Any) -> None:
     """Fail early, with a clear message, when the model cannot train on the data."""
     if hasattr(datamodule, "setup") and getattr(datamodule, "x", 1) is None:
         datamodule.setup("fit")
+    model.check_head()
     head = model.cluster_head
     is_graph = bool(getattr(datamodule, "is_graph", False))
     if head.requires_graph and not is_graph:
         raise ValueError(
-            f"{type(head).__name__} needs a graph (edge_index) but the data {getattr(datamodule, 'name', '')!r} "
-            "is not a graph. Use a graph DataModule (e.g. data=cora) or a head that needs no graph."
+            f"{type(head).__name__} needs a graph: its forward requires edge_index, but the data "
+            f"{getattr(datamodule, 'name', '')!r} is not a graph. Use a graph DataModule (e.g. data=cora), or a head "
+            "whose forward does not require edge_index (give it a default of None to use the graph only when there "
+            "is one)."
         )
     if model.encoder_needs_graph and not is_graph:
         raise ValueError(f"{type(model.encoder).__name__} needs a graph but the data is not a graph.")
@@ -671,11 +688,11 @@ def validate_pairing(model: ClusteringModule, datamodule: Any) -> None:
     with torch.no_grad():
         z = model.embed_batch({k: (v.to(model.device) if isinstance(v, Tensor) else v) for k, v in batch.items()})
     model.train(was_training)
-    dim = getattr(head, "embedding_dim", None)
+    dim = getattr(head, "n_features", None)
     if dim is not None and z.shape[1] != dim:
         raise ValueError(
             f"the encoder gives {z.shape[1]}-dimensional embeddings but {type(head).__name__} expects "
-            f"{dim}. Set head.embedding_dim={z.shape[1]} (or the encoder's latent_dim={dim})."
+            f"{dim}. Set head.n_features={z.shape[1]} (or the encoder's latent_dim={dim})."
         )
     if not math.isfinite(float(z.sum())):
         raise FloatingPointError("the encoder produced NaN/inf embeddings on the first samples.")

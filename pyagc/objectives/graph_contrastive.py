@@ -94,14 +94,14 @@ class GraphContrastiveObjective(nn.Module):
 
     Each call draws two views of ``batch`` (``x``, ``edge_index``) with the global torch RNG (or
     ``generator``), encodes both with ``encoder``, projects them with this module's MLP
-    :math:`g` (``embedding_dim -> projection_hidden_dim -> projection_dim``, ELU) and returns
+    :math:`g` (``n_features -> projection_hidden_dim -> projection_dim``, ELU) and returns
     :math:`\mathcal J` (see the module docstring) as a :class:`~pyagc.clusters.LossOutput`.
     The projection head is only used for the loss; clustering uses the encoder's embeddings.
 
     Args:
-        embedding_dim: size of the encoder's embeddings (``${encoder.out_channels}`` in configs).
+        n_features: size of the encoder's embeddings (``${encoder.out_channels}`` in configs).
         projection_hidden_dim: hidden width of the projection head.
-        projection_dim: output size of the projection head (default: ``embedding_dim``).
+        projection_dim: output size of the projection head (default: ``n_features``).
         tau: temperature :math:`\tau > 0`.
         feature_mask_p: feature-masking probability, one for both views or ``(p_1, p_2)``.
         edge_drop_p: edge-dropping probability, one for both views or ``(p_1, p_2)``.
@@ -114,7 +114,7 @@ class GraphContrastiveObjective(nn.Module):
 
     def __init__(
         self,
-        embedding_dim: int,
+        n_features: int,
         projection_hidden_dim: int = 128,
         projection_dim: int | None = None,
         tau: float = 0.4,
@@ -123,13 +123,13 @@ class GraphContrastiveObjective(nn.Module):
         max_nodes: int | None = None,
     ) -> None:
         super().__init__()
-        if int(embedding_dim) < 1 or int(projection_hidden_dim) < 1:
+        if int(n_features) < 1 or int(projection_hidden_dim) < 1:
             raise ValueError(
-                f"embedding_dim and projection_hidden_dim must be >= 1, got {embedding_dim}, {projection_hidden_dim}."
+                f"n_features and projection_hidden_dim must be >= 1, got {n_features}, {projection_hidden_dim}."
             )
         if not tau > 0:
             raise ValueError(f"tau must be > 0, got {tau}.")
-        self.embedding_dim = int(embedding_dim)
+        self.n_features = int(n_features)
         self.tau = float(tau)
         self.feature_mask_p = _pair(feature_mask_p, "feature_mask_p")
         self.edge_drop_p = _pair(edge_drop_p, "edge_drop_p")
@@ -139,9 +139,9 @@ class GraphContrastiveObjective(nn.Module):
         if max_nodes is not None and int(max_nodes) < 2:
             raise ValueError(f"max_nodes must be >= 2 (or None for all nodes), got {max_nodes}.")
         self.max_nodes = None if max_nodes is None else int(max_nodes)
-        out_dim = int(projection_dim) if projection_dim is not None else self.embedding_dim
+        out_dim = int(projection_dim) if projection_dim is not None else self.n_features
         self.projection = nn.Sequential(
-            nn.Linear(self.embedding_dim, int(projection_hidden_dim)),
+            nn.Linear(self.n_features, int(projection_hidden_dim)),
             nn.ELU(),
             nn.Linear(int(projection_hidden_dim), out_dim),
         )
@@ -168,10 +168,10 @@ class GraphContrastiveObjective(nn.Module):
             z = encoder(view["x"], view["edge_index"])
         else:
             z = encoder(view["x"])
-        if z.dim() != 2 or z.shape[1] != self.embedding_dim:
+        if z.dim() != 2 or z.shape[1] != self.n_features:
             raise ValueError(
-                f"GraphContrastiveObjective was built for {self.embedding_dim}-dimensional embeddings but the "
-                f"encoder gives {tuple(z.shape)}; set embedding_dim to the encoder's output size."
+                f"GraphContrastiveObjective was built for {self.n_features}-dimensional embeddings but the "
+                f"encoder gives {tuple(z.shape)}; set n_features to the encoder's output size."
             )
         return z
 
