@@ -1,4 +1,4 @@
-r"""k-means in PyTorch (k-means++ seeding, ``n_init`` restarts) and the k-means cluster head.
+r"""k-means (k-means++ seeding, ``n_init`` restarts; Lloyd or mini-batch) and the k-means cluster head.
 
 Lloyd's algorithm minimises the within-cluster sum of squares
 
@@ -8,7 +8,24 @@ Lloyd's algorithm minimises the within-cluster sum of squares
 seeded with greedy k-means++ (Arthur & Vassilvitskii, SODA 2007,
 https://theory.stanford.edu/~sergei/papers/kMeansPP-soda.pdf): each new centre is the best of
 ``2 + log K`` candidates drawn with probability proportional to the squared distance to the
-nearest centre chosen so far. Everything runs on the device of the input (GPU if it lives there).
+nearest centre chosen so far.
+
+Which code runs where (one function, :func:`kmeans`, in front):
+
+* **seeding** (k-means++): PyTorch on the input's device, one ``(N, 2 + log K)`` matrix product per
+  centre (faster than scikit-learn's ``kmeans_plusplus``, which up-casts float32 distances to float64).
+* **Lloyd iterations**: on the CPU scikit-learn's Cython/OpenMP Lloyd (``algorithm="lloyd"``, chunked
+  BLAS distances; the restarts' best run is kept as in ``KMeans``), on a GPU (or with
+  ``backend="torch"``) PyTorch with row-chunked distance matrices.
+* **mini-batch k-means** (``method="minibatch"``, or automatically when ``N * F`` exceeds
+  ``minibatch_threshold``, default :data:`MINIBATCH_THRESHOLD` = 2**28 elements, 1 GiB of float32): k-means
+  (``n_init`` restarts) on a random subsample seeds scikit-learn's ``MiniBatchKMeans`` on the CPU, or a PyTorch
+  mini-batch loop (Sculley's per-centre learning rate) on a GPU; no full-size copy of the data is made.
+
+Determinism: the same ``seed`` (and thread count) gives the same result. scikit-learn's Lloyd adds the
+per-thread partial sums under a lock, so with three or more OpenMP threads the centres can differ in the last
+bits from run to run (labels practically never); with one or two threads, or on the GPU path with a fixed device,
+runs are bitwise identical.
 """
 
 from __future__ import annotations
@@ -17,10 +34,17 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from pyagc.clusters.base import BaseClusterHead
+
+#: ``method="auto"`` switches to mini-batch k-means above this many elements ``N * F`` (2**28: 1 GiB of float32).
+MINIBATCH_THRESHOLD = 2**28
+
+# the torch Lloyd / assignment works on row chunks whose (rows, K) distance block has at most this many entries
+_CHUNK_ELEMENTS = 2**24
 
 
 @dataclass
@@ -28,7 +52,9 @@ class KMeansResult:
     centers: Tensor  # (K, F)
     labels: Tensor  # (N,) int64
     inertia: float
-    n_iter: int
+    n_iter: int  # Lloyd iterations of the kept run, or mini-batch steps
+    method: str = "lloyd"  # "lloyd" or "minibatch"
+    backend: str = "torch"  # "sklearn" or "torch"
 
 
 def pairwise_sq_dists(x: Tensor, c: Tensor) -> Tensor:
@@ -37,48 +63,172 @@ def pairwise_sq_dists(x: Tensor, c: Tensor) -> Tensor:
     return d.clamp_min_(0.0)
 
 
-def _kmeans_plusplus(x: Tensor, k: int, generator: torch.Generator) -> Tensor:
-    n = x.shape[0]
+def _kmeans_plusplus(x: Tensor, k: int, generator: torch.Generator, x_sq: Tensor | None = None) -> Tensor:
+    """Greedy k-means++ centres ``(k, F)`` of ``x`` (``x_sq``: the squared row norms); draws come from the CPU
+    ``generator``, everything else runs on ``x``'s device without host synchronisation."""
+    n, dev = x.shape[0], x.device
+    if x_sq is None:
+        x_sq = (x * x).sum(1)
     n_local_trials = 2 + int(math.log(k))
-    first = torch.randint(n, (1,), generator=generator, device="cpu").item()
-    centers = [x[first]]
-    closest = pairwise_sq_dists(x, x[first : first + 1]).squeeze(1)
-    for _ in range(1, k):
-        total = closest.sum()
-        if total <= 0:  # all points coincide with chosen centres
-            idx = torch.randint(n, (n_local_trials,), generator=generator, device="cpu").to(x.device)
-        else:
-            probs = (closest / total).cpu()
-            idx = torch.multinomial(probs, n_local_trials, replacement=True, generator=generator).to(x.device)
-        cand_d = pairwise_sq_dists(x, x[idx])  # (N, T)
-        new_closest = torch.minimum(closest.unsqueeze(1), cand_d)  # (N, T)
-        best = int(new_closest.sum(0).argmin())
-        closest = new_closest[:, best]
-        centers.append(x[idx[best]])
-    return torch.stack(centers)
+    chosen = torch.empty(k, dtype=torch.long, device=dev)
+    first = torch.randint(n, (1,), generator=generator, device="cpu").to(dev)
+    chosen[0] = first[0]
+    closest = torch.mv(x, x.index_select(0, first)[0]).mul_(-2.0).add_(x_sq).add_(x_sq[first]).clamp_min_(0.0)
+    for c in range(1, k):
+        u = torch.rand(n_local_trials, generator=generator, dtype=torch.float64, device="cpu").to(dev)
+        cum = torch.cumsum(closest, 0, dtype=torch.float64)
+        pot = cum[-1]
+        # candidate i is drawn with probability closest[i] / pot; uniform when every point is a centre already
+        idx = torch.searchsorted(cum, u * pot, right=True).clamp_max_(n - 1)
+        idx = torch.where(pot > 0, idx, (u * n).long().clamp_max_(n - 1))
+        dist = torch.addmm(x_sq.index_select(0, idx).unsqueeze(0), x, x.index_select(0, idx).T, alpha=-2.0)
+        dist.add_(x_sq.unsqueeze(1)).clamp_min_(0.0)
+        torch.minimum(dist, closest.unsqueeze(1), out=dist)  # (N, T): closest distance with each candidate added
+        best = dist.sum(0).argmin().view(1)
+        closest = dist.index_select(1, best).squeeze(1)
+        chosen[c] = idx[best][0]
+    return x.index_select(0, chosen)
 
 
-def _lloyd(x: Tensor, centers: Tensor, max_iter: int, tol: float) -> tuple[Tensor, Tensor, float, int]:
-    tol_abs = tol * float(x.var(0).mean()) if x.shape[0] > 1 else 0.0
+def _assign(x: Tensor, centers: Tensor, x_sq: Tensor | None = None,
+            offset: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Nearest centre of every row of ``x`` and the squared distance to it, by row chunks (``offset``: a point
+    subtracted from rows and centres first, for accurate expanded distances on uncentred data)."""
+    n, k = x.shape[0], centers.shape[0]
+    if offset is not None:
+        centers = centers - offset
+    c_sq = (centers * centers).sum(1).unsqueeze(0)
+    labels = torch.empty(n, dtype=torch.long, device=x.device)
+    min_d = torch.empty(n, dtype=x.dtype, device=x.device)
+    step = max(1, _CHUNK_ELEMENTS // max(k, 1))
+    for s in range(0, n, step):
+        e = min(n, s + step)
+        xs = x[s:e] if offset is None else x[s:e] - offset
+        d = torch.addmm(c_sq, xs, centers.T, alpha=-2.0)  # ||c||^2 - 2 x.c: the argmin needs no ||x||^2
+        torch.min(d, 1, out=(min_d[s:e], labels[s:e]))
+        min_d[s:e] += x_sq[s:e] if x_sq is not None else (xs * xs).sum(1)
+    return labels, min_d.clamp_min_(0.0)
+
+
+def _lloyd_torch(x: Tensor, centers: Tensor, max_iter: int, tol: float, x_sq: Tensor) -> tuple[Tensor, Tensor, float, int]:
+    """Lloyd's iterations in PyTorch (any device): stop when the labels no longer change or the squared centre
+    shift is at most ``tol`` (then one more assignment, so that labels match the centres)."""
     k = centers.shape[0]
+    labels, min_d = _assign(x, centers, x_sq)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        d = pairwise_sq_dists(x, centers)
-        labels = d.argmin(1)
         counts = torch.bincount(labels, minlength=k).to(x.dtype)
         sums = torch.zeros_like(centers).index_add_(0, labels, x)
-        new_centers = torch.where(counts.unsqueeze(1) > 0, sums / counts.clamp_min(1).unsqueeze(1), centers)
+        new_centers = sums / counts.clamp_min(1).unsqueeze(1)
         empty = (counts == 0).nonzero().flatten()
         if len(empty):  # re-seed empty clusters at the points farthest from their centre
-            far = d.gather(1, labels.unsqueeze(1)).squeeze(1).topk(len(empty)).indices
-            new_centers[empty] = x[far]
-        shift = ((new_centers - centers) ** 2).sum()
+            new_centers[empty] = x[min_d.topk(len(empty)).indices]
+        shift = float(((new_centers - centers) ** 2).sum())
         centers = new_centers
-        if shift <= tol_abs:
+        new_labels, min_d = _assign(x, centers, x_sq)
+        converged = bool(torch.equal(new_labels, labels))
+        labels = new_labels
+        if converged or shift <= tol:
             break
-    d = pairwise_sq_dists(x, centers)
-    min_d, labels = d.min(1)
     return centers, labels, float(min_d.sum()), n_iter
+
+
+_blas_controller: Any = None
+
+
+def _lloyd_sklearn(x: Tensor, centers: Tensor, max_iter: int, tol: float, x_sq: Tensor) -> tuple[Tensor, Tensor, float, int]:
+    """scikit-learn's Lloyd (Cython, OpenMP over ``torch.get_num_threads()`` threads) on CPU tensors."""
+    global _blas_controller
+    xn = x.numpy()
+    c0 = np.ascontiguousarray(centers.numpy())
+    n_threads = max(1, torch.get_num_threads())
+    try:
+        from sklearn.cluster._kmeans import _kmeans_single_lloyd
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - a scikit-learn without the private function: its public class
+        return _lloyd_sklearn_public(x, centers, max_iter, tol, n_threads)
+    if _blas_controller is None:
+        _blas_controller = ThreadpoolController()
+    weights = np.ones(xn.shape[0], dtype=xn.dtype)
+    with _blas_controller.limit(limits=1, user_api="blas"):  # BLAS is called from inside the OpenMP threads
+        labels, inertia, out, n_iter = _kmeans_single_lloyd(
+            xn, weights, c0, max_iter=max_iter, tol=tol, n_threads=n_threads)
+    return torch.from_numpy(out), torch.from_numpy(labels.astype(np.int64)), float(inertia), int(n_iter)
+
+
+def _lloyd_sklearn_public(x: Tensor, centers: Tensor, max_iter: int, tol: float, n_threads: int):  # pragma: no cover
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
+    var = float(x.var(0, correction=0).mean())
+    with threadpool_limits(limits=n_threads, user_api="openmp"):
+        km = KMeans(centers.shape[0], init=centers.numpy(), n_init=1, max_iter=max_iter,
+                    tol=tol / var if var > 0 else 0.0, algorithm="lloyd").fit(x.numpy())
+    return (torch.from_numpy(km.cluster_centers_), torch.from_numpy(km.labels_.astype(np.int64)),
+            float(km.inertia_), int(km.n_iter_))
+
+
+def _full_kmeans(work: Tensor, k: int, n_init: int, max_iter: int, tol: float, gen: torch.Generator,
+                 init: Tensor | None, backend: str) -> tuple[Tensor, Tensor, float, int]:
+    """Lloyd k-means with ``n_init`` k-means++ restarts on ``work`` (float32/64); the best run, in ``work``'s
+    coordinates. The data are centred first (as scikit-learn does) for accurate expanded distances."""
+    mean = work.mean(0)
+    xc = (work - mean).contiguous()
+    x_sq = (xc * xc).sum(1)
+    tol_abs = tol * float(xc.var(0, correction=0).mean()) if xc.shape[0] > 1 else 0.0
+    lloyd = _lloyd_sklearn if backend == "sklearn" else _lloyd_torch
+    best: tuple[Tensor, Tensor, float, int] | None = None
+    starts = [init.to(xc) - mean] if init is not None else [None] * n_init
+    for start in starts:
+        c0 = start if start is not None else _kmeans_plusplus(xc, k, gen, x_sq)
+        run = lloyd(xc, c0.contiguous(), max_iter, tol_abs, x_sq)
+        if best is None or run[2] < best[2]:
+            best = run
+    assert best is not None
+    centers, labels, inertia, n_iter = best
+    return centers.to(xc) + mean, labels.to(work.device), inertia, n_iter
+
+
+def _minibatch_torch(x: Tensor, centers: Tensor, batch_size: int, max_iter: int, gen: torch.Generator,
+                     max_no_improvement: int = 10) -> tuple[Tensor, int]:
+    """Mini-batch k-means in PyTorch: per-centre learning rate 1 / (points seen), as ``MiniBatchKMeans``; stops
+    after ``max_iter`` epochs or when the smoothed batch inertia has not improved for ``max_no_improvement`` steps."""
+    n, k = x.shape[0], centers.shape[0]
+    offset = x[:: max(1, n // 65536)].mean(0)  # a rough centre, for accurate expanded distances
+    centers = centers.clone()
+    counts = torch.zeros(k, dtype=x.dtype, device=x.device)
+    n_steps = max(1, math.ceil(max_iter * n / batch_size))
+    alpha = min(1.0, 2.0 * batch_size / (n + 1))
+    ewa, best_ewa, no_improvement, step = None, math.inf, 0, 0
+    for step in range(1, n_steps + 1):
+        idx = torch.randint(n, (batch_size,), generator=gen, device="cpu").to(x.device)
+        xb = x.index_select(0, idx)
+        labels, min_d = _assign(xb, centers, offset=offset)
+        batch_counts = torch.bincount(labels, minlength=k).to(x.dtype)
+        sums = torch.zeros_like(centers).index_add_(0, labels, xb)
+        counts += batch_counts
+        seen = (batch_counts > 0).unsqueeze(1)
+        centers = torch.where(seen, centers + (sums - batch_counts.unsqueeze(1) * centers)
+                              / counts.clamp_min(1).unsqueeze(1), centers)
+        batch_inertia = float(min_d.sum()) / batch_size
+        ewa = batch_inertia if ewa is None else ewa * (1 - alpha) + batch_inertia * alpha
+        if ewa < best_ewa:
+            best_ewa, no_improvement = ewa, 0
+        else:
+            no_improvement += 1
+            if no_improvement >= max_no_improvement:
+                break
+    return centers, step
+
+
+def _minibatch_sklearn(x: Tensor, centers: Tensor, batch_size: int, max_iter: int, seed: int) -> tuple[Tensor, int]:
+    from sklearn.cluster import MiniBatchKMeans
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=max(1, torch.get_num_threads()), user_api="openmp"):
+        mbk = MiniBatchKMeans(centers.shape[0], init=centers.numpy(), n_init=1, batch_size=batch_size,
+                              max_iter=max_iter, random_state=seed, compute_labels=False).fit(x.numpy())
+    return torch.from_numpy(mbk.cluster_centers_).to(x), int(mbk.n_steps_)
 
 
 @torch.no_grad()
@@ -90,36 +240,78 @@ def kmeans(
     tol: float = 1e-4,
     seed: int = 0,
     init: Tensor | None = None,
+    *,
+    method: str = "auto",
+    batch_size: int | None = None,
+    minibatch_threshold: int = MINIBATCH_THRESHOLD,
+    backend: str = "auto",
 ) -> KMeansResult:
     r"""Cluster the rows of ``x`` with k-means; return the run with the lowest inertia.
 
     Args:
-        x: data ``(N, F)``, any float dtype and device.
+        x: data ``(N, F)``, any float dtype and device (float64 is computed in float64, every other dtype in
+            float32; ``centers`` come back in ``x``'s dtype, ``labels`` as int64, both on ``x``'s device).
         n_clusters: number of clusters :math:`K`, ``2 <= K <= N``.
         n_init: number of k-means++ restarts (ignored when ``init`` is given).
-        max_iter: Lloyd iterations per restart.
-        tol: relative tolerance on the centre shift (scaled by the mean feature variance).
-        seed: seed of the k-means++ draws (results are reproducible for a seed).
+        max_iter: Lloyd iterations per restart (mini-batch: at most this many epochs, early-stopped).
+        tol: relative tolerance on the squared centre shift (scaled by the mean feature variance, as
+            scikit-learn's ``KMeans``); Lloyd also stops when no label changes.
+        seed: seed of the random draws (k-means++, subsample, mini-batches): the same seed (and thread count)
+            gives the same result.
         init: optional initial centres ``(K, F)``.
+        method: ``"lloyd"`` (full batch), ``"minibatch"``, or ``"auto"``: mini-batch when ``batch_size`` is given
+            or ``N * F > minibatch_threshold``, Lloyd otherwise.
+        batch_size: mini-batch size (default 4096 on the CPU, 65536 on a GPU; at least ``K``).
+        minibatch_threshold: the ``N * F`` above which ``method="auto"`` uses mini-batch k-means
+            (default :data:`MINIBATCH_THRESHOLD` = 2**28).
+        backend: ``"sklearn"`` (scikit-learn's Cython Lloyd / ``MiniBatchKMeans``; CPU), ``"torch"`` (PyTorch
+            on ``x``'s device) or ``"auto"``: scikit-learn for CPU tensors, PyTorch elsewhere.
+
+    Mini-batch k-means seeds with k-means (``n_init`` k-means++ restarts) on a random subsample of
+    ``max(3 * batch_size, 20 * K)`` rows, refines the centres with mini-batches of the whole data and then
+    assigns every row; ``n_iter`` is then the number of mini-batch steps.
     """
     if x.dim() != 2:
         raise ValueError(f"kmeans expects a 2-D tensor (N, F), got shape {tuple(x.shape)}.")
     n = x.shape[0]
     if not 2 <= n_clusters <= n:
         raise ValueError(f"n_clusters must be between 2 and the number of samples ({n}), got {n_clusters}.")
+    if method not in ("auto", "lloyd", "minibatch"):
+        raise ValueError(f"method must be 'auto', 'lloyd' or 'minibatch', got {method!r}.")
+    if backend not in ("auto", "sklearn", "torch"):
+        raise ValueError(f"backend must be 'auto', 'sklearn' or 'torch', got {backend!r}.")
     if not torch.isfinite(x).all():
         raise ValueError("kmeans received NaN or inf values; clean or impute the data first.")
-    work = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+    if backend == "auto":
+        backend = "sklearn" if x.device.type == "cpu" else "torch"
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    # scikit-learn runs on the CPU: a GPU tensor given backend="sklearn" is copied there and back
+    work = x.detach().to(device="cpu" if backend == "sklearn" else x.device, dtype=dtype).contiguous()
+    if method == "auto":
+        method = "minibatch" if batch_size is not None or n * x.shape[1] > minibatch_threshold else "lloyd"
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
-    best: KMeansResult | None = None
-    starts = [init.to(work)] if init is not None else [None] * max(1, int(n_init))
-    for start in starts:
-        c0 = start if start is not None else _kmeans_plusplus(work, n_clusters, gen)
-        centers, labels, inertia, n_iter = _lloyd(work, c0.clone(), max_iter, tol)
-        if best is None or inertia < best.inertia:
-            best = KMeansResult(centers.to(x.dtype), labels, inertia, n_iter)
-    assert best is not None
-    return best
+    n_init = max(1, int(n_init))
+
+    if method == "lloyd":
+        centers, labels, inertia, n_iter = _full_kmeans(work, n_clusters, n_init, max_iter, tol, gen, init, backend)
+    else:
+        if batch_size is None:
+            batch_size = 4096 if work.device.type == "cpu" else 65536
+        batch_size = max(int(batch_size), n_clusters)
+        n_sub = min(n, max(3 * batch_size, 20 * n_clusters))
+        if init is not None:
+            c0 = init.to(work)
+        else:
+            sub = work if n_sub == n else work[torch.randperm(n, generator=gen)[:n_sub].to(work.device)]
+            c0 = _full_kmeans(sub, n_clusters, n_init, max_iter, tol, gen, None, backend)[0]
+        if backend == "sklearn":
+            centers, n_iter = _minibatch_sklearn(work, c0, batch_size, max_iter, int(seed))
+        else:
+            centers, n_iter = _minibatch_torch(work, c0, batch_size, max_iter, gen)
+        labels, min_d = _assign(work, centers, offset=work[:: max(1, n // 65536)].mean(0))
+        inertia = float(min_d.sum())
+    return KMeansResult(centers.to(device=x.device, dtype=x.dtype), labels.to(x.device), inertia, n_iter,
+                        method, backend)
 
 
 class KMeansClusterHead(BaseClusterHead):

@@ -1,0 +1,129 @@
+"""pyagc.clusters.kmeans.kmeans: determinism, inertia against scikit-learn, dtype/device, mini-batch."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.cluster import KMeans
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+
+from pyagc.clusters import kmeans
+from pyagc.clusters.kmeans import MINIBATCH_THRESHOLD, _kmeans_plusplus, _lloyd_sklearn, _lloyd_torch
+
+BACKENDS = ("sklearn", "torch")
+
+
+def blobs(n=2000, k=5, f=8, std=1.0, seed=0):
+    x, y = make_blobs(n_samples=n, centers=k, n_features=f, cluster_std=std, random_state=seed)
+    return torch.tensor(x, dtype=torch.float32), y
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("method", ["lloyd", "minibatch"])
+def test_same_seed_same_result(backend, method):
+    x, _ = blobs(std=3.0)
+    runs = [kmeans(x, 5, n_init=3, seed=s, method=method, batch_size=512 if method == "minibatch" else None,
+                   backend=backend) for s in (11, 11, 12)]
+    a, b, c = runs
+    assert torch.equal(a.labels, b.labels) and torch.equal(a.centers, b.centers)
+    assert a.inertia == b.inertia and a.n_iter == b.n_iter
+    assert a.method == method and a.backend == backend
+    # another seed draws other k-means++ centres (the partition may still coincide on blobs)
+    assert not torch.equal(_kmeans_plusplus(x, 5, torch.Generator().manual_seed(11)),
+                           _kmeans_plusplus(x, 5, torch.Generator().manual_seed(12)))
+    assert c.labels.shape == a.labels.shape
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("n,k,f,std", [(3000, 8, 10, 2.5), (2000, 20, 4, 1.5), (1500, 3, 32, 6.0)])
+def test_inertia_not_worse_than_sklearn(backend, n, k, f, std):
+    x, _ = blobs(n, k, f, std, seed=k)
+    ours = kmeans(x, k, n_init=10, seed=0, backend=backend)
+    ref = KMeans(k, n_init=10, random_state=0).fit(x.numpy())
+    assert ours.inertia <= ref.inertia_ * (1 + 1e-4)
+    # the reported inertia is that of the returned centres and labels
+    d = torch.cdist(x.double(), ours.centers.double()) ** 2
+    assert torch.equal(ours.labels, d.argmin(1)) or (d.min(1).values.sum() - ours.inertia) / ours.inertia < 1e-5
+    assert abs(float(d.gather(1, ours.labels[:, None]).sum()) - ours.inertia) <= 1e-4 * ours.inertia
+
+
+def test_torch_lloyd_matches_sklearn_lloyd_from_the_same_start():
+    x, _ = blobs(3000, 6, 5, 2.0)
+    xc = x - x.mean(0)
+    x_sq = (xc * xc).sum(1)
+    c0 = _kmeans_plusplus(xc, 6, torch.Generator().manual_seed(0), x_sq)
+    tol = 1e-4 * float(xc.var(0, correction=0).mean())
+    ct, lt, it, _ = _lloyd_torch(xc, c0.clone(), 300, tol, x_sq)
+    cs, ls, is_, _ = _lloyd_sklearn(xc, c0.clone(), 300, tol, x_sq)
+    assert torch.equal(lt, ls)
+    assert torch.allclose(ct, cs, atol=1e-4) and it == pytest.approx(is_, rel=1e-5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+def test_tensor_in_tensor_out(backend, dtype):
+    x, _ = blobs(600, 4, 3)
+    res = kmeans(x.to(dtype), 4, n_init=2, seed=1, backend=backend)
+    assert isinstance(res.centers, torch.Tensor) and res.centers.dtype == dtype and res.centers.shape == (4, 3)
+    assert res.labels.dtype == torch.int64 and res.labels.shape == (600,)
+    assert res.centers.device == x.device and res.labels.device == x.device
+    assert isinstance(res.inertia, float) and isinstance(res.n_iter, int)
+    assert set(res.labels.tolist()) == set(range(4))
+    # explicit initial centres: one run from there
+    init = res.centers.float()[[1, 0, 3, 2]]
+    again = kmeans(x.to(dtype), 4, init=init, backend=backend)
+    assert again.centers.dtype == dtype and again.inertia <= res.inertia * 1.01
+
+
+def test_grad_tensor_and_bad_arguments():
+    x, _ = blobs(200, 3, 2)
+    res = kmeans(x.clone().requires_grad_(True), 3, n_init=1)
+    assert not res.centers.requires_grad
+    with pytest.raises(ValueError, match="method"):
+        kmeans(x, 3, method="elkan")
+    with pytest.raises(ValueError, match="backend"):
+        kmeans(x, 3, backend="faiss")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.parametrize("method", ["lloyd", "minibatch"])
+def test_cuda_tensor_in_cuda_tensor_out(method):
+    x, y = blobs(5000, 5, 8)
+    res = kmeans(x.cuda(), 5, n_init=3, seed=0, method=method, batch_size=1024 if method == "minibatch" else None)
+    assert res.centers.is_cuda and res.labels.is_cuda and res.backend == "torch"
+    assert adjusted_rand_score(y, res.labels.cpu().numpy()) > 0.95
+    again = kmeans(x.cuda(), 5, n_init=3, seed=0, method=method, batch_size=1024 if method == "minibatch" else None)
+    assert torch.equal(res.labels, again.labels)
+    cpu = kmeans(x.cuda(), 5, n_init=3, seed=0, backend="sklearn")  # copied to the CPU and back
+    assert cpu.centers.is_cuda and cpu.labels.is_cuda
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_minibatch_partition_on_blobs(backend):
+    x, y = blobs(20000, 6, 8, std=1.5, seed=4)
+    res = kmeans(x, 6, n_init=3, seed=0, method="minibatch", batch_size=1024, backend=backend)
+    assert res.method == "minibatch"
+    assert adjusted_rand_score(y, res.labels.numpy()) > 0.95
+    full = kmeans(x, 6, n_init=3, seed=0)
+    assert res.inertia <= full.inertia * 1.01
+
+
+def test_minibatch_is_chosen_above_the_threshold():
+    assert MINIBATCH_THRESHOLD == 2**28
+    x, y = blobs(8000, 4, 8)
+    below = kmeans(x, 4, n_init=2, minibatch_threshold=8000 * 8)
+    above = kmeans(x, 4, n_init=2, minibatch_threshold=8000 * 8 - 1)
+    assert below.method == "lloyd" and above.method == "minibatch"
+    assert adjusted_rand_score(y, above.labels.numpy()) > 0.95
+    assert kmeans(x, 4, n_init=2, batch_size=2048).method == "minibatch"  # a batch size asks for mini-batches
+    assert kmeans(x, 4, n_init=2, batch_size=2048, method="lloyd").method == "lloyd"
+
+
+def test_degenerate_data():
+    x = torch.zeros(50, 3)
+    x[:5] = torch.arange(15, dtype=torch.float32).view(5, 3)  # 6 distinct points, 45 copies of the origin
+    for backend in BACKENDS:
+        res = kmeans(x, 6, n_init=2, backend=backend)
+        assert res.inertia == pytest.approx(0.0, abs=1e-6)
+        two = kmeans(torch.ones(10, 2), 2, n_init=1, backend=backend)  # all points equal
+        assert np.isfinite(two.inertia) and two.inertia == pytest.approx(0.0, abs=1e-6)
