@@ -14,11 +14,20 @@ def cache_dir() -> Path:
     return path
 
 
+def shared_fallback_disabled() -> bool:
+    """Whether ``PYAGC_NO_SHARED`` (``1``, ``true``, ``yes``) turns off the ``../shared/data`` / ``./shared/data``
+    fallback, as in a fresh clone with no shared folder beside it (CI runs the test suite this way too)."""
+    return os.environ.get("PYAGC_NO_SHARED", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def default_data_root() -> Path:
-    """``$PYAGC_DATA`` if set, else ``../shared/data`` or ``./shared/data`` when present, else the cache."""
+    """``$PYAGC_DATA`` if set, else ``../shared/data`` or ``./shared/data`` when present (unless
+    ``PYAGC_NO_SHARED=1``), else the cache."""
     env = os.environ.get("PYAGC_DATA")
     if env:
         return Path(env).expanduser()
+    if shared_fallback_disabled():
+        return cache_dir() / "data"
     for candidate in (Path.cwd().parent / "shared" / "data", Path.cwd() / "shared" / "data"):
         if candidate.is_dir():
             return candidate

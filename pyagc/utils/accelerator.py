@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 
@@ -44,3 +46,52 @@ def slow_cpu_precision_message(device_type: str, precision: str) -> str | None:
     return (f"trainer precision {precision!r} on a CPU without bfloat16 instructions (AVX-512 BF16 / AMX; this "
             f"one reports {torch.backends.cpu.get_cpu_capability()}): autocast runs emulated bfloat16 kernels, "
             "several times slower than float32. Use trainer.precision=32-true on this machine.")
+
+
+def check_accelerator(accelerator: Any, devices: Any = 1, key: str = "trainer") -> None:
+    """Raise a ``ValueError`` saying what to do when the trainer asks for an accelerator this machine lacks.
+
+    Lightning's own messages ("No supported gpu backend found!") name neither the config nor the fix; this runs
+    before anything is built or written. ``accelerator``/``devices`` are the trainer's (``trainer.accelerator``,
+    ``trainer.devices``); ``key`` is the config group named in the message.
+    """
+    acc = str(accelerator or "auto").lower()
+    if acc in ("gpu", "cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            built = "a CPU-only build of torch" if not torch.backends.cuda.is_built() else \
+                "torch finds no CUDA GPU (torch.cuda.is_available() is False)"
+            raise ValueError(
+                f"{key}.accelerator={acc} needs a CUDA GPU, but {built}. Train on the CPU with {key}=cpu (one process) "
+                f"or {key}=ddp_cpu (two processes), or {key}.accelerator=auto to use a GPU only when there is one.")
+        wanted = _device_count(devices)
+        if wanted is not None and wanted > count:
+            raise ValueError(f"{key}.devices={devices} asks for {wanted} GPUs but this machine has {count}; set "
+                             f"{key}.devices={count} (or -1 for all of them).")
+    elif acc == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ValueError(f"{key}.accelerator=mps needs Apple's Metal backend, which this machine lacks; "
+                             f"use {key}=cpu.")
+    elif acc not in ("cpu", "auto", "tpu", "hpu"):
+        raise ValueError(f"{key}.accelerator={accelerator!r} is not an accelerator; valid: cpu, gpu, cuda, mps, auto "
+                         f"(or pick a trainer config: {key}=cpu, gpu, ddp, ddp_cpu).")
+
+
+def _device_count(devices: Any) -> int | None:
+    """The number of devices a Lightning ``devices`` value asks for (``None``: all / automatic)."""
+    if devices in (None, "auto", -1, "-1"):
+        return None
+    if isinstance(devices, int):
+        return devices
+    if isinstance(devices, str):
+        parts = [p for p in devices.split(",") if p.strip()]
+        if len(parts) > 1 or devices.strip().endswith(","):
+            return len(parts)
+        try:
+            return int(devices)
+        except ValueError:
+            return None
+    try:
+        return len(list(devices))
+    except TypeError:
+        return None
