@@ -140,3 +140,109 @@ def test_image_folder(tmp_path):
     assert dm.input_shape == (1, 16, 16) and dm.n_samples == 8 and dm.n_classes == 2
     dark = dm.x[dm.y == 0].mean()
     assert float(dark) < 0.3 < 0.7 < float(dm.x[dm.y == 1].mean())
+
+
+# ------------------------------------------------------------------------------- fitted preprocessing, CSV files
+def test_fitted_scalers_match_scale_features_and_survive_a_weights_only_round_trip(tmp_path):
+    from pyagc.data.preprocessing import TablePreprocessor, preprocessor_from_state
+
+    x = torch.as_tensor(np.random.default_rng(0).normal(3, 2, (500, 6)) * [1, 10, 100, 0.1, 1, 1], dtype=torch.float32)
+    x[:, 4] = 7.0  # a constant column: scaled by 1, as scale_features does
+    new = torch.as_tensor(np.random.default_rng(1).normal(3, 2, (9, 6)), dtype=torch.float32)
+    for method in ("standard", "minmax", "global_z", "none"):
+        p = TablePreprocessor(method).fit(x, source="x")
+        assert torch.equal(p.transform(x), scale_features(x, method))
+        torch.save({"state": p.state_dict()}, tmp_path / "p.pt")
+        back = preprocessor_from_state(torch.load(tmp_path / "p.pt", weights_only=True)["state"])
+        assert back.same_as(p) and torch.equal(back.transform(new), p.transform(new))
+        # the statistics are the training data's: a row alone is scaled as it is among all the others
+        assert torch.equal(back.transform(new[:1]), p.transform(new)[:1])
+
+
+def test_datamodule_saves_its_preprocessing_and_applies_a_given_one(tmp_path):
+    from pyagc.data.preprocessing import DataMismatchError, preprocessor_from_state
+
+    train = TabularDataModule("wine", scaling="minmax")
+    train.setup()
+    state = train.state_dict()["preprocessing"]
+    assert state["kind"] == "table" and state["input_shape"] == [13]
+    sub = train.x[:5]
+    raw = TabularDataModule("wine", scaling="none")
+    raw.setup()
+    np.save(tmp_path / "five.npy", raw.x[:5].numpy())
+    new = TabularDataModule(name=None, path=str(tmp_path / "five.npy"))
+    new.use_preprocessor(preprocessor_from_state(state))
+    new.setup()
+    assert torch.allclose(new.x, sub)  # scaled with wine's minima and maxima, not refitted on five rows
+    with pytest.raises(DataMismatchError, match="trained on a table.*is images"):
+        ImageDataModule("usps").use_preprocessor(train.preprocessor)
+    resumed = TabularDataModule("wine", scaling="minmax")
+    resumed.load_state_dict({"preprocessing": state})
+    resumed.setup()
+    assert torch.equal(resumed.x, train.x)
+
+
+def test_csv_header_id_column_and_column_names(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text('name,height,weight\n"Smith, J",1.80,80\nLee,1.65,55.5\n\nKim,1.7,70\n')
+    dm = TabularDataModule(name=None, path=str(path), id_column="name", scaling="none")
+    dm.setup()
+    assert np.allclose(dm.x.numpy(), [[1.8, 80.0], [1.65, 55.5], [1.7, 70.0]])
+    assert dm.ids == ["Smith, J", "Lee", "Kim"] and dm.id_name == "name"
+    assert dm.preprocessor.columns == ["height", "weight"]
+    # header=auto: a numeric first row is data; header=true reads it as names
+    (tmp_path / "n.csv").write_text("1,2\n3,4\n")
+    auto = TabularDataModule(name=None, path=str(tmp_path / "n.csv"), scaling="none")
+    auto.setup()
+    assert auto.n_samples == 2 and auto.preprocessor.columns is None
+    named = TabularDataModule(name=None, path=str(tmp_path / "n.csv"), header=True, scaling="none")
+    named.setup()
+    assert named.n_samples == 1 and named.preprocessor.columns == ["1", "2"]
+    # whitespace text, gzip: the benchmark format is read the same way
+    import gzip
+
+    with gzip.open(tmp_path / "w.data.gz", "wt") as f:
+        f.write("1 2 3\n4 5 6\n")
+    gz = TabularDataModule(name=None, path=str(tmp_path / "w.data.gz"), scaling="none")
+    gz.setup()
+    assert gz.x.tolist() == [[1, 2, 3], [4, 5, 6]]
+
+
+@pytest.mark.parametrize("text, kwargs, message", [
+    ("", {}, "is empty: it holds no rows"),
+    ("\n\n", {}, "is empty"),
+    ("a,b,c\n", {}, r"has a header \(a, b, c\) but no data rows"),
+    ("a,b,city\n1,2,Berlin\n", {},
+     r"column 'city' \(column 3 of 3\) is not numeric: line 2 \(data row 1\) holds 'Berlin'.*data.id_column=city"),
+    ("a,b\n1,2\n3,\n", {}, r"column 'b' .* has no value in line 3 \(data row 2\): a missing value.*SimpleImputer"),
+    ("a,b\n1,2\n3,4,5\n", {}, r"line 3 \(data row 2\) has 3 values, but the header names 2 columns"),
+    ("a,b\n1,2\n", {"header": False}, r"line 1 \(data row 1\) holds 'a'.*set data.header=true"),
+    ("1;2;3\n4;5;6\n", {}, r"seems to separate its values with ';'.*Save it comma-separated"),
+    ("1,2\n", {"id_column": "name"}, r"id_column='name' names a column, but .* has no header"),
+    ("x,y\n1,2\n", {"id_column": "z"}, r"id_column='z' is not a column of .*\['x', 'y'\]"),
+    ("x,x\n1,2\n", {}, r"names columns \['x'\] more than once"),
+])
+def test_csv_errors_name_the_file_line_column_and_fix(tmp_path, text, kwargs, message):
+    from pyagc.data.tables import TableFormatError
+
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(TableFormatError, match=message):
+        TabularDataModule(name=None, path=str(path), **kwargs).setup()
+
+
+def test_npy_tables_are_read_in_chunks_through_memory_mapped_windows(tmp_path):
+    from pyagc.data.tables import TableFile, TableFormatError
+
+    x = np.arange(35, dtype=np.float32).reshape(7, 5)
+    np.save(tmp_path / "x.npy", x)
+    chunks = list(TableFile(tmp_path / "x.npy").chunks(3))
+    assert [c.start for c in chunks] == [0, 3, 6] and np.array_equal(np.concatenate([c.x for c in chunks]), x)
+    np.save(tmp_path / "f.npy", np.asfortranarray(x))
+    assert np.array_equal(np.concatenate([c.x for c in TableFile(tmp_path / "f.npy").chunks(2)]), x)
+    np.save(tmp_path / "s.npy", np.array(["a", "b"]))
+    with pytest.raises(TableFormatError, match="not numbers"):
+        TableFile(tmp_path / "s.npy")
+    np.save(tmp_path / "e.npy", np.zeros((0, 3), np.float32))
+    with pytest.raises(TableFormatError, match="empty"):
+        TableFile(tmp_path / "e.npy")

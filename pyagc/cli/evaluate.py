@@ -1,6 +1,10 @@
 """``pyagc-eval ckpt=PATH [data=NAME]``: assign clusters with a saved model and score them.
 
-Without ``data=...`` the data set the model was trained on is used.
+Without ``data=...`` the data set the model was trained on is used. The data goes through the preprocessing saved
+in the checkpoint (fitted on the training data), never refitted: a sample's cluster does not depend on the other
+samples evaluated with it. A data setting that the saved preprocessing fixes (``scaling``, an image's ``resize``,
+...) is the model's: a config default that differs is replaced with a warning, a value given on the command line
+that differs is an error. For data too large to hold in memory, use ``pyagc-predict``.
 """
 
 from __future__ import annotations
@@ -10,43 +14,37 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
-import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from pyagc.cli.build import config_dir, instantiate, model_from_checkpoint
+from pyagc.cli.build import config_dir
+from pyagc.cli.predict import datamodule_for, explicit_data_keys, load_trained, resolve_device
+from pyagc.data.preprocessing import DataMismatchError
 from pyagc.evaluation import evaluate, save_outputs
 
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` = the first GPU when CUDA is available, else the CPU; otherwise a torch device name."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as err:
-        raise ValueError(f"device={name!r} is not a device; use auto, cpu, cuda or cuda:N.") from err
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={name!r} but this machine has no usable CUDA GPU; use device=cpu or auto.")
-    return device
+__all__ = ["run", "main", "resolve_device"]
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
+def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Evaluate ``cfg.ckpt`` on ``cfg.data`` (default: the training data); returns the metrics. ``overrides``: the
+    command line's (default: the running Hydra job's), to tell the data settings a user asked for from defaults."""
     if not cfg.get("ckpt"):
         raise ValueError("pass ckpt=<path to a checkpoint written by pyagc-train>, e.g. outputs/.../checkpoints/last.ckpt")
     pl.seed_everything(int(cfg.seed), verbose=False)
-    model = model_from_checkpoint(cfg.ckpt).to(resolve_device(cfg.get("device", "auto")))
-    data_cfg = cfg.get("data") or OmegaConf.create(model.pyagc_config["data"])
-    datamodule = instantiate(data_cfg)
+    device = resolve_device(cfg.get("device", "auto"))
+    trained = load_trained(cfg.ckpt)
+    model = trained.model.to(device)
+    datamodule = datamodule_for(trained, cfg.get("data"), explicit_data_keys(overrides))
     datamodule.setup("predict")
-    if tuple(datamodule.input_shape) and hasattr(model.encoder, "in_features"):
-        if datamodule.n_features != model.encoder.in_features:
-            raise ValueError(
-                f"the model was trained on {model.encoder.in_features} features but data {datamodule.name!r} "
-                f"has {datamodule.n_features}; evaluate it on data of the same kind."
-            )
+    in_features = getattr(model.encoder, "in_features", None)
+    if in_features is not None and len(tuple(datamodule.input_shape)) == 1 and datamodule.n_features != in_features:
+        raise DataMismatchError(
+            f"the model was trained on {in_features} features but {datamodule.what} has {datamodule.n_features}; "
+            "evaluate it on data of the same kind.")
     result = evaluate(model, datamodule)
     out = Path(cfg.paths.output_dir)
-    paths = save_outputs(result, out, extra={"checkpoint": str(cfg.ckpt), "data": datamodule.name},
+    paths = save_outputs(result, out, extra={"checkpoint": str(cfg.ckpt), "data": datamodule.name,
+                                             "preprocessing": datamodule.preprocessor.describe()},
+                         plot=bool(cfg.get("plot", True)),
                          title=f"{type(model.cluster_head).__name__} on {datamodule.name}")
     m = result["metrics"]
     shown = "  ".join(f"{k.upper()} {m[k]:.4f}" for k in ("acc", "nmi", "ari", "f1") if k in m)

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from pyagc.data.base import ClusteringDataModule, check_finite, identity_collate
 from pyagc.data.neighbor_sampler import UniformNeighborSampler
 from pyagc.data.paths import copy_to_cache, missing_file_error, resolve_root
+from pyagc.data.preprocessing import GraphPreprocessor, Preprocessor
 
 PLANETOID = ("Cora", "CiteSeer", "PubMed")
 GRAPH_SETS = PLANETOID + ("KarateClub",)
@@ -96,6 +97,7 @@ class GraphDataModule(ClusteringDataModule):
     """
 
     is_graph = True
+    data_kind = "graph"
 
     def __init__(self, name: str | None = "Cora", root: str | None = None, data: Any = None,
                  normalize_features: bool = False, num_neighbors: list[int] | None = None, **kwargs) -> None:
@@ -116,13 +118,16 @@ class GraphDataModule(ClusteringDataModule):
     def name(self) -> str:
         return self.dataset_name or "graph"
 
+    def make_preprocessor(self) -> Preprocessor:
+        return GraphPreprocessor(self.scaling, normalize_features=self.normalize_features)
+
     def load(self) -> tuple[Tensor, Tensor | None]:
+        """The raw node features (row normalisation and scaling are the preprocessing's) and labels; sets
+        ``edge_index`` (undirected)."""
         from torch_geometric.utils import to_undirected
 
         data = self.data if self.data is not None else load_graph(self.dataset_name, self.root)
         x = data.x.float()
-        if self.normalize_features:
-            x = x / x.sum(1, keepdim=True).clamp_min(1e-12)
         n = x.shape[0]
         edge_index = to_undirected(data.edge_index, num_nodes=n)
         if edge_index.numel() and int(edge_index.max()) >= n:
@@ -179,3 +184,9 @@ class GraphDataModule(ClusteringDataModule):
             return self._node_loader(self.eval_batch_size, shuffle=False,
                                      generator=torch.Generator().manual_seed(self.seed))
         return self.train_dataloader()
+
+    def predict_batches(self, batch_size: int | None = None):
+        """The whole-graph passes of :meth:`full_dataloader` (one full batch, or sampled subgraphs whose first
+        ``num_seed_nodes`` nodes are the batch's own); graphs are held in memory."""
+        self._require_setup()
+        yield from self.full_dataloader()
