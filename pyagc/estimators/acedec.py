@@ -78,7 +78,7 @@ class ACeDeC(BaseDeepClusterer):
         return {
             "encoder": mlp_encoder_config(self.hidden_dims, self.n_features),
             "head": {"_target_": "pyagc.clusters.ACeDeCClusterHead", "n_clusters": int(self.n_clusters),
-                     "n_features": None, "reconstruction_weight": float(self.reconstruction_weight),
+                     "n_features": int(self.n_features), "reconstruction_weight": float(self.reconstruction_weight),
                      "count_momentum": float(self.count_momentum),
                      "beta_lr_multiplier": float(self.beta_lr_multiplier),
                      "shared_space_tolerance": float(self.shared_space_tolerance),

@@ -231,8 +231,9 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ hooks for subclasses
     def _component_configs(self, n_samples: int, batches_per_epoch: int, seed: int) -> dict[str, Any]:
         """``{"encoder": ..., "head": ..., "model": ...}``: the component configs (``_target_`` + arguments, as in
-        ``configs/``) the command line would compose for this method; ``n_features: None`` / ``in_features: None``
-        are filled from the encoder and the data by :func:`pyagc.cli.build.build_components`."""
+        ``configs/``) the command line would compose for this method, with the head's ``n_features`` (the
+        encoder's output size) given; the encoder's ``in_features: None`` / ``in_channels: None`` is filled from the
+        data by :func:`pyagc.cli.build.build_components`."""
         raise NotImplementedError
 
     def _build_module(self, datamodule: Any, seed: int) -> Any:

@@ -80,7 +80,7 @@ class ContrastiveClustering(BaseDeepClusterer):
         return {
             "encoder": mlp_encoder_config(self.hidden_dims, self.n_features),
             "head": {"_target_": "pyagc.clusters.ContrastiveClusterHead", "n_clusters": int(self.n_clusters),
-                     "n_features": None, "instance_dim": int(self.instance_dim), "hidden_dim": self.hidden_dim,
+                     "n_features": int(self.n_features), "instance_dim": int(self.instance_dim), "hidden_dim": self.hidden_dim,
                      "tau_i": float(self.tau_i), "tau_c": float(self.tau_c),
                      "entropy_weight": float(self.entropy_weight), "overclusters": self.overclusters},
             "model": model_config(self.pretrain_epochs, self.epochs, self.pretrain_optimizer, self.optimizer,

@@ -64,7 +64,7 @@ class DCN(BaseDeepClusterer):
         return {
             "encoder": mlp_encoder_config(self.hidden_dims, self.n_features),
             "head": {"_target_": "pyagc.clusters.DCNClusterHead", "n_clusters": int(self.n_clusters),
-                     "n_features": None, "lambda_": float(self.lambda_), "initial_count": self.initial_count,
+                     "n_features": int(self.n_features), "lambda_": float(self.lambda_), "initial_count": self.initial_count,
                      "n_init": int(self.n_init), "temperature": float(self.temperature), "seed": int(seed)},
             "model": model_config(self.pretrain_epochs, self.epochs, self.pretrain_optimizer, self.optimizer,
                                   self._default_optimizer),

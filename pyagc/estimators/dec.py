@@ -81,7 +81,7 @@ class DEC(BaseDeepClusterer):
     def _component_configs(self, n_samples: int, batches_per_epoch: int, seed: int) -> dict[str, Any]:
         return {
             "encoder": mlp_encoder_config(self.hidden_dims, self.n_features),
-            "head": {"_target_": self._head_target, "n_clusters": int(self.n_clusters), "n_features": None,
+            "head": {"_target_": self._head_target, "n_clusters": int(self.n_clusters), "n_features": int(self.n_features),
                      **self._head_config(), "seed": int(seed)},
             "model": model_config(self.pretrain_epochs, self.epochs, self.pretrain_optimizer, self.optimizer,
                                   self._default_optimizer),

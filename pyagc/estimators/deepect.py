@@ -93,7 +93,7 @@ class DeepECT(BaseDeepClusterer):
         return {
             "encoder": mlp_encoder_config(self.hidden_dims, self.n_features),
             "head": {"_target_": "pyagc.clusters.DeepECTClusterHead", "n_clusters": int(self.n_clusters),
-                     "n_features": None, "max_leaves": int(self.max_leaves), "split_interval": interval,
+                     "n_features": int(self.n_features), "max_leaves": int(self.max_leaves), "split_interval": interval,
                      "prune_threshold": float(self.prune_threshold),
                      "clustering_weight": float(self.clustering_weight),
                      "reconstruction_weight": float(self.reconstruction_weight),

@@ -92,7 +92,7 @@ class DESOM(BaseDeepClusterer):
         return {
             "encoder": mlp_encoder_config(self.hidden_dims, self.n_features),
             "head": {"_target_": "pyagc.clusters.SOMClusterHead", "n_clusters": int(self.n_clusters),
-                     "n_features": None, "map_size": map_size, "topology": self.topology,
+                     "n_features": int(self.n_features), "map_size": map_size, "topology": self.topology,
                      "gamma": float(self.gamma), "T_max": float(self.T_max), "T_min": float(self.T_min),
                      "decay_steps": steps, "decay_schedule": self.decay_schedule,
                      "neighborhood_function": self.neighborhood_function, "init": self.init,

@@ -75,7 +75,7 @@ class DipEncoder(BaseDeepClusterer):
         return {
             "encoder": mlp_encoder_config(self.hidden_dims, self.n_features),
             "head": {"_target_": "pyagc.clusters.DipEncoderClusterHead", "n_clusters": int(self.n_clusters),
-                     "n_features": None, "clustering_weight": float(self.clustering_weight),
+                     "n_features": int(self.n_features), "clustering_weight": float(self.clustering_weight),
                      "reconstruction_weight": self.reconstruction_weight, "update_interval": interval,
                      "max_cluster_size_diff_factor": float(self.max_cluster_size_diff_factor),
                      "min_cluster_points": int(self.min_cluster_points), "dip_weighting": bool(self.dip_weighting),

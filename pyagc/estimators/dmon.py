@@ -69,7 +69,7 @@ class DMoN(BaseDeepClusterer):
                         "out_channels": size, "num_layers": int(self.num_layers), "dropout": 0.0,
                         "activation": "selu", "act_last": True, "conv": "gcn", "cached": True},
             "head": {"_target_": "pyagc.clusters.DMoNClusterHead", "n_clusters": int(self.n_clusters),
-                     "n_features": None, "collapse_regularization": float(self.collapse_regularization),
+                     "n_features": int(self.n_features), "collapse_regularization": float(self.collapse_regularization),
                      "dropout": float(self.dropout)},
             "model": model_config(0, self.epochs, None, self.optimizer, ADAM_1E3),
         }

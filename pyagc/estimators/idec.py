@@ -62,7 +62,7 @@ class IDEC(BaseDeepClusterer):
         return {
             "encoder": mlp_encoder_config(self.hidden_dims, self.n_features),
             "head": {"_target_": "pyagc.clusters.IDECClusterHead", "n_clusters": int(self.n_clusters),
-                     "n_features": None, "gamma": float(self.gamma), "alpha": float(self.alpha),
+                     "n_features": int(self.n_features), "gamma": float(self.gamma), "alpha": float(self.alpha),
                      "update_interval": self.update_interval, "tol": float(self.tol), "n_init": int(self.n_init),
                      "augmentation_invariance": False, "seed": int(seed)},
             "model": model_config(self.pretrain_epochs, self.epochs, self.pretrain_optimizer, self.optimizer,

@@ -82,7 +82,7 @@ class VaDE(BaseDeepClusterer):
             "encoder": mlp_encoder_config(self.hidden_dims, self.n_features, variational=True,
                                           output_activation="sigmoid" if self.reconstruction == "bce" else None),
             "head": {"_target_": "pyagc.clusters.VaDEClusterHead", "n_clusters": int(self.n_clusters),
-                     "n_features": None, "reconstruction": self.reconstruction,
+                     "n_features": int(self.n_features), "reconstruction": self.reconstruction,
                      "reconstruction_weight": float(self.reconstruction_weight), "init": self.init,
                      "n_init": int(self.n_init), "mixture_weights": self.mixture_weights, "seed": int(seed)},
             "model": model_config(self.pretrain_epochs, self.epochs, self.pretrain_optimizer, self.optimizer,
