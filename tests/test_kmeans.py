@@ -8,7 +8,13 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 from pyagc.clusters import kmeans
-from pyagc.clusters.kmeans import MINIBATCH_THRESHOLD, _kmeans_plusplus, _lloyd_sklearn, _lloyd_torch
+from pyagc.clusters.kmeans import (
+    MINIBATCH_THRESHOLD,
+    _kmeans_plusplus,
+    _lloyd_sklearn,
+    _lloyd_torch,
+    default_local_trials,
+)
 
 BACKENDS = ("sklearn", "torch")
 
@@ -83,6 +89,17 @@ def test_grad_tensor_and_bad_arguments():
         kmeans(x, 3, method="elkan")
     with pytest.raises(ValueError, match="backend"):
         kmeans(x, 3, backend="faiss")
+    with pytest.raises(ValueError, match="n_local_trials"):
+        kmeans(x, 3, n_local_trials=0)
+
+
+def test_local_trials():
+    assert default_local_trials(2) == 4 and default_local_trials(10) == 8 and default_local_trials(1000) == 16
+    x, _ = blobs(3000, 12, 6, std=3.0)
+    sk_count = kmeans(x, 12, n_init=4, seed=0, n_local_trials=2 + 2)  # scikit-learn's 2 + int(ln 12)
+    ours = kmeans(x, 12, n_init=4, seed=0)
+    assert not torch.equal(sk_count.centers, ours.centers)
+    assert ours.inertia <= sk_count.inertia * 1.001
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
