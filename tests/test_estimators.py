@@ -492,3 +492,31 @@ def test_generic_estimator_on_a_graph(sbm):
         DeepClustering(head=DMoNClusterHead, n_clusters=3, **TINY).fit(X)
     with pytest.raises(ValueError, match="fitted on a feature matrix"):
         DeepClustering(n_clusters=3, **TINY).fit(X).predict(X, edge_index=edge_index)
+
+
+# -------------------------------------------------------------------------------------------- one training path
+@pytest.mark.parametrize("cls, name", [(DEC, "dec"), (IDEC, "idec")])
+def test_same_labels_as_pyagc_train(cls, name, tmp_path):
+    """The estimator and pyagc-train build the same module from the same configs, seed it the same way, see the same
+    batches and train with the same Trainer.fit: the same labels."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from pyagc.cli.build import config_dir
+    from pyagc.cli.train import run
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[
+            f"paths.output_dir={tmp_path}", "data=iris", "data.scaling=none", "data.batch_size=16", f"head={name}",
+            f"model={name}", "encoder.hidden_dims=[8]", "encoder.latent_dim=2", "model.pretrain_epochs=2",
+            "model.epochs=2", "n_clusters=3", "seed=0", "plot=false", "logger=none", "callbacks=none",
+            "trainer.enable_progress_bar=false"])
+    GlobalHydra.instance().clear()
+    run(cfg)
+    cli_labels = np.loadtxt(tmp_path / "assignments.csv", delimiter=",", skiprows=1, dtype=int)[:, 1]
+    X = load_iris().data.astype(np.float32)
+    est = cls(3, hidden_dims=(8,), n_features=2, pretrain_epochs=2, epochs=2, batch_size=16, scaling=None,
+              random_state=0).fit(X)
+    assert len(np.unique(cli_labels)) == 3
+    np.testing.assert_array_equal(est.labels_, cli_labels)

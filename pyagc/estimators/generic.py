@@ -156,8 +156,7 @@ class DeepClustering(BaseDeepClusterer):
         try:
             with torch.no_grad(), torch.random.fork_rng(devices=[]):
                 if getattr(datamodule, "is_graph", False):
-                    batch = datamodule.whole_batch()
-                    z = encoder(batch["x"], batch["edge_index"])
+                    z = encoder(datamodule.x, datamodule.edge_index)
                 else:
                     x = datamodule.x[:2]
                     z = encoder(x, None) if encoder_takes_graph(encoder) else encoder(x)
