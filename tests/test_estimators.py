@@ -21,7 +21,7 @@ from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from torch import nn
 
-from pyagc.clusters import BaseClusterHead, DECClusterHead, KMeansClusterHead
+from pyagc.clusters import BaseClusterHead, DECClusterHead, KMeansClusterHead, kmeans
 from pyagc.estimators import (DCN, DEC, DESOM, IDEC, ACeDeC, ContrastiveClustering, DeepClustering, DeepECT,
                               DipEncoder, DMoN, VaDE)
 
@@ -52,16 +52,26 @@ class SimpleClusterHead(BaseClusterHead):
         return torch.softmax(-dist, dim=-1) if soft else dist.argmin(dim=-1)
 
 
-class CentroidHead(SimpleClusterHead):
-    """The same user head with the optional initialisation: k-means++ on the embeddings of the training set."""
+class NearestCentre(BaseClusterHead):
+    """README's "Python, scikit-learn style" head, word for word: a user's head with a k-means start."""
 
-    requires_initialization = True
+    requires_initialization = True            # initialize() runs once, after pretraining
+
+    def __init__(self, n_clusters, n_features):
+        super().__init__(n_clusters)
+        self.centers = nn.Parameter(torch.zeros(n_clusters, n_features))
 
     @torch.no_grad()
-    def initialize(self, z, **context):
-        from pyagc.clusters import kmeans
+    def initialize(self, z):                  # z: the embeddings of all training rows
+        self.centers.copy_(kmeans(z, self.n_clusters).centers)
 
-        self.cluster_centers.data.copy_(kmeans(z, self.n_clusters, n_init=3, seed=0).centers)
+    def forward(self, z):                     # the loss: squared distance to the nearest centre
+        return torch.cdist(z, self.centers).min(1).values.pow(2).mean()
+
+    @torch.no_grad()
+    def cluster(self, z, soft=False):
+        d = torch.cdist(z, self.centers)
+        return torch.softmax(-d, 1) if soft else d.argmin(1)
 
 
 def tiny_estimators(n_clusters: int = 3) -> list:
@@ -80,7 +90,7 @@ def tiny_estimators(n_clusters: int = 3) -> list:
                               optimizer={"name": "adam", "lr": 0.01}, random_state=0),
         DESOM(n_clusters, map_size=(3, 3), init_epochs=2, **TINY),
         DeepClustering(n_clusters=n_clusters, **TINY),
-        DeepClustering(head=CentroidHead, n_clusters=n_clusters, **TINY),
+        DeepClustering(head=NearestCentre, n_clusters=n_clusters, **TINY),
     ]
 
 
