@@ -256,7 +256,7 @@ def peak_rss_mb() -> float | None:
 @torch.no_grad()
 def predict(model: Any, batches: Iterable[dict[str, Any]], output_dir: str | Path, *, n_rows: int | None = None,
             id_name: str | None = None, soft: bool = False, embeddings: bool = False,
-            device: str | torch.device | None = None, sample_size: int = 10000, seed: int = 0, plot: bool = False,
+            device: str | torch.device | None = None, sample_size: int = 5000, seed: int = 0, plot: bool = False,
             title: str = "", extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Assign every sample of ``batches`` to a cluster and write the results, batch by batch.
 
@@ -346,8 +346,13 @@ def predict(model: Any, batches: Iterable[dict[str, Any]], output_dir: str | Pat
     if ys:
         scores.update(external_metrics(np.concatenate(ys), np.concatenate(found)))
     z_s, l_s, y_s = reservoir.sample()
-    scores.update(internal_metrics(z_s, l_s) if len(l_s) >= 2 else
-                  {"silhouette": float("nan"), "davies_bouldin": float("nan"), "calinski_harabasz": float("nan")})
+    if len(l_s) >= 2:
+        import sklearn
+
+        with sklearn.config_context(working_memory=64):  # silhouette's distance blocks: 64 MiB at a time
+            scores.update(internal_metrics(z_s, l_s, sample_size=sample_size, seed=seed))
+    else:
+        scores.update({"silhouette": float("nan"), "davies_bouldin": float("nan"), "calinski_harabasz": float("nan")})
     if n > sample_size:
         scores["internal_metrics_sample"] = int(len(l_s))
     elapsed = time.perf_counter() - start

@@ -237,6 +237,8 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict[str, Any]:
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     pl.seed_everything(int(cfg.seed), verbose=False)
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
     device = resolve_device(cfg.get("device", "auto"))
     trained = load_trained(cfg.ckpt)
     datamodule = datamodule_for(trained, cfg.get("data"), explicit_data_keys(overrides))
@@ -256,7 +258,7 @@ def _predict(model: Any, datamodule: Any, out: Path, cfg: DictConfig, device: to
              "preprocessing": datamodule.preprocessor.describe(), "batch_size": batch_size, "device": str(device)}
     return predict(model, datamodule.predict_batches(batch_size), out, n_rows=n_rows, id_name=datamodule.id_name,
                    soft=bool(cfg.get("soft", False)), embeddings=bool(cfg.get("embeddings", False)), device=device,
-                   sample_size=int(cfg.get("metrics_sample", 10000)), seed=int(cfg.seed),
+                   sample_size=int(cfg.get("metrics_sample", 5000)), seed=int(cfg.seed),
                    plot=bool(cfg.get("plot", False)), title=f"{extra['head']} on {datamodule.name}", extra=extra)
 
 
