@@ -218,8 +218,10 @@ ENCODER_DATA = {
 
 
 @pytest.mark.parametrize("encoder", sorted(p.stem for p in (CONFIGS / "encoder").glob("*.yaml")))
-def test_every_encoder_config_runs_a_fast_dev_run(encoder, tmp_path, shared_data):
+def test_every_encoder_config_runs_a_fast_dev_run(encoder, tmp_path, request):
     assert encoder in ENCODER_DATA, f"add a data pairing for the new encoder config {encoder!r}"
+    if "data=usps" in ENCODER_DATA[encoder]:
+        request.getfixturevalue("shared_data")  # skips without ../shared/data (test_faults.py: on bundled digits images)
     overrides = [f"encoder={encoder}", "debug=fast", "model.pretrain_epochs=0", *ENCODER_DATA[encoder]]
     graph = encoder in ("gcn", "gcn_dmon", "gat", "sage", "propagation_gcn")
     if encoder.startswith("resnet") or graph:
@@ -268,15 +270,25 @@ def test_multirun_over_seeds_writes_a_summary(tmp_path):
     assert "mean ± std" in (tmp_path / "summary.md").read_text()
 
 
-def test_ddp_image_experiment_on_two_cpu_processes(tmp_path):
+@pytest.mark.parametrize("images", ["usps", "bundled_digits"])
+def test_ddp_image_experiment_on_two_cpu_processes(images, tmp_path, request):
     # an image experiment (Contrastive Clustering, ResNet-18, two augmented views per step) under the
     # DDP trainer: each process trains on its own shard (DistributedSampler) and the evaluation gathers
-    # every image exactly once
-    args = ["experiment=contrastive_usps", "trainer=ddp_cpu", "data.limit=96", "data.batch_size=16",
+    # every image exactly once. On USPS (skipped without ../shared/data) and on scikit-learn's digits as 8x8 images
+    if images == "usps":
+        request.getfixturevalue("shared_data")
+        data = []
+    else:
+        root = request.getfixturevalue("digits_image_folder")
+        data = ["data=imagefolder", f"data.root={root}", "data.image_size=8", "data.grayscale=true"]
+    args = ["experiment=contrastive_usps", *data, "trainer=ddp_cpu", "++data.limit=96", "data.batch_size=16",
             "model.epochs=1", "plot=false", "logger=none", "callbacks=none", "threads=1",
             "encoder.arch=resnet18"]
     metrics = _cli(tmp_path / "ddp_img", args)
     assert metrics["world_size"] == 2 and metrics["n_samples"] == 96
-    rows = assignments(tmp_path / "ddp_img")
-    assert sorted(rows[:, 0].tolist()) == list(range(96))  # no image missing, none twice
+    import csv
+
+    with open(tmp_path / "ddp_img" / "assignments.csv", newline="") as f:  # by column name (ImageFolder adds file ids)
+        indices = sorted(int(row["index"]) for row in csv.DictReader(f))
+    assert indices == list(range(96))  # no image missing, none twice
     assert metrics["joint_steps"] == 3  # 96 images / 2 processes / 16 per batch

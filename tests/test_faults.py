@@ -68,7 +68,11 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
 
 
 def _assignments(run_dir: Path) -> np.ndarray:
-    return np.loadtxt(run_dir / "assignments.csv", delimiter=",", skiprows=1, dtype=int)
+    """``(index, cluster)`` rows of ``assignments.csv`` (read by column name)."""
+    import csv
+
+    with open(run_dir / "assignments.csv", newline="") as f:
+        return np.array([(int(r["index"]), int(r["cluster"])) for r in csv.DictReader(f)])
 
 
 def _with(base: list[str], overrides: list[str]) -> list[str]:
@@ -146,8 +150,9 @@ def test_checkpoint_callback_keeps_epoch_files_and_writes_every_epoch_atomically
 def test_sigterm_stops_with_143_and_a_checkpoint_and_a_second_run_into_the_folder_is_refused(tmp_path, uninterrupted):
     run_dir = tmp_path / "run"
     proc = _start(tmp_path, [*RUN, f"hydra.run.dir={run_dir}"])
-    _wait_for(run_dir / ".hydra" / "config.yaml", proc)
+    _wait_for(run_dir / ".hydra" / "overrides.yaml", proc)  # Hydra writes config.yaml, hydra.yaml, overrides.yaml
     hydra_config = (run_dir / ".hydra" / "config.yaml").read_text()
+    assert hydra_config.startswith("task_name:")
 
     # 4. a second run into the same folder stops at once and writes nothing there
     second = _cli(tmp_path, [*TINY, f"hydra.run.dir={run_dir}"])
@@ -345,3 +350,34 @@ def test_pyagc_no_shared_turns_off_the_shared_data_fallback(tmp_path, monkeypatc
     assert default_data_root() == cache_dir() / "data"
     monkeypatch.setenv("PYAGC_DATA", str(tmp_path / "mine"))
     assert default_data_root() == tmp_path / "mine"  # an explicit PYAGC_DATA still wins
+
+
+# what the tests that need ../shared/data (USPS) cover, on scikit-learn's digits as 8x8 images
+def _digits_images(root: Path, limit: int) -> list[str]:
+    return ["data=imagefolder", f"data.root={root}", "data.image_size=8", "data.grayscale=true", f"++data.limit={limit}"]
+
+
+@pytest.mark.parametrize("encoder, extra", [
+    ("conv_autoencoder", ["data.batch_size=32"]),
+    ("resnet18", ["data.batch_size=32", "encoder.latent_dim=16", "head.n_init=1"]),
+    ("resnet50", ["data.batch_size=16", "encoder.latent_dim=16", "head.n_init=1"]),
+])
+def test_image_encoders_run_on_bundled_digit_images(encoder, extra, tmp_path, digits_image_folder):
+    m = run(make_cfg(tmp_path, [f"encoder={encoder}", "debug=fast", "model.pretrain_epochs=0",
+                                *_digits_images(digits_image_folder, 64), *extra]))
+    assert m["joint_steps"] == 1 and m["encoder"] in ("ConvAutoencoder", "ResNetEncoder") and m["n_samples"] == 64
+
+
+def test_cpu_contrastive_experiment_on_bundled_digit_images(tmp_path, digits_image_folder):
+    from hydra.utils import instantiate
+
+    from pyagc.augmentations import ImageAugmentation, RandomAffine
+
+    cfg = make_cfg(tmp_path, ["experiment=contrastive_usps_cpu", *_digits_images(digits_image_folder, 128),
+                              "data.batch_size=32", "model.epochs=1", "trainer.enable_progress_bar=false", "plot=false"])
+    aug = instantiate(cfg.model.augmentation)
+    assert [type(m) for m in aug] == [ImageAugmentation, RandomAffine]
+    m = run(cfg)
+    assert m["encoder"] == "ConvAutoencoder" and m["joint_steps"] == 4 and 0.0 <= m["acc"] <= 1.0
+    assert cfg.head.overclusters == 11 and _assignments(tmp_path)[:, 1].max() < 10  # 11 columns merged into 10
+    assert Path(m["checkpoint"]).name == "final.ckpt"
