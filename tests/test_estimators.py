@@ -363,6 +363,8 @@ def test_encoder_without_decoder_skips_pretraining(iris):
 
 # -------------------------------------------------------------------------------------------- side effects
 def test_quiet_writes_nothing_and_keeps_global_random_state(iris, tmp_path, monkeypatch, capfd):
+    DEC(3, **TINY).fit(iris[0])  # imports done (their compile-time warnings are not the fit's)
+    capfd.readouterr()
     monkeypatch.chdir(tmp_path)
     torch.manual_seed(123)
     np.random.seed(123)
@@ -379,6 +381,22 @@ def test_quiet_writes_nothing_and_keeps_global_random_state(iris, tmp_path, monk
     assert list(tmp_path.iterdir()) == []  # no lightning_logs/, no checkpoints
     assert torch.equal(torch.rand(3), expected_torch) and np.allclose(np.random.rand(3), expected_np)
     assert not hasattr(est, "trainer_") and est.module_._trainer is None
+
+
+class _CtrlC(NearestCentre):
+    def forward(self, z):
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_raises_keyboard_interrupt_and_keeps_the_handler(iris):
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    est = DeepClustering(head=_CtrlC, n_clusters=3, **TINY)
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(iris[0])
+    assert signal.getsignal(signal.SIGINT) is before  # Lightning leaves Ctrl-C ignored after an interrupt
+    assert not hasattr(est, "labels_")
 
 
 def test_verbose_shows_progress(iris, capfd):

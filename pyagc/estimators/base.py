@@ -21,6 +21,8 @@ import logging
 import numbers
 import os
 import random
+import signal
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,6 +143,24 @@ def clear_caches(module: torch.nn.Module) -> None:
             m._cached_adj_t = None
         if getattr(m, "_density_checked", None) is not None:
             m._density_checked = None
+
+
+def fit_interruptible(trainer: Any, module: Any, datamodule: Any) -> None:
+    """``trainer.fit`` where Ctrl-C raises ``KeyboardInterrupt``, as a scikit-learn fit does. (Lightning answers it
+    with ``sys.exit(1)`` and ignores Ctrl-C from then on: in a notebook that would leave the kernel deaf to it.)"""
+    from pytorch_lightning.trainer.states import TrainerStatus
+
+    main = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGINT) if main else None
+    try:
+        trainer.fit(module, datamodule=datamodule)
+    except SystemExit:
+        if trainer.state.status == TrainerStatus.INTERRUPTED:
+            raise KeyboardInterrupt("training was interrupted; the estimator is not fitted") from None
+        raise
+    finally:
+        if main and handler is not None:
+            signal.signal(signal.SIGINT, handler)
 
 
 def _check_int(value: Any, name: str, minimum: int, hint: str = "") -> int:
@@ -339,7 +359,7 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             dm.setup("fit")
             module = self._build_module(dm, seed)
             trainer = self._make_trainer(module)
-            trainer.fit(module, datamodule=dm)
+            fit_interruptible(trainer, module, dm)
             if self.checkpoint_dir is not None and module.head_changed_after_training:
                 trainer.save_checkpoint(str(Path(self.checkpoint_dir) / "final.ckpt"))
             n_iter = int(trainer.current_epoch)
