@@ -246,3 +246,17 @@ def test_npy_tables_are_read_in_chunks_through_memory_mapped_windows(tmp_path):
     np.save(tmp_path / "e.npy", np.zeros((0, 3), np.float32))
     with pytest.raises(TableFormatError, match="empty"):
         TableFile(tmp_path / "e.npy")
+
+
+def test_image_preprocessing_checks_channels_and_size_and_resizes_when_trained_to():
+    from pyagc.data.preprocessing import DataMismatchError, ImagePreprocessor
+
+    x = torch.rand(6, 1, 28, 28)
+    p = ImagePreprocessor("global_z", flatten=True).fit(x, source="mnist")
+    assert p.transform(x[:2]).shape == (2, 784)
+    with pytest.raises(DataMismatchError, match=r"1-channel images \(28x28, flattened\); usps has 16x16 images.*data.resize"):
+        p.transform(torch.rand(2, 1, 16, 16), what="usps")
+    with pytest.raises(DataMismatchError, match="1-channel images .* has 3-channel images. Convert them to grayscale"):
+        p.transform(torch.rand(2, 3, 28, 28), what="photos")
+    resized = ImagePreprocessor("unit", resize=28).fit(torch.rand(4, 1, 16, 16))
+    assert resized.transform(torch.rand(2, 1, 20, 20)).shape == (2, 1, 28, 28)  # any size, resized as in training

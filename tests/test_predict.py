@@ -159,6 +159,16 @@ def test_a_checkpoint_saved_on_another_device_loads_on_the_cpu(trained, tmp_path
     assert np.array_equal(clusters(tmp_path / "out" / "assignments.csv"), trained["assignments"])
 
 
+def test_a_checkpoint_without_saved_preprocessing_refits_it_on_its_training_data_with_a_warning(trained, tmp_path):
+    ckpt = torch.load(trained["ckpt"], map_location="cpu", weights_only=True)
+    del ckpt["TabularDataModule"]  # as written before pyagc saved the preprocessing
+    old = tmp_path / "old.ckpt"
+    torch.save(ckpt, old)
+    with pytest.warns(UserWarning, match="older pyagc that did not save the preprocessing"):
+        predict(old, tmp_path / "p", ["data=file", f"data.path={trained['root'] / 'train.csv'}", "data.id_column=id"])
+    assert np.array_equal(clusters(tmp_path / "p" / "assignments.csv"), trained["assignments"])
+
+
 # ------------------------------------------------------------------------------------------------ tables
 def test_csv_header_round_trip_matches_columns_by_name(trained, tmp_path):
     x = trained["x"][:50]

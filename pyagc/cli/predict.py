@@ -34,6 +34,16 @@ from pyagc.data.preprocessing import Preprocessor, preprocessor_from_checkpoint
 __all__ = ["TrainedModel", "load_trained", "datamodule_for", "resolve_device", "explicit_data_keys", "run", "main"]
 
 
+def _first_set(*values: Any) -> Any:
+    """``${pyagc.first_set:a,b,...}``: the first value that is set (not null / empty); configs/predict.yaml puts its
+    run folder at ``out`` when given."""
+    return next((v for v in values if v is not None and str(v).strip() not in ("", "null", "None")), None)
+
+
+if not OmegaConf.has_resolver("pyagc.first_set"):
+    OmegaConf.register_new_resolver("pyagc.first_set", _first_set)
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` = the first GPU when CUDA is available, else the CPU; otherwise a torch device name."""
     if name == "auto":
@@ -143,7 +153,7 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _check_missing_data_keys(data_cfg: DictConfig) -> None:
-    missing = sorted(OmegaConf.missing_keys(data_cfg))
+    missing = sorted(k[len("data."):] if k.startswith("data.") else k for k in OmegaConf.missing_keys(data_cfg))
     if not missing:
         return
     key = missing[0]
@@ -173,15 +183,13 @@ def _check_kind(cfg: DictConfig, pre: Preprocessor) -> None:
         raise kind_mismatch_error(pre, kind, what)
 
 
-def datamodule_for(trained: TrainedModel, data_cfg: DictConfig | dict | None, explicit: set[str] | None = None,
-                   **overrides: Any) -> Any:
+def datamodule_for(trained: TrainedModel, data_cfg: DictConfig | dict | None, explicit: set[str] | None = None) -> Any:
     """A DataModule of ``data_cfg`` (default: the training data) that applies the model's saved preprocessing.
 
     Settings of ``data_cfg`` that the preprocessing fixes (``scaling``; for images ``resize``, ``pad``, ``flatten``,
     an image folder's ``image_size`` and ``grayscale``; for graphs ``normalize_features``) are the model's: a config
     default that differs is replaced, with a warning; a value set on the command line (``explicit``: the keys of
     ``data.KEY=VALUE``) that differs is an error, since the model only works on data preprocessed its way.
-    ``overrides`` are set on the config (e.g. ``eval_batch_size``) when it has those keys.
     """
     pre = trained.preprocessor
     given = data_cfg is not None
@@ -208,9 +216,6 @@ def datamodule_for(trained: TrainedModel, data_cfg: DictConfig | dict | None, ex
                 f"{key}={saved} ({source}); the model's preprocessing is applied, not refitted on this data.",
                 UserWarning, stacklevel=2)
             cfg[key] = saved
-        for key, value in overrides.items():
-            if value is not None:
-                cfg[key] = value
     datamodule = instantiate(cfg)
     datamodule.use_preprocessor(pre)
     return datamodule
