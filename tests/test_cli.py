@@ -159,7 +159,7 @@ def test_bad_inputs_fail_before_training_and_write_nothing(tmp_path):
         (["data=usps", f"data.root={tmp_path / 'nowhere'}"], FileNotFoundError, "nowhere"),
         (["encoder=gcn", "model.pretrain_epochs=0"], ValueError, "needs a graph"),
         (["head._target_=test_cli.GraphOnlyHead"], ValueError, "needs a graph"),
-        (["head.embedding_dim=7"], ValueError, "expects 7"),
+        (["head.n_features=7"], ValueError, "expects 7"),
     ]
     for i, (overrides, exc, message) in enumerate(cases):
         out = tmp_path / f"case{i}"
@@ -179,7 +179,10 @@ from pyagc.clusters import DECClusterHead  # noqa: E402
 
 
 class GraphOnlyHead(DECClusterHead):
-    requires_graph = True
+    """A head whose forward requires the graph (so it must be refused on a table before training)."""
+
+    def forward(self, z, edge_index, index=None):
+        return super().forward(z, index)
 
 
 def _cli(out: Path, args: list[str]) -> dict:

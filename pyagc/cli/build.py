@@ -221,8 +221,8 @@ def build_components(cfg: DictConfig, datamodule: Any) -> tuple[Any, DictConfig,
     with open_dict(head_cfg):
         if "n_clusters" not in head_cfg or head_cfg.n_clusters is None:
             head_cfg.n_clusters = resolve_n_clusters(cfg, datamodule)
-        if "embedding_dim" in head_cfg and head_cfg.embedding_dim is None:
-            head_cfg.embedding_dim = int(getattr(encoder, "latent_dim"))
+        if "n_features" in head_cfg and head_cfg.n_features is None:
+            head_cfg.n_features = int(getattr(encoder, "latent_dim"))
     head = instantiate(head_cfg)
     model = instantiate(cfg.model, encoder=encoder, head=head, _convert_="all")
     model.pyagc_config = {
