@@ -257,7 +257,7 @@ def test_multirun_with_failed_jobs_writes_its_summary_and_keeps_the_later_failur
     # job 0 trains; job 1 diverges in joint training (a late failure: folder, checkpoints and train.log kept);
     # job 2 fails validation (its folder is removed)
     sweep = tmp_path / "sweep"
-    proc = _cli(tmp_path, ["--multirun", "model.optimizer.lr=0.01,1e30,-1", f"hydra.sweep.dir={sweep}", "data=iris",
+    proc = _cli(tmp_path, ["--multirun", "model.optimizer.lr=0.01,1e30,-1", "hydra.sweep.dir=sweep", "data=iris",
                            "encoder.hidden_dims=[16]", "model.pretrain_epochs=2", "model.epochs=3",
                            "trainer.enable_progress_bar=false", "plot=false", "logger=none"])
     assert proc.returncode != 0  # the sweep had failures

@@ -88,13 +88,14 @@ class MultirunSummary(Callback):
             if config.hydra.mode != RunMode.MULTIRUN:
                 return
             sweep_dir = Path(config.hydra.sweep.dir)
-            run_dir = Path(config.hydra.runtime.output_dir)
+            run_dir = Path(config.hydra.runtime.output_dir).resolve()
+            sweep_abs = sweep_dir.resolve()
             status = getattr(getattr(job_return, "status", None), "name", "")
             if status == "FAILED":
                 error = getattr(job_return, "_return_value", None)
                 self.failed.append({
                     "job": int(config.hydra.job.num),
-                    "run_dir": str(run_dir.relative_to(sweep_dir)) if run_dir.is_relative_to(sweep_dir) else str(run_dir),
+                    "run_dir": str(run_dir.relative_to(sweep_abs)) if run_dir.is_relative_to(sweep_abs) else str(run_dir),
                     "overrides": list(getattr(job_return, "overrides", None) or []),
                     "error": f"{type(error).__name__}: {error}" if error is not None else "unknown error",
                 })
