@@ -197,6 +197,32 @@ def test_sigint_outside_training_raises_run_interrupted_with_130():
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_signal_sync_takes_over_sigterm_only_and_leaves_the_slurm_requeue_signal_alone():
+    # Lightning's SLURMEnvironment(auto_requeue=True) requeues on SIGUSR1: training routes SIGTERM through pyagc's
+    # handler and leaves SIGUSR1 (and every other signal) as Lightning set it
+    from types import SimpleNamespace
+
+    from pyagc.callbacks.fault_tolerance import INTERRUPT, SignalSync
+
+    def requeue(signum, frame):  # stands for Lightning's SIGUSR1 handler
+        pass
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1)}
+    signal.signal(signal.SIGUSR1, requeue)
+    INTERRUPT.install()
+    try:
+        connector = SimpleNamespace(received_sigterm=False)
+        trainer = SimpleNamespace(world_size=1, _signal_connector=connector)
+        SignalSync().on_train_start(trainer, None)
+        assert signal.getsignal(signal.SIGUSR1) is requeue
+        assert signal.getsignal(signal.SIGTERM) == INTERRUPT._handle
+        assert not connector.received_sigterm
+    finally:
+        INTERRUPT.uninstall()
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
 def test_lock_is_exclusive_and_a_dead_owners_lock_is_taken_over(tmp_path):
     from pyagc.callbacks.run_folder import LOCK_NAME, RunFolderLockedError, RunLock
 
