@@ -10,15 +10,15 @@ https://theory.stanford.edu/~sergei/papers/kMeansPP-soda.pdf): each new centre i
 the potential most) of ``n_local_trials`` candidates drawn with probability proportional to the squared distance
 to the nearest centre chosen so far. scikit-learn draws ``2 + ln K`` candidates; pyagc draws twice as many by
 default: on Gaussian blobs (``benchmarks/kmeans_vs_sklearn.md``) the seeding costs a little more, the Lloyd
-iterations that follow converge sooner (about the same total time) and the final inertia is lower (about 4 %
-on average over seeds for 100k x 32, K = 50 and 200k x 64, K = 100). ``n_local_trials=2 + int(math.log(K))``
+iterations that follow converge sooner (about the same total time) and the final inertia is lower (4 % on
+average over seeds for 100k x 32, K = 50 and 200k x 64, K = 100). ``n_local_trials=2 + int(math.log(K))``
 gives scikit-learn's count.
 
 Which code runs where (one function, :func:`kmeans`, in front):
 
 * **seeding** (k-means++): PyTorch on the input's device, one ``(N, n_local_trials)`` matrix product per
-  centre (2 to 5 times faster than scikit-learn's ``kmeans_plusplus``, which up-casts float32 distances to
-  float64 in chunks).
+  centre (1.6 to 5 times faster than scikit-learn's ``kmeans_plusplus``, which up-casts float32 distances to
+  float64 in chunks; the seeding is most of ``KMeans``'s time for large N and K).
 * **Lloyd iterations**: on the CPU scikit-learn's Cython/OpenMP Lloyd (``algorithm="lloyd"``, chunked
   BLAS distances; the restarts' best run is kept as in ``KMeans``), on a GPU (or with
   ``backend="torch"``) PyTorch with row-chunked distance matrices.
@@ -27,10 +27,11 @@ Which code runs where (one function, :func:`kmeans`, in front):
   (``n_init`` restarts) on a random subsample seeds scikit-learn's ``MiniBatchKMeans`` on the CPU, or a PyTorch
   mini-batch loop (Sculley's per-centre learning rate) on a GPU; no full-size copy of the data is made.
 
-Determinism: the same ``seed`` (and thread count) gives the same result. scikit-learn's Lloyd adds the
-per-thread partial sums under a lock, so with three or more OpenMP threads the centres can differ in the last
-bits from run to run (labels practically never); with one or two threads, or on the GPU path with a fixed device,
-runs are bitwise identical.
+Determinism: the same ``seed`` and thread count give the same result on the CPU, bitwise with one or two
+threads. scikit-learn's Lloyd adds the per-thread partial sums under a lock, in the order the threads finish, so
+with three or more OpenMP threads the centres can differ in the last bits from run to run (labels practically
+never). On a GPU the centre sums are atomic adds (``index_add_``), repeatable in the last bits only under
+``torch.use_deterministic_algorithms(True)``. Heads broadcast rank 0's initialisation under DDP in any case.
 """
 
 from __future__ import annotations
@@ -123,7 +124,8 @@ def _assign(x: Tensor, centers: Tensor, x_sq: Tensor | None = None,
     return labels, min_d.clamp_min_(0.0)
 
 
-def _lloyd_torch(x: Tensor, centers: Tensor, max_iter: int, tol: float, x_sq: Tensor) -> tuple[Tensor, Tensor, float, int]:
+def _lloyd_torch(x: Tensor, centers: Tensor, max_iter: int, tol: float,
+                 x_sq: Tensor) -> tuple[Tensor, Tensor, float, int]:
     """Lloyd's iterations in PyTorch (any device): stop when the labels no longer change or the squared centre
     shift is at most ``tol`` (then one more assignment, so that labels match the centres)."""
     k = centers.shape[0]
@@ -149,7 +151,8 @@ def _lloyd_torch(x: Tensor, centers: Tensor, max_iter: int, tol: float, x_sq: Te
 _blas_controller: Any = None
 
 
-def _lloyd_sklearn(x: Tensor, centers: Tensor, max_iter: int, tol: float, x_sq: Tensor) -> tuple[Tensor, Tensor, float, int]:
+def _lloyd_sklearn(x: Tensor, centers: Tensor, max_iter: int, tol: float,
+                   x_sq: Tensor) -> tuple[Tensor, Tensor, float, int]:
     """scikit-learn's Lloyd (Cython, OpenMP over ``torch.get_num_threads()`` threads) on CPU tensors."""
     global _blas_controller
     xn = x.numpy()
