@@ -13,15 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import pytorch_lightning as pl
 from omegaconf import DictConfig
 
 from pyagc.cli.build import config_dir
-from pyagc.cli.predict import datamodule_for, explicit_data_keys, load_trained, resolve_device
-from pyagc.data.preprocessing import DataMismatchError
-from pyagc.evaluation import evaluate, save_outputs
 
 __all__ = ["run", "main", "resolve_device"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "resolve_device":
+        from pyagc.cli.prediction import resolve_device
+
+        return resolve_device
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict[str, Any]:
@@ -29,6 +33,13 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict[str, Any]:
     command line's (default: the running Hydra job's), to tell the data settings a user asked for from defaults."""
     if not cfg.get("ckpt"):
         raise ValueError("pass ckpt=<path to a checkpoint written by pyagc-train>, e.g. outputs/.../checkpoints/last.ckpt")
+    # imported here, not at the top: ``pyagc-eval --help`` and config errors answer without loading torch
+    import pytorch_lightning as pl
+
+    from pyagc.cli.prediction import datamodule_for, explicit_data_keys, load_trained, resolve_device
+    from pyagc.data.preprocessing import DataMismatchError
+    from pyagc.evaluation import evaluate, save_outputs
+
     pl.seed_everything(int(cfg.seed), verbose=False)
     device = resolve_device(cfg.get("device", "auto"))
     trained = load_trained(cfg.ckpt)
