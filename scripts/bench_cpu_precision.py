@@ -1,84 +1,152 @@
-"""Training-step time of the MLP autoencoder in float32 vs bf16 autocast on this CPU.
+"""Training-step time of the MLP autoencoder in float32 and bf16 autocast, against its own matrix products.
 
-    OMP_NUM_THREADS=1 python scripts/bench_cpu_precision.py --out benchmarks/cpu_precision.md
+    python scripts/bench_cpu_precision.py --out benchmarks/cpu_precision.md
 
-One Adam step of the benchmark networks' encoder-decoder ``[d, 500, 500, 2000, 10]`` (d = 256, USPS) and its
-mirror on a batch of 256, reconstruction MSE, timed after warm-up, float32 and ``torch.autocast("cpu",
-torch.bfloat16)`` alternately so both see the same machine load. Answers whether ``trainer.precision=bf16-mixed``
-pays off on this CPU: with AMX / AVX-512 BF16 oneDNN runs bfloat16 natively; without them it emulates it
-(``pyagc.utils.accelerator.cpu_has_native_bf16`` tells which, and training warns on the slow case).
-Appends a table to ``--out`` with the date, the CPU and the command.
+One step as pyagc trains it: encoder-decoder ``[d, 500, 500, 2000, 10]`` and mirror (d = 784, MNIST) on a batch
+of 256, reconstruction MSE, backward, fused Adam, one thread. For each precision it also times the step's matrix
+products alone (every forward ``addmm``, and the backward ``dX = dY W`` / ``dW = dY^T X`` of each layer, in the
+same layouts, into preallocated outputs): "step at % of its GEMMs" = GEMM time / step time, the share of the step
+the hardware's matrix units are busy. Each variant runs in its own process (the allocator setting is
+process-wide), in alternating order over ``--repeats`` rounds so all see the same machine load:
+
+- ``default allocator``: glibc's defaults (``PYAGC_MALLOC_TUNING=0``);
+- ``tuned allocator``: :func:`pyagc.utils.cpu_allocator.tune_cpu_allocator`, what training does on the CPU.
+
+Appends a table to ``--out`` with the date, the CPU, its bf16 instructions and the command.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
+import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-import torch
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_resnet_throughput import cpu_name  # noqa: E402  (scripts/bench_resnet_throughput.py)
-from pyagc.encoders import MLPAutoencoder  # noqa: E402
-from pyagc.utils.accelerator import cpu_has_native_bf16  # noqa: E402
+LAYERS = [500, 500, 2000, 10]
 
 
-def time_steps(model: torch.nn.Module, x: torch.Tensor, bf16: bool, steps: int) -> float:
-    """Mean seconds per Adam step of the reconstruction loss."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    for _ in range(3):  # warm-up: oneDNN primitive creation
-        _step(model, optimizer, x, bf16)
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> str:
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return "?"
+    return ", ".join(f for f in ("amx_bf16", "amx_tile", "avx512_bf16", "avx512f", "avx2") if f" {f}" in flags)
+
+
+def _timed(fn, steps: int) -> float:
+    for _ in range(3):  # warm-up: oneDNN primitive creation, allocator
+        fn()
     start = time.perf_counter()
     for _ in range(steps):
-        _step(model, optimizer, x, bf16)
+        fn()
     return (time.perf_counter() - start) / steps
 
 
-def _step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, bf16: bool) -> None:
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        reconstruction = model.decode(model.encode(x))
-    loss = torch.nn.functional.mse_loss(reconstruction.float(), x)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+def measure(features: int, batch: int, steps: int) -> dict[str, float]:
+    """Seconds per step and per step's GEMMs, float32 and bf16, in this process."""
+    import torch
+
+    from pyagc.encoders import MLPAutoencoder
+    from pyagc.models.clustering_module import build_optimizer
+    from pyagc.utils.cpu_allocator import tune_cpu_allocator
+
+    tune_cpu_allocator()  # no-op with PYAGC_MALLOC_TUNING=0
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = MLPAutoencoder(features, hidden_dims=LAYERS[:-1], latent_dim=LAYERS[-1])
+    x = torch.rand(batch, features)
+    optimizer = build_optimizer(model.parameters(), {"name": "adam", "lr": 1e-3})
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+
+    def step(bf16: bool) -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            reconstruction = model.decode(model.encode(x))
+        loss = torch.nn.functional.mse_loss(reconstruction.float(), x)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def gemms(dtype: torch.dtype):
+        ops = []
+        for i, lin in enumerate(linears):
+            w = lin.weight.detach().to(dtype)
+            b = lin.bias.detach().to(dtype)
+            inp = torch.rand(batch, lin.in_features, dtype=dtype)
+            grad_out = torch.rand(batch, lin.out_features, dtype=dtype)
+            y = torch.empty(batch, lin.out_features, dtype=dtype)
+            dx = torch.empty(batch, lin.in_features, dtype=dtype)
+            dw = torch.empty(lin.out_features, lin.in_features, dtype=dtype)
+            ops.append(lambda b=b, inp=inp, w=w, y=y: torch.addmm(b, inp, w.t(), out=y))
+            if i > 0:  # the input layer's dX is not needed
+                ops.append(lambda g=grad_out, w=w, dx=dx: torch.mm(g, w, out=dx))
+            ops.append(lambda g=grad_out, inp=inp, dw=dw: torch.mm(g.t(), inp, out=dw))
+        return lambda: [op() for op in ops]
+
+    return {"float32 step": _timed(lambda: step(False), steps),
+            "bf16 step": _timed(lambda: step(True), steps),
+            "float32 GEMMs": _timed(gemms(torch.float32), steps),
+            "bf16 GEMMs": _timed(gemms(torch.bfloat16), steps)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--features", type=int, default=256)
+    parser.add_argument("--features", type=int, default=784)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(args.features, args.batch_size, args.steps)))
+        return
 
-    torch.manual_seed(0)
-    model = MLPAutoencoder(args.features, hidden_dims=[500, 500, 2000], latent_dim=10)
-    x = torch.rand(args.batch_size, args.features)
-    times: dict[str, list[float]] = {"float32": [], "bf16 autocast": []}
+    variants = {"default allocator": "0", "tuned allocator": "1"}
+    runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
     for _ in range(args.repeats):
-        times["float32"].append(time_steps(model, x, False, args.steps))
-        times["bf16 autocast"].append(time_steps(model, x, True, args.steps))
-    fp32 = statistics.median(times["float32"])
-    rows = [f"| {name} | {1e3 * statistics.median(t):.1f} | {statistics.median(t) / fp32:.2f}x |"
-            for name, t in times.items()]
+        for name, tuning in variants.items():
+            env = {**os.environ, "PYAGC_MALLOC_TUNING": tuning, "OMP_NUM_THREADS": "1"}
+            out = subprocess.run([sys.executable, __file__, "--child", "--features", str(args.features),
+                                  "--batch-size", str(args.batch_size), "--steps", str(args.steps)],
+                                 env=env, capture_output=True, text=True, check=True)
+            runs[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    med = {v: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for v, rs in runs.items()}
+    fp32_default = med["default allocator"]["float32 step"]
+    rows = []
+    for variant, m in med.items():
+        for precision in ("float32", "bf16"):
+            st, gm = m[f"{precision} step"], m[f"{precision} GEMMs"]
+            rows.append(f"| {variant} | {precision} | {1e3 * st:.1f} | {1e3 * gm:.1f} | {100 * gm / st:.0f} % | "
+                        f"{fp32_default / st:.2f}x |")
+    import torch
+
     report = "\n".join([
-        f"## {cpu_name()} ({torch.backends.cpu.get_cpu_capability()}), {dt.date.today().isoformat()}",
+        f"## {cpu_name()} ({cpu_flags()}), {dt.date.today().isoformat()}",
         "",
-        f"- Machine: {platform.platform()}, torch {torch.__version__}, {torch.get_num_threads()} thread(s); "
-        f"oneDNN native bf16: {cpu_has_native_bf16()}",
+        f"- Machine: {platform.platform()}, torch {torch.__version__}, 1 thread; load average before: "
+        f"{os.getloadavg()[0]:.1f}",
         f"- Command: `{' '.join(['python', *sys.argv])}`",
-        f"- MLP autoencoder [{args.features}, 500, 500, 2000, 10] and mirror, batch {args.batch_size}, Adam; "
-        f"median of {args.repeats} x {args.steps} steps",
+        f"- MLP autoencoder [{args.features}, {', '.join(map(str, LAYERS))}] and mirror, batch {args.batch_size}, "
+        f"fused Adam; median of {args.repeats} rounds x {args.steps} steps, variants alternating, one process each",
         "",
-        "| precision | ms / step | time vs float32 |",
-        "|---|---:|---:|",
+        "| allocator | precision | ms / step | ms of its GEMMs | step at % of its GEMMs | speed vs float32, default |",
+        "|---|---|---:|---:|---:|---:|",
         *rows,
         "",
     ])

@@ -43,6 +43,7 @@ from torch import Tensor, nn
 from pyagc.models.clustering_model import ClusteringModel, batch_as_dict
 from pyagc.clusters.base import KNOWN_CONTEXT, BaseClusterHead, LossOutput, as_loss_output
 from pyagc.utils.accelerator import remember_missing_cuda, slow_cpu_precision_message
+from pyagc.utils.cpu_allocator import tune_cpu_allocator
 from pyagc.utils.distributed import average_tensors_, broadcast_module_state, gather_by_index
 
 _OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
@@ -537,6 +538,8 @@ class ClusteringModule(ClusteringModel, pl.LightningModule):
 
     def on_fit_start(self) -> None:
         remember_missing_cuda()
+        if self.trainer.strategy.root_device.type == "cpu":
+            tune_cpu_allocator()  # no page faults per step for freed activations (pyagc/utils/cpu_allocator.py)
         message = slow_cpu_precision_message(self.trainer.strategy.root_device.type, str(self.trainer.precision))
         if message:
             rank_zero_warn(message)
