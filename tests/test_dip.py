@@ -1,10 +1,10 @@
-"""Hartigan's dip statistic (pyagc.clusters.dip): reference values, modal triangle, p-values."""
+"""Hartigan's dip statistic (pyagc.functional.dip): reference values, modal triangle, p-values."""
 
 import numpy as np
 import pytest
 import torch
 
-from pyagc.clusters.dip import dip_from_triangle, dip_pvalue, dip_statistic, dip_test, mirrored_modal_interval
+from pyagc.functional.dip import dip_from_triangle, dip_pvalue, dip_statistic, dip_test, mirrored_modal_interval
 
 # Reference values computed with the `diptest` PyPI package 0.12.0 (`diptest.dipstat`, a wrapper of
 # Maechler's C implementation of AS 217) installed in /work/benchvenv; modal intervals and triangles with

@@ -9,7 +9,7 @@ from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
 from pyagc.clusters import kmeans
-from pyagc.clusters.kmeans import (
+from pyagc.functional.kmeans import (
     MINIBATCH_THRESHOLD,
     _kmeans_plusplus,
     _lloyd_sklearn,
@@ -157,3 +157,62 @@ def test_degenerate_data():
         assert res.inertia == pytest.approx(0.0, abs=1e-6)
         two = kmeans(torch.ones(10, 2), 2, n_init=1, backend=backend)  # all points equal
         assert np.isfinite(two.inertia) and two.inertia == pytest.approx(0.0, abs=1e-6)
+
+
+# ---- sample weights (SOM neurons weighted by their hits) and the NumPy front end ----
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_integer_sample_weights_equal_repeated_rows(backend: str) -> None:
+    from pyagc.functional import kmeans as kmeans_fn
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(300, 4, generator=gen, dtype=torch.float64) + torch.repeat_interleave(
+        torch.tensor([[0.0] * 4, [5.0] * 4, [-5.0] * 4], dtype=torch.float64), 100, dim=0)
+    w = torch.randint(1, 4, (300,), generator=gen)
+    init = x[[0, 100, 200]].clone()
+    weighted = kmeans_fn(x, 3, init=init, sample_weight=w, backend=backend)
+    repeated = kmeans_fn(torch.repeat_interleave(x, w, dim=0), 3, init=init, backend=backend)
+    assert torch.allclose(weighted.centers, repeated.centers, atol=1e-9)
+    assert weighted.inertia == pytest.approx(repeated.inertia, rel=1e-9)
+    assert torch.equal(weighted.labels, repeated.labels[torch.cumsum(w, 0) - 1])
+
+
+def test_zero_weight_rows_are_never_seeded_and_do_not_move_centres() -> None:
+    from pyagc.functional import kmeans as kmeans_fn
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.randn(200, 2, generator=gen), torch.full((5, 2), 100.0)])  # far outliers, weight 0
+    w = torch.cat([torch.ones(200), torch.zeros(5)])
+    for seed in range(5):
+        res = kmeans_fn(x, 2, sample_weight=w, seed=seed, n_init=1)
+        assert float(res.centers.abs().max()) < 10.0
+
+
+def test_sample_weight_errors() -> None:
+    from pyagc.functional import kmeans as kmeans_fn
+
+    x = torch.randn(20, 2)
+    with pytest.raises(ValueError, match="20 rows"):
+        kmeans_fn(x, 2, sample_weight=torch.ones(19))
+    with pytest.raises(ValueError, match="non-negative"):
+        kmeans_fn(x, 2, sample_weight=-torch.ones(20))
+    with pytest.raises(ValueError, match="Lloyd"):
+        kmeans_fn(x, 2, sample_weight=torch.ones(20), method="minibatch")
+
+
+def test_kmeans_numpy_matches_scikit_learn_with_weights_and_rejects_unknown_options() -> None:
+    from sklearn.cluster import KMeans
+    from sklearn.datasets import make_blobs
+
+    from pyagc.functional import kmeans_numpy
+
+    x, _ = make_blobs(600, centers=5, n_features=3, random_state=1)
+    w = np.random.default_rng(0).uniform(0.1, 3.0, len(x))
+    ours = kmeans_numpy(x, 5, 0, sample_weight=w, n_init=10)
+    theirs = KMeans(5, n_init=10, random_state=0).fit(x, sample_weight=w)
+    assert ours.labels.dtype == np.int64 and ours.centers.dtype == np.float64
+    assert ours.inertia <= theirs.inertia_ * (1 + 1e-6)
+    assert kmeans_numpy(x, 5, 0, init=theirs.cluster_centers_, sample_weight=w).inertia == pytest.approx(
+        theirs.inertia_, rel=1e-6)
+    with pytest.raises(TypeError, match="unknown k-means option"):
+        kmeans_numpy(x, 5, algorithm="elkan")

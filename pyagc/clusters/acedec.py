@@ -79,7 +79,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from pyagc.clusters.base import BaseClusterHead, LossOutput
-from pyagc.clusters.kmeans import kmeans, pairwise_sq_dists
+from pyagc.functional.kmeans import kmeans, pairwise_sq_dists
 from pyagc.utils.distributed import is_distributed
 
 

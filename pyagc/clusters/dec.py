@@ -39,7 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from pyagc.clusters.base import BaseClusterHead, LossOutput
-from pyagc.clusters.kmeans import kmeans, pairwise_sq_dists
+from pyagc.functional.kmeans import kmeans, pairwise_sq_dists
 
 
 def student_t_assignment(z: Tensor, centers: Tensor, alpha: float = 1.0) -> Tensor:

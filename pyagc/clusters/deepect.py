@@ -75,7 +75,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from pyagc.clusters.base import BaseClusterHead, LossOutput
-from pyagc.clusters.kmeans import kmeans, pairwise_sq_dists
+from pyagc.functional.kmeans import kmeans, pairwise_sq_dists
 
 
 class DeepECTClusterHead(BaseClusterHead):

@@ -6,7 +6,7 @@ KDD 2022, https://doi.org/10.1145/3534678.3539407.
 Every pair of clusters :math:`(m, n)`, :math:`m < n`, has a learnable projection axis
 :math:`\mathbf a_{mn} \in \mathbb R^F`, initialised with the difference of the two k-means centres
 :math:`\boldsymbol\mu_m - \boldsymbol\mu_n`. With :math:`C_m` the batch samples currently labelled
-:math:`m` and :math:`\mathrm{dip}(S)` the dip statistic (:mod:`pyagc.clusters.dip`) of the projected
+:math:`m` and :math:`\mathrm{dip}(S)` the dip statistic (:mod:`pyagc.functional.dip`) of the projected
 values :math:`\{\mathbf a_{mn}^\top \mathbf z_i : i \in S\}`, the clustering loss of a batch is
 
 .. math::
@@ -37,7 +37,7 @@ of the first joint batch (``reconstruction_weight=None``) unless a weight is giv
 
 Labels (``refresh``, every ``update_interval`` steps, the paper: once per epoch): for each pair, each of
 the two clusters' projections gets its modal interval (dip of the cluster mirrored at its ends,
-:func:`~pyagc.clusters.dip.mirrored_modal_interval`); the threshold halfway between the left cluster's
+:func:`~pyagc.functional.dip.mirrored_modal_interval`); the threshold halfway between the left cluster's
 upper and the right cluster's lower modal bound votes for one of the two clusters; every sample takes
 the cluster with most votes over all :math:`\binom K2` axes. ``cluster(z)`` votes with the stored
 thresholds; ``cluster(z, soft=True)`` returns the vote shares.
@@ -53,8 +53,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pyagc.clusters.base import BaseClusterHead, LossOutput
-from pyagc.clusters.dip import _dip_sorted_list, dip_from_triangle, mirrored_modal_interval
-from pyagc.clusters.kmeans import kmeans
+from pyagc.functional.dip import _dip_sorted_list, dip_from_triangle, mirrored_modal_interval
+from pyagc.functional.kmeans import kmeans
 
 
 class DipEncoderClusterHead(BaseClusterHead):

@@ -47,10 +47,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.cluster import KMeans
 from torch import Tensor
 
 from pyagc.clusters.base import BaseClusterHead, LossOutput
+from pyagc.functional.kmeans import kmeans_numpy
 from pyagc.som import SOM
 from pyagc.som.neighborhood import DECAY_FUNCTIONS, decay, pairwise_distance
 
@@ -255,8 +255,7 @@ class SOMClusterHead(BaseClusterHead):
         W = w_cpu.numpy().astype(np.float64)
         if self.map_clustering == "kmeans":
             weight = hits.numpy() + 1e-3 if float(hits.sum()) > 0 else None
-            km = KMeans(self.n_clusters, n_init=10, random_state=self.seed).fit(W, sample_weight=weight)
-            raw = km.labels_
+            raw = kmeans_numpy(W, self.n_clusters, self.seed, sample_weight=weight, n_init=10).labels
         else:
             raw = self.som.cluster(method=self.map_clustering, n_clusters=self.n_clusters, data=W,
                                    random_state=self.seed)["labels"]

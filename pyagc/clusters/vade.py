@@ -57,7 +57,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from pyagc.clusters.base import BaseClusterHead, LossOutput
-from pyagc.clusters.kmeans import kmeans
+from pyagc.functional.kmeans import kmeans
 
 _RECONSTRUCTIONS = ("bce", "mse")
 _INITS = ("gmm", "gmm_full", "kmeans")

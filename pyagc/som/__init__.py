@@ -13,7 +13,7 @@ Code written for TorchSOM runs after changing ``from torchsom import`` to
 """
 
 from .autosom import autosom, select_k_gmm_bic
-from .cluster_kmeans_gmm_hdbscan import (
+from .neuron_clustering import (
     build_feature_space,
     cluster_neurons,
     clustering_metrics,

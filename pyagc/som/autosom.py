@@ -22,7 +22,7 @@ import numpy as np
 from sklearn.metrics import silhouette_score
 from sklearn.mixture import GaussianMixture
 
-from .cluster_kmeans_gmm_hdbscan import default_k_max
+from .neuron_clustering import default_k_max
 from .densom import densom
 from .tsk import som_tsk
 

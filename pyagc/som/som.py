@@ -765,7 +765,7 @@ class SOM(nn.Module):
             to :class:`~pyagc.som.SOMVisualizer` (``plot_cluster_map(cluster_result=...)``). The result is also stored as :attr:`cluster_result_` and used by
             :meth:`predict`.
         """
-        from .cluster_kmeans_gmm_hdbscan import cluster_neurons, clustering_metrics
+        from .neuron_clustering import cluster_neurons, clustering_metrics
 
         method = check_option(method, CLUSTER_METHODS, "clustering method")
         if method in ("hdbscan", "densom") and n_clusters is not None:

@@ -17,8 +17,9 @@ k-means++ (`Arthur & Vassilvitskii, 2007 <https://dl.acm.org/doi/10.5555/1283383
 * **B-bis** (three runs): greedy coverage-aware density seeding starting from each of the three
   most-hit neurons; each step adds the neuron maximising
   :math:`(\mathrm{hits}_j + \tfrac12)\,\min_{s \in S}\lVert w_j - w_s\rVert^2`;
-* **C**: k-means++ with ``n_init`` restarts on the data (scikit-learn's ``KMeans``, so the pool
-  always contains the same run as ``KMeans(init="k-means++", n_init=n_init)``).
+* **C**: k-means++ with ``n_init`` restarts on the data (:func:`pyagc.functional.kmeans`, so the pool
+  always contains the same run as ``kmeans(X, k, n_init=n_init)``: SOM-TSK's pick is never a run that plain
+  k-means would beat on both inertia and the Calinski-Harabasz index).
 
 Selection: among the candidates whose inertia is within ``inertia_window`` (5%) of the pool
 minimum, the one with the highest Calinski-Harabasz index
@@ -36,8 +37,9 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 import numpy as np
-from sklearn.cluster import KMeans
 from sklearn.metrics import calinski_harabasz_score
+
+from pyagc.functional.kmeans import kmeans_numpy
 
 
 def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -47,7 +49,7 @@ def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def seeds_weight_kmeans(X: np.ndarray, W: np.ndarray, bmus: np.ndarray, k: int, random_state: Optional[int]) -> np.ndarray:
     """(A) k-means on the neuron weights; the data centroids of the resulting clusters."""
-    lab = KMeans(k, n_init=10, random_state=random_state).fit(W).labels_
+    lab = kmeans_numpy(W, k, random_state, n_init=10).labels
     sample_lab = lab[bmus]
     seeds = np.empty((k, X.shape[1]))
     for c in range(k):
@@ -142,31 +144,31 @@ def som_tsk(
     for name, seeds in seedings:
         if len(np.unique(seeds, axis=0)) < k:
             continue  # degenerate seeding (duplicate neurons)
-        km = KMeans(k, init=seeds, n_init=1, max_iter=max_iter, random_state=random_state).fit(X)
+        km = kmeans_numpy(X, k, random_state, init=seeds, max_iter=max_iter)
         cands.append((name, km))
-    km_pp = KMeans(k, init="k-means++", n_init=n_init, max_iter=max_iter, random_state=random_state).fit(X)
+    km_pp = kmeans_numpy(X, k, random_state, n_init=n_init, max_iter=max_iter)
     cands.append((f"C: k-means++ (n_init={n_init})", km_pp))
 
     table = []
     for name, km in cands:
-        nlab = len(np.unique(km.labels_))
-        ch = float(calinski_harabasz_score(X, km.labels_)) if 1 < nlab < len(X) else -np.inf
-        table.append({"name": name, "inertia": float(km.inertia_), "calinski_harabasz": ch, "n_nonempty": int(nlab)})
+        nlab = len(np.unique(km.labels))
+        ch = float(calinski_harabasz_score(X, km.labels)) if 1 < nlab < len(X) else -np.inf
+        table.append({"name": name, "inertia": float(km.inertia), "calinski_harabasz": ch, "n_nonempty": int(nlab)})
     best_inertia = min(t["inertia"] for t in table)
     for t in table:
         t["in_window"] = bool(t["inertia"] <= best_inertia * (1.0 + inertia_window) + 1e-12)
     pick = max((i for i, t in enumerate(table) if t["in_window"]), key=lambda i: (table[i]["calinski_harabasz"], -table[i]["inertia"]))
     name, km = cands[pick]
-    centroids = km.cluster_centers_
+    centroids = km.centers
     out.update(
         {
-            "sample_labels": km.labels_.astype(np.int64),
+            "sample_labels": km.labels.astype(np.int64),
             "labels": _sq_dists(W, centroids).argmin(1).astype(np.int64),
             "centroids": centroids,
             "n_clusters": k,
             "chosen": name,
             "candidates": table,
-            "inertia": float(km.inertia_),
+            "inertia": float(km.inertia),
             "inertia_window": inertia_window,
         }
     )

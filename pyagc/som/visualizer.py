@@ -51,7 +51,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle, RegularPolygon
 
 from ._validation import check_option, check_positive_int
-from .cluster_kmeans_gmm_hdbscan import build_feature_space, elbow_analysis
+from .neuron_clustering import build_feature_space, elbow_analysis
 from .som import FEATURE_SPACES, SOM
 
 PathLike = Union[str, "os.PathLike[str]"]  # noqa: F821
@@ -454,8 +454,9 @@ class SOMVisualizer:
         ``2..10``) in ``feature_space`` (default: the result's). Right: per-sample silhouette
         ("knife" plot) of ``cluster_result`` (default: the map's last clustering) on the fitted
         data (at most ``max_samples`` samples, noise excluded)."""
-        from sklearn.cluster import KMeans
         from sklearn.metrics import silhouette_samples, silhouette_score
+
+        from pyagc.functional.kmeans import kmeans_numpy
 
         som = self.som
         res = cluster_result if cluster_result is not None else som.cluster_result_
@@ -467,7 +468,7 @@ class SOMVisualizer:
             som.weights.detach().cpu().numpy().astype(np.float64), som.positions.cpu().numpy().astype(np.float64), fs
         )
         ks = list(range(2, min(10, len(F) - 1) + 1) if k_values is None else k_values)
-        scores = [silhouette_score(F, KMeans(k, n_init=4, random_state=som.random_seed).fit_predict(F)) for k in ks]
+        scores = [silhouette_score(F, kmeans_numpy(F, k, som.random_seed, n_init=4).labels) for k in ks]
         w, h = self._line_figsize(2.4, 1.0)
         fig, axes = self._figure(1, 2, figsize=(w, h))
         axes = axes[0]

@@ -260,7 +260,9 @@ def dip_from_triangle(x1: Tensor, x2: Tensor, x3: Tensor, ranks: Tensor, n: Tens
     r"""Differentiable dips :math:`(1 + |A|)/(2n)` from modal triangles (vectorised over triangles).
 
     Args:
-        x1, x2, x3: sample values at the triangle's ranks ``(T,)`` (carry the gradient).
+        x1: sample values at the triangle's first rank ``(T,)`` (carry the gradient).
+        x2: sample values at the triangle's second rank ``(T,)``.
+        x3: sample values at the triangle's third rank ``(T,)``.
         ranks: ``(T, 3)`` 0-based ranks :math:`(i_1, i_2, i_3)` in the sorted sample (held fixed).
         n: ``(T,)`` sample sizes.
     """

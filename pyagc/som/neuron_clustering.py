@@ -33,9 +33,10 @@ import math
 from typing import Any, Dict, Iterable, Optional
 
 import numpy as np
-from sklearn.cluster import KMeans
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 from sklearn.mixture import GaussianMixture
+
+from pyagc.functional.kmeans import kmeans_numpy
 
 from ._validation import check_option
 
@@ -93,9 +94,9 @@ def select_k_silhouette(
     ks = list(_k_range(len(features), None) if k_values is None else k_values)
     scores, inertias = [], []
     for k in ks:
-        km = KMeans(k, n_init=10, random_state=random_state).fit(features, sample_weight=sample_weight)
-        scores.append(float(silhouette_score(features, km.labels_)) if len(np.unique(km.labels_)) > 1 else -1.0)
-        inertias.append(float(km.inertia_))
+        km = kmeans_numpy(features, k, random_state, sample_weight=sample_weight, n_init=10)
+        scores.append(float(silhouette_score(features, km.labels)) if len(np.unique(km.labels)) > 1 else -1.0)
+        inertias.append(float(km.inertia))
     best = ks[int(np.argmax(scores))]
     return {"criterion": "silhouette (max)", "k_values": ks, "scores": scores, "inertia": inertias, "k": int(best)}
 
@@ -111,11 +112,18 @@ def select_k_bic(features: np.ndarray, k_values: Optional[Iterable[int]] = None,
     return {"criterion": "BIC (min)", "k_values": ks, "scores": bics, "k": int(best)}
 
 
+def _inertia(features: np.ndarray, k: int, random_state: Optional[int]) -> float:
+    """k-means inertia (k = 1: the total sum of squares)."""
+    if k == 1:
+        return float(((features - features.mean(0)) ** 2).sum())
+    return kmeans_numpy(features, k, random_state, n_init=4).inertia
+
+
 def elbow_analysis(features: np.ndarray, k_values: Optional[Iterable[int]] = None, random_state: Optional[int] = 0) -> Dict[str, Any]:
     """k-means inertia for each k and the elbow ("knee") by the maximum-distance-to-chord rule
     (Kneedle, `Satopaa et al., 2011 <https://doi.org/10.1109/ICDCSW.2011.20>`_)."""
     ks = list(range(1, default_k_max(len(features)) + 1) if k_values is None else k_values)
-    inertia = np.array([KMeans(k, n_init=4, random_state=random_state).fit(features).inertia_ for k in ks])
+    inertia = np.array([_inertia(features, k, random_state) for k in ks])
     knee = ks[0]
     if len(ks) >= 3:
         kn = (np.array(ks) - ks[0]) / max(ks[-1] - ks[0], 1)
@@ -141,7 +149,7 @@ def cluster_neurons(
 ) -> Dict[str, Any]:
     """Cluster the neurons with ``method`` in ``{"kmeans", "gmm", "hdbscan"}``.
 
-    Extra keyword arguments go to :class:`sklearn.cluster.KMeans`,
+    Extra keyword arguments go to :func:`pyagc.functional.kmeans` (``n_init``, ``max_iter``, ``tol``, ``init``, ...),
     :class:`sklearn.mixture.GaussianMixture` or :class:`hdbscan.HDBSCAN`
     (default ``min_cluster_size = max(5, M // 50)``).
 
@@ -198,9 +206,9 @@ def cluster_neurons(
     if method == "kmeans":
         params = {"n_init": 10, "random_state": random_state}
         params.update(kwargs)
-        km = KMeans(n_clusters, **params).fit(F)
-        labels = km.labels_
-        out["inertia"] = float(km.inertia_)
+        km = kmeans_numpy(F, n_clusters, **params)
+        labels = km.labels
+        out["inertia"] = float(km.inertia)
     else:
         params = {"covariance_type": "full", "reg_covar": 1e-6, "n_init": 2, "random_state": random_state}
         params.update(kwargs)
