@@ -107,8 +107,10 @@ class ImageAugmentation(nn.Module):
             common CIFAR choice; milder, e.g. (0.5, 1), for 16-28 px digits).
         crop_ratio: range of the crop's aspect ratio.
         horizontal_flip: flip each image with probability 0.5 (off for digits and text).
-        brightness, contrast, saturation: jitter strengths :math:`b`: factors drawn from
-            :math:`\mathcal U(\max(0, 1-b), 1+b)` (paper: 0.4 each).
+        brightness: jitter strength :math:`b`: factors drawn from :math:`\mathcal U(\max(0, 1-b), 1+b)`
+            (paper: 0.4).
+        contrast: jitter strength, as ``brightness`` (paper: 0.4).
+        saturation: jitter strength, as ``brightness`` (paper: 0.4).
         hue: hue shift drawn from :math:`\mathcal U(-h, h)`, :math:`h \le 0.5` (paper: 0.1).
         jitter_p: probability of applying the colour jitter to an image (paper: 0.8).
         grayscale_p: probability of converting an image to grayscale (paper: 0.2).

@@ -58,7 +58,7 @@ def encoder_layers(encoder: nn.Module) -> list[tuple[str, nn.Module]]:
 
 @torch.no_grad()
 def fresh_copy(module: nn.Module, seed: int, init: str = "xavier") -> nn.Module:
-    """A freshly initialised CPU copy of ``module`` and its submodules, deterministic for ``seed``.
+    r"""A freshly initialised CPU copy of ``module`` and its submodules, deterministic for ``seed``.
 
     ``init="default"``: every submodule's ``reset_parameters`` (PyTorch's default initialisation).
     ``init="xavier"``: in addition, Xavier-uniform weights (parameters with 2+ dims) and zero biases,

@@ -29,7 +29,8 @@ class IDECClusterHead(DECClusterHead):
 
     Args:
         gamma: weight :math:`\gamma` of the clustering term (paper: 0.1).
-        Other arguments as :class:`~pyagc.clusters.DECClusterHead`.
+
+    The other arguments are those of :class:`~pyagc.clusters.DECClusterHead`.
     """
 
     uses_reconstruction = True

@@ -93,7 +93,8 @@ class GraphDataModule(ClusteringDataModule):
             passes (head initialisation, evaluation) use ``eval_batch_size`` seeds per batch and the same
             sampling from a fixed seed, so they are reproducible. Use an encoder without cached
             normalisation (``encoder.cached=false``) in this mode.
-        batch_size, eval_batch_size, seed, num_workers: as :class:`~pyagc.data.ClusteringDataModule`.
+        **kwargs: ``batch_size``, ``eval_batch_size``, ``seed``, ``num_workers``, ...: as
+            :class:`~pyagc.data.ClusteringDataModule`.
     """
 
     is_graph = True

@@ -157,7 +157,8 @@ class ImageDataModule(ClusteringDataModule):
             ``imagefolder`` the ImageFolder root.
         split: ``train``, ``test`` or ``all`` (both, the usual clustering protocol).
         flatten: return vectors ``(N, C*H*W)`` instead of images (for MLP encoders).
-        image_size, grayscale: for ``imagefolder`` only.
+        image_size: for ``imagefolder`` only: the side every image is resized to.
+        grayscale: for ``imagefolder`` only: convert the images to one channel.
         resize: resize every image to ``resize x resize`` pixels (bilinear, antialiased when shrinking) once,
             when the data is loaded and before ``flatten`` and ``scaling``; e.g. ``resize=28`` gives USPS
             MNIST's size (as the reclustering-barrier paper's protocol). ``None`` keeps the stored size.

@@ -19,6 +19,11 @@ class ACeDeC(BaseDeepClusterer):
     No ``cluster_centers_``: the centres live in the rotated, clustered subspace
     (``module_.cluster_head.split_spaces(z)``).
 
+    Shared parameters (:class:`~pyagc.estimators.base.BaseDeepClusterer`): ``pretrain_epochs`` (50), ``epochs`` (50),
+    ``batch_size`` (256), ``pretrain_optimizer`` (``None``: Adam 1e-3), ``optimizer`` (``None``: Adam 1e-4),
+    ``scaling`` (``"standard"``), ``random_state``, ``accelerator``, ``devices``, ``precision``, ``verbose``,
+    ``checkpoint_dir``.
+
     Parameters
     ----------
     n_clusters : int, default 10
@@ -32,11 +37,6 @@ class ACeDeC(BaseDeepClusterer):
     reinit_after : int, default 10
     n_init : int, default 10
     final_reclustering : bool, default True
-
-    Shared parameters (:class:`~pyagc.estimators.base.BaseDeepClusterer`): ``pretrain_epochs`` (50), ``epochs`` (50),
-    ``batch_size`` (256), ``pretrain_optimizer`` (``None``: Adam 1e-3), ``optimizer`` (``None``: Adam 1e-4),
-    ``scaling`` (``"standard"``), ``random_state``, ``accelerator``, ``devices``, ``precision``, ``verbose``,
-    ``checkpoint_dir``.
     """
 
     _default_optimizer = {"name": "adam", "lr": 0.0001}

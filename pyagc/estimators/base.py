@@ -188,8 +188,15 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     """Base class of the estimators in :mod:`pyagc.estimators`; a subclass declares its parameters in ``__init__``
     and the components it trains in :meth:`_component_configs` (or builds the module in :meth:`_build_module`).
 
-    Parameters shared by every estimator (each subclass lists them in its own ``__init__``):
+    Attributes after ``fit``: ``labels_`` (int64, equal to ``predict`` on the training rows), ``n_features_in_``,
+    ``cluster_centers_`` (heads with centres: ``(n_clusters, n_features)`` in the embedding space that
+    :meth:`transform` returns), ``module_`` (the trained :class:`~pyagc.models.ClusteringModule`, on the CPU),
+    ``scaler_`` (the fitted preprocessing or ``None``), ``n_iter_`` (epochs run), ``random_state_`` (the seed used).
 
+    The parameters below are shared by every estimator; each subclass lists them in its own ``__init__``.
+
+    Other Parameters
+    ----------------
     n_clusters : int
         Number of clusters (at least 2, at most the number of training rows).
     pretrain_epochs, epochs : int
@@ -214,11 +221,6 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     checkpoint_dir : str or None
         Write Lightning checkpoints there (``last.ckpt`` every epoch, ``final.ckpt`` when the head changed after
         the last epoch). ``None`` (default): nothing is written to disk.
-
-    Attributes after ``fit``: ``labels_`` (int64, equal to ``predict`` on the training rows), ``n_features_in_``,
-    ``cluster_centers_`` (heads with centres: ``(n_clusters, n_features)`` in the embedding space that
-    :meth:`transform` returns), ``module_`` (the trained :class:`~pyagc.models.ClusteringModule`, on the CPU),
-    ``scaler_`` (the fitted preprocessing or ``None``), ``n_iter_`` (epochs run), ``random_state_`` (the seed used).
     """
 
     #: whether ``predict_proba`` is offered (the head gives soft assignments)

@@ -18,6 +18,11 @@ class ContrastiveClustering(BaseDeepClusterer):
     ``configs/model/augmentation/tabular.yaml``, ``configs/head/contrastive.yaml`` and the default encoder
     (``configs/encoder/mlp_autoencoder.yaml``; its decoder is unused unless ``pretrain_epochs > 0``).
 
+    Shared parameters (:class:`~pyagc.estimators.base.BaseDeepClusterer`): ``pretrain_epochs`` (0), ``epochs``
+    (1000), ``batch_size`` (256), ``pretrain_optimizer`` (``None``: Adam 1e-3), ``optimizer`` (``None``: Adam
+    3e-4), ``scaling`` (``"standard"``), ``random_state``, ``accelerator``, ``devices``, ``precision``,
+    ``verbose``, ``checkpoint_dir``.
+
     Parameters
     ----------
     n_clusters : int, default 10
@@ -34,11 +39,6 @@ class ContrastiveClustering(BaseDeepClusterer):
         Train this many columns (> n_clusters) and merge the most confused ones after training (imbalanced data).
     noise_std : float, default 0.1
     mask_p : float, default 0.2
-
-    Shared parameters (:class:`~pyagc.estimators.base.BaseDeepClusterer`): ``pretrain_epochs`` (0), ``epochs``
-    (1000), ``batch_size`` (256), ``pretrain_optimizer`` (``None``: Adam 1e-3), ``optimizer`` (``None``: Adam
-    3e-4), ``scaling`` (``"standard"``), ``random_state``, ``accelerator``, ``devices``, ``precision``,
-    ``verbose``, ``checkpoint_dir``.
     """
 
     _default_optimizer = {"name": "adam", "lr": 0.0003}

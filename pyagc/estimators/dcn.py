@@ -14,6 +14,10 @@ class DCN(BaseDeepClusterer):
     Defaults follow the command line, ``configs/model/dcn.yaml`` (50 + 50 epochs, Adam 1e-3; the preset
     :func:`pyagc.models.DCN` has 200 + 100) and ``configs/head/dcn.yaml``.
 
+    Shared parameters (:class:`~pyagc.estimators.base.BaseDeepClusterer`): ``pretrain_epochs`` (50), ``epochs`` (50),
+    ``batch_size`` (256), ``pretrain_optimizer`` / ``optimizer`` (``None``: Adam 1e-3), ``scaling`` (``"standard"``),
+    ``random_state``, ``accelerator``, ``devices``, ``precision``, ``verbose``, ``checkpoint_dir``.
+
     Parameters
     ----------
     n_clusters : int, default 10
@@ -28,10 +32,6 @@ class DCN(BaseDeepClusterer):
         k-means restarts at initialisation.
     temperature : float, default 1.0
         Soft assignments of :meth:`predict_proba`: softmax(-squared distance / temperature).
-
-    Shared parameters (:class:`~pyagc.estimators.base.BaseDeepClusterer`): ``pretrain_epochs`` (50), ``epochs`` (50),
-    ``batch_size`` (256), ``pretrain_optimizer`` / ``optimizer`` (``None``: Adam 1e-3), ``scaling`` (``"standard"``),
-    ``random_state``, ``accelerator``, ``devices``, ``precision``, ``verbose``, ``checkpoint_dir``.
     """
 
     def __init__(self, n_clusters: int = 10, *, hidden_dims: tuple[int, ...] = (500, 500, 2000), n_features: int = 10,

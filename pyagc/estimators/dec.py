@@ -17,6 +17,11 @@ class DEC(BaseDeepClusterer):
     joint training early. ``scaling="standard"`` (per-feature z-scores) suits most tables; the command line's
     ``data=digits`` uses ``"global_z"``.
 
+    The remaining parameters are shared by all estimators (:class:`~pyagc.estimators.base.BaseDeepClusterer`):
+    ``pretrain_epochs`` (200), ``epochs`` (200), ``batch_size`` (256), ``pretrain_optimizer`` (``None``: Adam 1e-3),
+    ``optimizer`` (``None``: SGD 0.01, momentum 0.9), ``scaling``, ``random_state``, ``accelerator``, ``devices``,
+    ``precision``, ``verbose``, ``checkpoint_dir``.
+
     Parameters
     ----------
     n_clusters : int, default 10
@@ -32,11 +37,6 @@ class DEC(BaseDeepClusterer):
         Stop when fewer than this share of labels changed between two target updates.
     n_init : int, default 20
         k-means restarts for the centres' initialisation.
-
-    The remaining parameters are shared by all estimators (:class:`~pyagc.estimators.base.BaseDeepClusterer`):
-    ``pretrain_epochs`` (200), ``epochs`` (200), ``batch_size`` (256), ``pretrain_optimizer`` (``None``: Adam 1e-3),
-    ``optimizer`` (``None``: SGD 0.01, momentum 0.9), ``scaling``, ``random_state``, ``accelerator``, ``devices``,
-    ``precision``, ``verbose``, ``checkpoint_dir``.
 
     Examples
     --------

@@ -21,6 +21,11 @@ class DeepECT(BaseDeepClusterer):
     ``split_interval=None``: every 2 epochs (the config's 16 is 2 epochs of digits at batch 256, clustpy's
     schedule).
 
+    Shared parameters (:class:`~pyagc.estimators.base.BaseDeepClusterer`): ``pretrain_epochs`` (50), ``epochs`` (50),
+    ``batch_size`` (256), ``pretrain_optimizer`` (``None``: Adam 1e-3), ``optimizer`` (``None``: Adam 1e-4),
+    ``scaling`` (``"standard"``), ``random_state``, ``accelerator``, ``devices``, ``precision``, ``verbose``,
+    ``checkpoint_dir``.
+
     Parameters
     ----------
     n_clusters : int, default 10
@@ -37,11 +42,6 @@ class DeepECT(BaseDeepClusterer):
     center_lr : float, default 1e-4
     projection_moves_centers : bool, default True
     n_init : int, default 20
-
-    Shared parameters (:class:`~pyagc.estimators.base.BaseDeepClusterer`): ``pretrain_epochs`` (50), ``epochs`` (50),
-    ``batch_size`` (256), ``pretrain_optimizer`` (``None``: Adam 1e-3), ``optimizer`` (``None``: Adam 1e-4),
-    ``scaling`` (``"standard"``), ``random_state``, ``accelerator``, ``devices``, ``precision``, ``verbose``,
-    ``checkpoint_dir``.
     """
 
     _soft_assignments = False

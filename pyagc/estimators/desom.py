@@ -17,6 +17,10 @@ class DESOM(BaseDeepClusterer):
     ``configs/head/som.yaml``, except ``decay_steps=None``: the number of joint steps (epochs x batches per
     epoch), which the config's comment asks for (its 1000 is a placeholder; ``som_digits`` sets 400).
 
+    Shared parameters (:class:`~pyagc.estimators.base.BaseDeepClusterer`): ``pretrain_epochs`` (50), ``epochs`` (50),
+    ``batch_size`` (256), ``pretrain_optimizer`` / ``optimizer`` (``None``: Adam 1e-3), ``scaling`` (``"standard"``),
+    ``random_state``, ``accelerator``, ``devices``, ``precision``, ``verbose``, ``checkpoint_dir``.
+
     Parameters
     ----------
     n_clusters : int, default 10
@@ -39,10 +43,6 @@ class DESOM(BaseDeepClusterer):
     map_clustering : {"kmeans", "gmm", "tsk"}, default "kmeans"
     soft_temperature : float or None, default None
     hits_interval : int or None, default 100
-
-    Shared parameters (:class:`~pyagc.estimators.base.BaseDeepClusterer`): ``pretrain_epochs`` (50), ``epochs`` (50),
-    ``batch_size`` (256), ``pretrain_optimizer`` / ``optimizer`` (``None``: Adam 1e-3), ``scaling`` (``"standard"``),
-    ``random_state``, ``accelerator``, ``devices``, ``precision``, ``verbose``, ``checkpoint_dir``.
     """
 
     def __init__(self, n_clusters: int = 10, *, hidden_dims: tuple[int, ...] = (500, 500, 2000), n_features: int = 10,

@@ -15,6 +15,11 @@ class DipEncoder(BaseDeepClusterer):
     :func:`pyagc.models.DipEncoder` has 100 + 150) and ``configs/head/dipencoder.yaml``, except
     ``update_interval=None``: relabel once per epoch (the paper; the config's 8 is one epoch of digits at batch 256).
 
+    Shared parameters (:class:`~pyagc.estimators.base.BaseDeepClusterer`): ``pretrain_epochs`` (50), ``epochs`` (50),
+    ``batch_size`` (256), ``pretrain_optimizer`` (``None``: Adam 1e-3), ``optimizer`` (``None``: Adam 1e-4),
+    ``scaling`` (``"standard"``), ``random_state``, ``accelerator``, ``devices``, ``precision``, ``verbose``,
+    ``checkpoint_dir``.
+
     Parameters
     ----------
     n_clusters : int, default 10
@@ -30,11 +35,6 @@ class DipEncoder(BaseDeepClusterer):
     min_cluster_points : int, default 10
     dip_weighting : bool, default False
     n_init : int, default 10
-
-    Shared parameters (:class:`~pyagc.estimators.base.BaseDeepClusterer`): ``pretrain_epochs`` (50), ``epochs`` (50),
-    ``batch_size`` (256), ``pretrain_optimizer`` (``None``: Adam 1e-3), ``optimizer`` (``None``: Adam 1e-4),
-    ``scaling`` (``"standard"``), ``random_state``, ``accelerator``, ``devices``, ``precision``, ``verbose``,
-    ``checkpoint_dir``.
     """
 
     _default_optimizer = {"name": "adam", "lr": 0.0001}

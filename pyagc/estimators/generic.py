@@ -18,6 +18,12 @@ class DeepClustering(BaseDeepClusterer):
     """Any encoder and any :class:`~pyagc.clusters.BaseClusterHead`, trained as ``pyagc-train`` trains them
     (a :class:`~pyagc.models.ClusteringModule`: pretraining -> the head's initialisation -> joint training).
 
+    Shared parameters (:class:`~pyagc.estimators.base.BaseDeepClusterer`): ``batch_size`` (256),
+    ``pretrain_optimizer`` / ``optimizer`` (``None``: Adam 1e-3), ``scaling`` (``"standard"``), ``random_state``,
+    ``accelerator``, ``devices``, ``precision``, ``verbose``, ``checkpoint_dir``. ``random_state`` seeds the weights,
+    the batches and a head built from a class (its ``seed`` argument); a head instance keeps the seed it was built
+    with.
+
     Parameters
     ----------
     encoder : nn.Module, callable or None, default None
@@ -48,12 +54,6 @@ class DeepClustering(BaseDeepClusterer):
         :class:`~pyagc.augmentations.TabularAugmentation`.
     final_reclustering : bool, default False
         Re-run the head's initialisation on the final embeddings after joint training.
-
-    Shared parameters (:class:`~pyagc.estimators.base.BaseDeepClusterer`): ``batch_size`` (256),
-    ``pretrain_optimizer`` / ``optimizer`` (``None``: Adam 1e-3), ``scaling`` (``"standard"``), ``random_state``,
-    ``accelerator``, ``devices``, ``precision``, ``verbose``, ``checkpoint_dir``. ``random_state`` seeds the weights,
-    the batches and a head built from a class (its ``seed`` argument); a head instance keeps the seed it was built
-    with.
 
     Examples
     --------

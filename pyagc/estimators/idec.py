@@ -14,6 +14,10 @@ class IDEC(BaseDeepClusterer):
     Defaults follow the command line, ``configs/model/idec.yaml`` (50 + 50 epochs, Adam 1e-3; the preset
     :func:`pyagc.models.IDEC` has 200 + 100) and ``configs/head/idec.yaml``.
 
+    Shared parameters (:class:`~pyagc.estimators.base.BaseDeepClusterer`): ``pretrain_epochs`` (50), ``epochs`` (50),
+    ``batch_size`` (256), ``pretrain_optimizer`` / ``optimizer`` (``None``: Adam 1e-3), ``scaling`` (``"standard"``),
+    ``random_state``, ``accelerator``, ``devices``, ``precision``, ``verbose``, ``checkpoint_dir``.
+
     Parameters
     ----------
     n_clusters : int, default 10
@@ -25,10 +29,6 @@ class IDEC(BaseDeepClusterer):
         Weight of the clustering loss against the reconstruction.
     alpha, update_interval, tol, n_init :
         As :class:`~pyagc.estimators.DEC` (1.0, 140 steps, 0.001, 20).
-
-    Shared parameters (:class:`~pyagc.estimators.base.BaseDeepClusterer`): ``pretrain_epochs`` (50), ``epochs`` (50),
-    ``batch_size`` (256), ``pretrain_optimizer`` / ``optimizer`` (``None``: Adam 1e-3), ``scaling`` (``"standard"``),
-    ``random_state``, ``accelerator``, ``devices``, ``precision``, ``verbose``, ``checkpoint_dir``.
     """
 
     def __init__(self, n_clusters: int = 10, *, hidden_dims: tuple[int, ...] = (500, 500, 2000), n_features: int = 10,

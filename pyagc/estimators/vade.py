@@ -20,6 +20,11 @@ class VaDE(BaseDeepClusterer):
     as the preset). ``scaling="minmax"`` (the default here): the Bernoulli (``"bce"``) reconstruction needs
     training values in [0, 1].
 
+    Shared parameters (:class:`~pyagc.estimators.base.BaseDeepClusterer`): ``pretrain_epochs`` (50), ``epochs`` (50),
+    ``batch_size`` (256), ``pretrain_optimizer`` (``None``: Adam 1e-3), ``optimizer`` (``None``: Adam 2e-3),
+    ``scaling`` (``"minmax"``), ``random_state``, ``accelerator``, ``devices``, ``precision``, ``verbose``,
+    ``checkpoint_dir``.
+
     Parameters
     ----------
     n_clusters : int, default 10
@@ -33,11 +38,6 @@ class VaDE(BaseDeepClusterer):
         Start of the mixture prior.
     n_init : int, default 10
     mixture_weights : {"learned", "uniform"}, default "learned"
-
-    Shared parameters (:class:`~pyagc.estimators.base.BaseDeepClusterer`): ``pretrain_epochs`` (50), ``epochs`` (50),
-    ``batch_size`` (256), ``pretrain_optimizer`` (``None``: Adam 1e-3), ``optimizer`` (``None``: Adam 2e-3),
-    ``scaling`` (``"minmax"``), ``random_state``, ``accelerator``, ``devices``, ``precision``, ``verbose``,
-    ``checkpoint_dir``.
     """
 
     _default_optimizer = {"name": "adam", "lr": 0.002}

@@ -67,11 +67,13 @@ def matched_f1(y_true: Any, y_pred: Any) -> float:
 
 
 def nmi(y_true: Any, y_pred: Any) -> float:
+    """Normalised mutual information (scikit-learn's, arithmetic normalisation) between labels and clusters."""
     y_true, y_pred = _check_labels(y_true, y_pred)
     return float(skm.normalized_mutual_info_score(y_true, y_pred))
 
 
 def ari(y_true: Any, y_pred: Any) -> float:
+    """Adjusted Rand index (scikit-learn's) between labels and clusters."""
     y_true, y_pred = _check_labels(y_true, y_pred)
     return float(skm.adjusted_rand_score(y_true, y_pred))
 

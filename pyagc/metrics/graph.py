@@ -37,6 +37,7 @@ def _cluster_degrees(edge_index: Any, labels: Any):
 
 
 def modularity(edge_index: Any, labels: Any) -> float:
+    """Newman's modularity :math:`Q` of the clustering ``labels`` (N,) of the undirected graph ``edge_index``."""
     labels, u, v, m, k, d_c = _cluster_degrees(edge_index, labels)
     if m == 0:
         return 0.0
@@ -46,6 +47,7 @@ def modularity(edge_index: Any, labels: Any) -> float:
 
 
 def conductance(edge_index: Any, labels: Any) -> float:
+    """Mean conductance :math:`\\phi(c)` over the non-empty clusters of ``labels`` (lower is better)."""
     labels, u, v, m, k, vol = _cluster_degrees(edge_index, labels)
     if m == 0:
         return 0.0
@@ -58,4 +60,5 @@ def conductance(edge_index: Any, labels: Any) -> float:
 
 
 def graph_metrics(edge_index: Any, labels: Any) -> dict[str, float]:
+    """Modularity and conductance in one dict."""
     return {"modularity": modularity(edge_index, labels), "conductance": conductance(edge_index, labels)}

@@ -162,7 +162,7 @@ def VaDE(in_features: int | None = None, n_clusters: int = 10, encoder: nn.Modul
          pretrain_optimizer: dict[str, Any] | None = None, optimizer: dict[str, Any] | None = None,
          pretrain_loss: str = "mse", activation: str = "relu", encoder_init: str = "xavier",
          mixture_weights: str = "learned", reconstruction_weight: float = 1.0, seed: int = 0) -> ClusteringModule:
-    """VaDE (Jiang et al., IJCAI 2017): plain AE pretraining of a variational MLP autoencoder (on the
+    r"""VaDE (Jiang et al., IJCAI 2017): plain AE pretraining of a variational MLP autoencoder (on the
     mean), GMM initialisation of the prior (``init``), then the negative ELBO over VAE + prior with Adam
     (lr 0.002 constant; the paper decays it by 0.9 every 10 epochs). ``reconstruction="bce"`` (inputs
     in [0, 1]) gives the default encoder a sigmoid output; a given ``encoder`` must be variational.
