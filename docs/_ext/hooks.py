@@ -36,8 +36,8 @@ API_ORDER = ("clusters", "functional", "encoders", "models", "data", "metrics", 
 _API: dict[str, Any] = {}  # this build's API layout (griffe_rst.api_layout) and package summaries
 BENCHMARKS = ROOT / "benchmarks"
 TUTORIALS = ("quickstart", "custom_head", "som_tutorial")
-_README_TAG = re.compile(r"^<!-- README: (?P<title>.+?)(?: \((?:(?P<intro>intro)|without: (?P<without>[^)]+))\))? -->[ \t]*$",
-                         re.M)
+_README_TAG = re.compile(r"^<!-- README: (?P<title>.+?)"
+                         r"(?: \((?:(?P<intro>intro)|without: (?P<without>[^)]+))\))? -->[ \t]*$", re.M)
 _HEADING = re.compile(r"^(#{1,6}) +(.+?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 
