@@ -520,8 +520,8 @@ class DeepECTClusterHead(BaseClusterHead):
         anc = self.ancestors()
         labels = anc[node_of][:, groups].to(torch.int64).argmax(1)
         labels = labels.to(z.device)
-        if soft:
-            return F.one_hot(labels, len(groups)).to(torch.float32)
+        if soft:  # (N, K) at the default cut, also while the tree has fewer than K leaves (zero columns)
+            return F.one_hot(labels, self.n_clusters if n_clusters is None else len(groups)).to(torch.float32)
         return labels
 
     def cut(self, n_clusters: int) -> Tensor:
