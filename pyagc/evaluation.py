@@ -257,7 +257,7 @@ def peak_rss_mb() -> float | None:
 def predict(model: Any, batches: Iterable[dict[str, Any]], output_dir: str | Path, *, n_rows: int | None = None,
             id_name: str | None = None, soft: bool = False, embeddings: bool = False,
             device: str | torch.device | None = None, sample_size: int = 5000, seed: int = 0, plot: bool = False,
-            title: str = "", extra: dict[str, Any] | None = None) -> dict[str, Any]:
+            title: str = "", extra: dict[str, Any] | None = None, projection: str = "pca") -> dict[str, Any]:
     """Assign every sample of ``batches`` to a cluster and write the results, batch by batch.
 
     Args:
@@ -273,7 +273,9 @@ def predict(model: Any, batches: Iterable[dict[str, Any]], output_dir: str | Pat
         device: where the model runs (default: where it is).
         sample_size: the internal metrics (silhouette, Davies-Bouldin, Calinski-Harabasz) and the plot use a
             uniform random sample of at most this many embeddings, so their cost does not grow with the data.
-        plot: write ``embedding.png`` (PCA of the sample, coloured by cluster and by class).
+        plot: write ``embedding.png`` (a 2-D ``projection`` of the sample, coloured by cluster and by class) and,
+            with labels, ``confusion.png`` (clusters x classes over all samples, ordered by the matching of ACC).
+        projection: ``pca`` (default), ``tsne`` or ``umap`` (umap-learn).
         extra: more entries for ``metrics.json``.
 
     Returns:
@@ -343,8 +345,10 @@ def predict(model: Any, batches: Iterable[dict[str, Any]], output_dir: str | Pat
                               "cluster_sizes": counts.tolist()}
     if n_noise:
         scores["n_noise"] = n_noise
-    if ys:
-        scores.update(external_metrics(np.concatenate(ys), np.concatenate(found)))
+    y_all = np.concatenate(ys) if ys else None
+    found_all = np.concatenate(found) if ys else None
+    if y_all is not None:
+        scores.update(external_metrics(y_all, found_all))
     z_s, l_s, y_s = reservoir.sample()
     if len(l_s) >= 2:
         import sklearn
@@ -364,19 +368,35 @@ def predict(model: Any, batches: Iterable[dict[str, Any]], output_dir: str | Pat
     if extra:
         scores.update(extra)
     if plot and len(l_s) >= 2:
-        paths["plot"] = _write_plot(out / "embedding.png", z_s, l_s, y_s, title)
+        paths["plot"] = _write_plot(out / "embedding.png", z_s, l_s, y_s, title, projection)
+    if plot and y_all is not None:
+        paths["confusion"] = _write_confusion(out / "confusion.png", y_all, found_all, title)
     paths["metrics"] = out / "metrics.json"
     atomic_write(paths["metrics"], lambda p: Path(p).write_text(json.dumps(scores, indent=2, default=float)))
     return {"metrics": scores, "paths": paths}
 
 
-def _write_plot(path: Path, z: np.ndarray, labels: np.ndarray, y: np.ndarray | None, title: str) -> Path:
+def _write_plot(path: Path, z: np.ndarray, labels: np.ndarray, y: np.ndarray | None, title: str,
+                projection: str = "pca") -> Path:
     from pyagc.utils.plotting import plot_embedding
     import matplotlib.pyplot as plt
 
     def _plot(p: str) -> None:
-        fig = plot_embedding(z, labels, y, title=title)
-        fig.savefig(p, dpi=110, format="png")
+        fig = plot_embedding(z, labels, y, title=title, projection=projection)
+        fig.savefig(p, dpi=110, format="png", bbox_inches="tight")
+        plt.close(fig)
+
+    atomic_write(path, _plot)
+    return path
+
+
+def _write_confusion(path: Path, y: np.ndarray, labels: np.ndarray, title: str) -> Path:
+    from pyagc.utils.plotting import plot_confusion
+    import matplotlib.pyplot as plt
+
+    def _plot(p: str) -> None:
+        fig = plot_confusion(y, labels, title=title)
+        fig.savefig(p, dpi=110, format="png", bbox_inches="tight")
         plt.close(fig)
 
     atomic_write(path, _plot)
@@ -384,8 +404,16 @@ def _write_plot(path: Path, z: np.ndarray, labels: np.ndarray, y: np.ndarray | N
 
 
 def save_outputs(result: dict[str, Any], output_dir: str | Path, extra: dict[str, Any] | None = None,
-                 plot: bool = True, title: str = "") -> dict[str, Path]:
-    """Write ``metrics.json``, ``assignments.csv`` and ``embedding.png`` (rank 0 only)."""
+                 plot: bool = True, title: str = "", projection: str = "pca") -> dict[str, Path]:
+    """Write ``metrics.json``, ``assignments.csv`` and, with ``plot``, ``embedding.png`` and (with labels)
+    ``confusion.png`` (rank 0 only); returns their paths by name (``plot``: embedding.png, ``confusion``).
+
+    ``assignments.csv`` is ``index[,<id>],cluster[,label]``: the identifier column is the image's path (relative to
+    the folder) for an image folder and the ID column (``data.id_column``) for a table (``result["ids"]`` and
+    ``result["id_name"]``, from :func:`evaluate`). ``embedding.png`` is a 2-D ``projection`` (``pca``, ``tsne``,
+    ``umap``) of the embeddings coloured by cluster and by class, with legends; ``confusion.png`` the counts of
+    clusters against classes ordered by the Hungarian matching of ACC.
+    """
     out = Path(output_dir)
     paths = {"metrics": out / "metrics.json", "assignments": out / "assignments.csv"}
     if not is_rank_zero():
@@ -402,6 +430,8 @@ def save_outputs(result: dict[str, Any], output_dir: str | Path, extra: dict[str
         writer.abort()
         raise
     if plot and len(labels) >= 2:  # a PCA of one sample has no second axis: no plot
-        paths["plot"] = _write_plot(out / "embedding.png", result["z"], labels, y, title)
+        paths["plot"] = _write_plot(out / "embedding.png", result["z"], labels, y, title, projection)
+    if plot and y is not None and len(labels):
+        paths["confusion"] = _write_confusion(out / "confusion.png", y, labels, title)
     atomic_write(paths["metrics"], lambda p: Path(p).write_text(json.dumps(metrics, indent=2, default=float)))
     return paths

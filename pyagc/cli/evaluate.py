@@ -40,6 +40,11 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict[str, Any]:
     from pyagc.data.preprocessing import DataMismatchError
     from pyagc.evaluation import evaluate, save_outputs
 
+    from pyagc.utils.logs import report
+    from pyagc.utils.plotting import check_projection
+
+    plot = bool(cfg.get("plot", True))
+    projection = check_projection(cfg.get("plot_projection") or "pca") if plot else "pca"
     pl.seed_everything(int(cfg.seed), verbose=False)
     device = resolve_device(cfg.get("device", "auto"))
     trained = load_trained(cfg.ckpt)
@@ -55,13 +60,13 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict[str, Any]:
     out = Path(cfg.paths.output_dir)
     paths = save_outputs(result, out, extra={"checkpoint": str(cfg.ckpt), "data": datamodule.name,
                                              "preprocessing": datamodule.preprocessor.describe()},
-                         plot=bool(cfg.get("plot", True)),
+                         plot=plot, projection=projection,
                          title=f"{type(model.cluster_head).__name__} on {datamodule.name}")
     m = result["metrics"]
     shown = "  ".join(f"{k.upper()} {m[k]:.4f}" for k in ("acc", "nmi", "ari", "f1") if k in m)
-    print(f"[pyagc] {datamodule.name}: {shown or 'no labels to score'}")
+    report(f"[pyagc] {datamodule.name}: {shown or 'no labels to score'}")  # printed, and logged to eval.log
     for name, path in paths.items():
-        print(f"  {name:<12}{path}")
+        report(f"  {name:<12}{path}")
     return m
 
 

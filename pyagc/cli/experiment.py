@@ -28,6 +28,8 @@ from pyagc.cli.build import build_components, instantiate, validate_config
 from pyagc.evaluation import evaluate, is_rank_zero, save_outputs
 from pyagc.models.clustering_module import peak_memory_mb, validate_pairing
 from pyagc.utils.checkpoint_io import check_checkpoint_matches_model, find_resume_checkpoint, load_checkpoint
+from pyagc.utils.logs import report
+from pyagc.utils.plotting import check_projection
 
 __all__ = ["RunState", "resolve_ckpt_path", "run", "throughput_summary"]
 
@@ -110,6 +112,8 @@ def run(cfg: DictConfig, state: RunState | None = None) -> dict[str, Any]:
     state = state if state is not None else RunState()
     start = time.perf_counter()
     validate_config(cfg)
+    plot = bool(cfg.get("plot", True))
+    projection = check_projection(cfg.get("plot_projection") or "pca") if plot else "pca"  # before training
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
     pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
@@ -175,15 +179,15 @@ def run(cfg: DictConfig, state: RunState | None = None) -> dict[str, Any]:
         **throughput_summary(callbacks),
         "checkpoint": str(last_ckpt) if last_ckpt else None,
     }
-    paths = save_outputs(result, output_dir, extra=extra, plot=bool(cfg.get("plot", True)),
+    paths = save_outputs(result, output_dir, extra=extra, plot=plot, projection=projection,
                          title=f"{extra['head']} on {datamodule.name}")
     metrics = {**result["metrics"], **extra}
-    if is_rank_zero():
+    if is_rank_zero():  # printed as it is and logged (train.log); report() leaves other ranks out too
         shown = "  ".join(f"{k.upper()} {metrics[k]:.4f}" for k in ("acc", "nmi", "ari", "f1") if k in metrics)
-        print(f"\n[pyagc] {extra['head']} on {datamodule.name}: {shown or 'no labels to score'}"
-              f"  ({metrics['time_s']['total']:.1f} s)")
-        print(f"[pyagc] outputs in {output_dir}:")
-        for name, path in {**paths, "checkpoint": last_ckpt}.items():
-            if path:
-                print(f"  {name:<12}{path}")
+        lines = [f"[pyagc] {extra['head']} on {datamodule.name}: {shown or 'no labels to score'}"
+                 f"  ({metrics['time_s']['total']:.1f} s)", f"[pyagc] outputs in {output_dir}:"]
+        lines += [f"  {name:<12}{path}" for name, path in {**paths, "checkpoint": last_ckpt}.items() if path]
+        print(flush=True)  # a blank line after the progress bar
+        for line in lines:
+            report(line)
     return metrics

@@ -9,7 +9,7 @@ columns, image size and channels), never refitted, and is read in batches of ``b
 through a memory map, a CSV in chunks, an image folder file by file), so memory stays flat as the data grows.
 Outputs in ``out`` (default: Hydra's run folder): ``assignments.csv`` (``index[,<id>],cluster[,label]``),
 ``metrics.json`` (cluster sizes; ACC / NMI / ARI / F1 when the data has labels), and on request
-``soft_assignments.npy`` / ``embeddings.npy`` / ``embedding.png``.
+``soft_assignments.npy`` / ``embeddings.npy`` / ``embedding.png`` (+ ``confusion.png`` with labels).
 
 This module also holds what ``pyagc-eval`` shares: loading a trained model with its preprocessing
 (:func:`load_trained`) and a DataModule of new data that applies it (:func:`datamodule_for`).
@@ -211,13 +211,16 @@ def datamodule_for(trained: TrainedModel, data_cfg: DictConfig | dict | None, ex
 
 
 def _print_summary(metrics: dict[str, Any], paths: dict[str, Path], what: str, head: str) -> None:
+    """The run's summary, printed and logged (``predict.log``)."""
+    from pyagc.utils.logs import report
+
     shown = "  ".join(f"{k.upper()} {metrics[k]:.4f}" for k in ("acc", "nmi", "ari", "f1") if k in metrics)
     rate = metrics.get("samples_per_s")
-    print(f"[pyagc] {head} assigned {metrics['n_samples']} samples of {what} to {metrics['n_clusters_found']} of "
-          f"{metrics['n_clusters']} clusters in {metrics['time_s']:.1f} s"
-          f"{f' ({rate:,.0f} samples/s)' if rate else ''}{': ' + shown if shown else ''}")
+    report(f"[pyagc] {head} assigned {metrics['n_samples']} samples of {what} to {metrics['n_clusters_found']} of "
+           f"{metrics['n_clusters']} clusters in {metrics['time_s']:.1f} s"
+           f"{f' ({rate:,.0f} samples/s)' if rate else ''}{': ' + shown if shown else ''}")
     for name, path in paths.items():
-        print(f"  {name:<17}{path}")
+        report(f"  {name:<17}{path}")
 
 
 def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict[str, Any]:
@@ -230,6 +233,10 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict[str, Any]:
     batch_size = int(cfg.get("batch_size") or 4096)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    if cfg.get("plot", False):
+        from pyagc.utils.plotting import check_projection
+
+        check_projection(cfg.get("plot_projection") or "pca")  # before any sample is read
     pl.seed_everything(int(cfg.seed), verbose=False)
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg.threads))
@@ -253,4 +260,5 @@ def _predict(model: Any, datamodule: Any, out: Path, cfg: DictConfig, device: to
     return predict(model, datamodule.predict_batches(batch_size), out, n_rows=n_rows, id_name=datamodule.id_name,
                    soft=bool(cfg.get("soft", False)), embeddings=bool(cfg.get("embeddings", False)), device=device,
                    sample_size=int(cfg.get("metrics_sample", 5000)), seed=int(cfg.seed),
-                   plot=bool(cfg.get("plot", False)), title=f"{extra['head']} on {datamodule.name}", extra=extra)
+                   plot=bool(cfg.get("plot", False)), title=f"{extra['head']} on {datamodule.name}", extra=extra,
+                   projection=str(cfg.get("plot_projection") or "pca"))
