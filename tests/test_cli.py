@@ -32,21 +32,33 @@ def assignments(out: Path) -> np.ndarray:
     return np.loadtxt(out / "assignments.csv", delimiter=",", skiprows=1, dtype=int)
 
 
-GRAPH_HEADS = {"dmon"}  # heads whose loss needs edge_index: run them on a graph
-HEAD_ENCODERS = {"vade": "mlp_vae"}  # heads that need a particular encoder (VaDE: a variational one)
-HEAD_MODELS = {"contrastive": ["model=contrastive", "model/augmentation=tabular"]}  # heads that need a model
-# heads that need their data scaled a certain way: VaDE's Bernoulli reconstruction takes inputs in [0, 1]
-# (the default experiment scales digits by one global mean and std)
-HEAD_DATA = {"vade": ["data.scaling=minmax"]}
+# a model that draws two augmented views of feature vectors (heads whose forward names ``views``)
+VIEWS_MODEL = ["model=contrastive", "model/augmentation=tabular"]
+
+
+def head_overrides(head: str) -> list[str]:
+    """What a head config needs to run on small data, read from the head's own declaration (its ``forward``
+    signature's flags): a graph when it requires ``edge_index``, a variational encoder (and inputs in [0, 1] for
+    its Bernoulli likelihood) when it names ``mu`` / ``logvar``, an augmentation when it names ``views``."""
+    from pyagc.cli.build import instantiate
+
+    cfg = make_cfg(Path("unused"), [f"head={head}"])
+    probe = instantiate(cfg.head, n_clusters=4, n_features=10)
+    if probe.requires_graph:
+        return ["data=karateclub", "encoder=gcn", "n_clusters=4"]
+    out = list(SMALL)
+    if probe.uses_variational:
+        out = ["encoder=mlp_vae", *out]
+        if getattr(probe, "reconstruction", None) == "bce":
+            out.append("data.scaling=minmax")
+    if probe.uses_views:
+        out = [*VIEWS_MODEL, *out]
+    return out
 
 
 @pytest.mark.parametrize("head", HEADS)
 def test_every_head_config_runs_a_fast_dev_run(head, tmp_path):
-    data = ["data=karateclub", "encoder=gcn", "n_clusters=4"] if head in GRAPH_HEADS else SMALL
-    if head in HEAD_ENCODERS:
-        data = [f"encoder={HEAD_ENCODERS[head]}", *data]
-    data = [*HEAD_MODELS.get(head, []), *data, *HEAD_DATA.get(head, [])]
-    cfg = make_cfg(tmp_path, [f"head={head}", "debug=fast", "model.pretrain_epochs=0", *data])
+    cfg = make_cfg(tmp_path, [f"head={head}", "debug=fast", "model.pretrain_epochs=0", *head_overrides(head)])
     metrics = run(cfg)
     assert metrics["joint_steps"] == 1 and 0.0 <= metrics["acc"] <= 1.0
     assert (tmp_path / "metrics.json").is_file()
@@ -57,7 +69,7 @@ def test_head_changed_after_training_is_saved_as_final_ckpt_and_evaluates_as_the
     # predates the merge, final.ckpt holds it and is what metrics.json names; pyagc-eval reproduces the run
     from pyagc.cli.evaluate import run as run_eval
 
-    cfg = make_cfg(tmp_path, [*HEAD_MODELS["contrastive"], "head=contrastive", "head.overclusters=12",
+    cfg = make_cfg(tmp_path, [*VIEWS_MODEL, "head=contrastive", "head.overclusters=12",
                               "model.pretrain_epochs=0", "model.epochs=2", "plot=false", *SMALL])
     saved = run(cfg)
     ckpts = tmp_path / "checkpoints"
@@ -71,7 +83,7 @@ def test_head_changed_after_training_is_saved_as_final_ckpt_and_evaluates_as_the
     assert em["acc"] == pytest.approx(saved["acc"])
     assert np.array_equal(assignments(tmp_path / "eval"), assignments(tmp_path))
     # a run whose head does not change after training keeps last.ckpt as its checkpoint
-    plain = run(make_cfg(tmp_path / "plain", [*HEAD_MODELS["contrastive"], "head=contrastive",
+    plain = run(make_cfg(tmp_path / "plain", [*VIEWS_MODEL, "head=contrastive",
                                               "model.pretrain_epochs=0", "model.epochs=1", "plot=false", *SMALL]))
     assert Path(plain["checkpoint"]).name == "last.ckpt"
     assert not (tmp_path / "plain" / "checkpoints" / "final.ckpt").exists()
