@@ -170,9 +170,11 @@ def _check_data_files(cfg: DictConfig) -> None:
 def validate_config(cfg: DictConfig) -> None:
     """Checks of the composed config that need neither data nor model, run before anything is built or written:
     unset mandatory values (``???``), the optimizers' settings (``model.optimizer``, ``model.pretrain_optimizer``),
-    the trainer's accelerator on this machine, and that data files named by the config exist. Raises
-    ``ValueError`` / ``FileNotFoundError`` naming the config key and what to do."""
+    the trainer's accelerator on this machine, that data files named by the config exist, and that the packages of
+    the chosen loggers are installed. Raises ``ValueError`` / ``FileNotFoundError`` naming the config key and what
+    to do, ``ModuleNotFoundError`` naming the extra to install (``pip install -e '.[tensorboard]'``)."""
     from pyagc.utils.accelerator import check_accelerator
+    from pyagc.utils.experiment_loggers import check_experiment_loggers
 
     _check_missing(cfg)
     _check_optimizers(cfg)
@@ -180,6 +182,7 @@ def validate_config(cfg: DictConfig) -> None:
     if isinstance(trainer, DictConfig):
         check_accelerator(trainer.get("accelerator"), trainer.get("devices"))
     _check_data_files(cfg)
+    check_experiment_loggers(cfg.get("logger"))
 
 
 def fill_encoder_dims(encoder_cfg: DictConfig, datamodule: Any) -> DictConfig:

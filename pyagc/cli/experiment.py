@@ -28,6 +28,7 @@ from pyagc.cli.build import build_components, instantiate, validate_config
 from pyagc.evaluation import evaluate, is_rank_zero, save_outputs
 from pyagc.models.clustering_module import peak_memory_mb, validate_pairing
 from pyagc.utils.checkpoint_io import check_checkpoint_matches_model, find_resume_checkpoint, load_checkpoint
+from pyagc.utils.experiment_loggers import log_run_results
 from pyagc.utils.logs import report
 from pyagc.utils.plotting import check_projection
 
@@ -182,6 +183,8 @@ def run(cfg: DictConfig, state: RunState | None = None) -> dict[str, Any]:
     paths = save_outputs(result, output_dir, extra=extra, plot=plot, projection=projection,
                          title=f"{extra['head']} on {datamodule.name}")
     metrics = {**result["metrics"], **extra}
+    # hyperparameters, final metrics and plots to every logger (the losses reached them during training)
+    log_run_results(trainer.loggers, cfg, metrics, paths, step=int(trainer.global_step))
     if is_rank_zero():  # printed as it is and logged (train.log); report() leaves other ranks out too
         shown = "  ".join(f"{k.upper()} {metrics[k]:.4f}" for k in ("acc", "nmi", "ari", "f1") if k in metrics)
         lines = [f"[pyagc] {extra['head']} on {datamodule.name}: {shown or 'no labels to score'}"
