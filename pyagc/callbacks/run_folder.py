@@ -72,6 +72,15 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _slurm_job() -> dict[str, str]:
+    """This process's SLURM job (``SLURM_JOB_ID``) and restart count, when it runs in one: a requeued job keeps its
+    id and counts up ``SLURM_RESTART_COUNT``, so a lock of the same job with another count is its own, stale one."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job:
+        return {}
+    return {"slurm_job": job, "slurm_restart": os.environ.get("SLURM_RESTART_COUNT", "0") or "0"}
+
+
 class RunLock:
     """An exclusive lock of a run folder: ``<folder>/.pyagc.lock`` with the owner's pid, host and command.
 
@@ -87,7 +96,7 @@ class RunLock:
 
     def _info(self) -> dict[str, Any]:
         return {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "proc_start": _process_start_time(os.getpid()), "command": " ".join(sys.argv)}
+                "proc_start": _process_start_time(os.getpid()), "command": " ".join(sys.argv), **_slurm_job()}
 
     def read(self) -> dict[str, Any] | None:
         """The owner's record, or ``None`` when there is no lock (or it cannot be read)."""
@@ -103,6 +112,9 @@ class RunLock:
     def _is_stale(self, owner: dict[str, Any]) -> bool:
         if not owner:
             return False
+        mine = _slurm_job()
+        if mine and owner.get("slurm_job") == mine["slurm_job"] and owner.get("slurm_restart") != mine["slurm_restart"]:
+            return True  # left by this SLURM job before it was requeued (SLURM runs a job once at a time), any host
         if owner.get("host") != socket.gethostname():
             return False
         pid = int(owner.get("pid", -1))

@@ -26,6 +26,7 @@ from pyagc.callbacks.fault_tolerance import INTERRUPT, RunInterrupted, SignalSyn
 from pyagc.callbacks.throughput import ThroughputMonitor
 from pyagc.cli.build import build_components, instantiate, validate_config
 from pyagc.evaluation import evaluate, is_rank_zero, save_outputs
+from pyagc.metrics.internal import input_space_metrics
 from pyagc.models.clustering_module import peak_memory_mb, validate_pairing
 from pyagc.utils.checkpoint_io import check_checkpoint_matches_model, find_resume_checkpoint, load_checkpoint
 from pyagc.utils.experiment_loggers import log_run_results
@@ -164,6 +165,8 @@ def run(cfg: DictConfig, state: RunState | None = None) -> dict[str, Any]:
     # Lightning's teardown moves the model back to the CPU after fit: evaluate where it trained
     model.to(trainer.strategy.root_device)
     result = evaluate(model, datamodule)
+    if is_rank_zero():  # the clusters scored on the input features too: a sweep's default objective
+        result["metrics"].update(input_space_metrics(getattr(datamodule, "x", None), result["labels"]))
     extra = {
         "experiment": cfg.get("task_name"),
         "seed": int(cfg.seed),

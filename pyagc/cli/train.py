@@ -28,6 +28,7 @@ from omegaconf import DictConfig
 from pyagc.callbacks.run_folder import (acquire_run_lock, folder_is_fresh, is_launching_process, release_run_lock,
                                         remove_run_folder)
 from pyagc.cli.build import config_dir
+from pyagc.cli.sweeps import resume_requeued_job, sweep_objective  # also the launchers' resolvers
 
 if TYPE_CHECKING:
     from pyagc.callbacks.fault_tolerance import RunInterrupted
@@ -110,6 +111,7 @@ def main(cfg: DictConfig) -> float | None:
         acquire_run_lock(run_dir)
     INTERRUPT.install()
     state = RunState()
+    resume_requeued_job(cfg)  # a requeued SLURM job resumes from its run folder's checkpoint
     try:
         metrics = run(cfg, state)
     except BaseException as e:
@@ -135,7 +137,8 @@ def main(cfg: DictConfig) -> float | None:
     finally:
         INTERRUPT.uninstall()
         release_run_lock(run_dir)
-    return metrics.get(cfg.get("optimized_metric") or "acc")
+    # the sweeper's objective (optimized_metric): under Optuna a missing / NaN value fails the trial, with the reason
+    return sweep_objective(cfg, metrics, hydra_cfg) if launching else None
 
 
 if __name__ == "__main__":

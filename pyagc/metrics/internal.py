@@ -35,3 +35,30 @@ def internal_metrics(z: Any, labels: Any, sample_size: int = 10000, seed: int = 
         "davies_bouldin": float(skm.davies_bouldin_score(z, labels)),
         "calinski_harabasz": float(skm.calinski_harabasz_score(z, labels)),
     }
+
+
+def input_space_metrics(x: Any, labels: Any, sample_size: int = 5000, seed: int = 0) -> dict[str, float]:
+    """The internal scores of ``labels`` on the *input* features ``x`` (``input_silhouette``,
+    ``input_davies_bouldin``, ``input_calinski_harabasz``), on a seeded sample of at most ``sample_size`` rows.
+
+    Unlike the scores on a learned embedding, these compare partitions in one fixed space: the same for every run
+    on the data whatever its encoder or embedding size, and not improved by an encoder that collapses the clusters
+    (the default objective of a sweep). They favour clusters that are compact in the input space. The sample's
+    rows depend only on ``seed`` and the number of rows, so runs on the same data are scored on the same rows.
+    ``{}`` when there are no input features to score (``x`` is ``None`` or of another length).
+    """
+    if x is None:
+        return {}
+    labels = to_numpy(labels).ravel()
+    n = len(labels)
+    if len(x) != n or n < 2:
+        return {}
+    idx = np.sort(np.random.default_rng(seed).choice(n, size=min(n, int(sample_size)), replace=False))
+    if hasattr(x, "detach"):  # index before converting: only the sample is copied
+        import torch
+
+        xs = x.detach()[torch.as_tensor(idx, device=x.device)].cpu().numpy()
+    else:
+        xs = np.asarray(x)[idx]
+    scores = internal_metrics(xs.reshape(len(idx), -1), labels[idx], sample_size=len(idx), seed=seed)
+    return {f"input_{k}": v for k, v in scores.items()}
