@@ -14,6 +14,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import MissingConfigException
 
 from pyagc.cli.build import config_dir
+from pyagc.cli.pairing import head_overrides  # what each head config needs, from its declaration
 from pyagc.cli.train import run
 
 CONFIGS = Path(config_dir())
@@ -34,26 +35,6 @@ def assignments(out: Path) -> np.ndarray:
 
 # a model that draws two augmented views of feature vectors (heads whose forward names ``views``)
 VIEWS_MODEL = ["model=contrastive", "model/augmentation=tabular"]
-
-
-def head_overrides(head: str) -> list[str]:
-    """What a head config needs to run on small data, read from the head's own declaration (its ``forward``
-    signature's flags): a graph when it requires ``edge_index``, a variational encoder (and inputs in [0, 1] for
-    its Bernoulli likelihood) when it names ``mu`` / ``logvar``, an augmentation when it names ``views``."""
-    from pyagc.cli.build import instantiate
-
-    cfg = make_cfg(Path("unused"), [f"head={head}"])
-    probe = instantiate(cfg.head, n_clusters=4, n_features=10)
-    if probe.requires_graph:
-        return ["data=karateclub", "encoder=gcn", "n_clusters=4"]
-    out = list(SMALL)
-    if probe.uses_variational:
-        out = ["encoder=mlp_vae", *out]
-        if getattr(probe, "reconstruction", None) == "bce":
-            out.append("data.scaling=minmax")
-    if probe.uses_views:
-        out = [*VIEWS_MODEL, *out]
-    return out
 
 
 @pytest.mark.parametrize("head", HEADS)
