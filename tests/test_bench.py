@@ -123,6 +123,11 @@ def test_report_is_deterministic(smoke, tmp_path, capsys):
     write_report(results)
     assert {p.name: p.read_bytes() for p in results.glob("*.md")} == first
     assert "[iris_smoke](iris_smoke.md)" in first["README.md"].decode()
+    # a results file names its suite: the page quotes the suite's description when benchmarks/suites/ has it
+    (tmp_path / "suites").mkdir()
+    shutil.copy(SMOKE, tmp_path / "suites" / "iris_smoke.yaml")
+    assert write_report(results) == [results / "iris_smoke.md"]
+    assert "a smoke test, not a measurement" in (results / "iris_smoke.md").read_text()
     # the README block from the readme_* results, between its markers
     shutil.copy(out / "results.jsonl", results / "readme_iris.jsonl")
     readme = tmp_path / "README.md"

@@ -21,7 +21,7 @@ from pyagc.cli.bench_records import (
 )
 
 __all__ = ["README_END", "README_START", "fmt", "format_machine", "render_index", "render_readme_block",
-           "render_results", "replace_readme_block", "write_if_changed", "write_report"]
+           "render_results", "replace_readme_block", "suite_description", "write_if_changed", "write_report"]
 
 LABELS = {"acc": "ACC", "nmi": "NMI", "ari": "ARI", "f1": "F1", "input_silhouette": "silhouette (input)",
           "input_davies_bouldin": "Davies-Bouldin (input)", "input_calinski_harabasz": "Calinski-Harabasz (input)",
@@ -197,6 +197,22 @@ def render_index(files: Sequence[Path]) -> str:
     return "\n".join(lines)
 
 
+def suite_description(results_dir: Path, records: Sequence[dict[str, Any]]) -> str:
+    """The ``description`` of the suite the records ran (``<results_dir>/../suites/NAME.yaml``), or ``""``."""
+    names = {str(r["suite"]) for r in records if r.get("suite")}
+    path = results_dir.parent / "suites" / f"{next(iter(names))}.yaml" if len(names) == 1 else None
+    if path is None or not path.is_file():
+        return ""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError:
+        return ""
+    text = str(raw.get("description") or "").strip() if isinstance(raw, dict) else ""
+    return f"{text} Suite: `benchmarks/suites/{path.name}`." if text else f"Suite: `benchmarks/suites/{path.name}`."
+
+
 def write_report(results_dir: str | Path) -> list[Path]:
     """Regenerate ``NAME.md`` for every ``NAME.jsonl`` in ``results_dir`` and the index ``README.md``; returns the
     files written (unchanged files are not rewritten)."""
@@ -204,7 +220,9 @@ def write_report(results_dir: str | Path) -> list[Path]:
     files = sorted(results_dir.glob("*.jsonl"))
     written = []
     for f in files:
-        text = render_results(read_records(f), title=f"Benchmark: {f.stem}", show_paths=False)
+        records = read_records(f)
+        text = render_results(records, title=f"Benchmark: {f.stem}",
+                              description=suite_description(results_dir, records), show_paths=False)
         if write_if_changed(f.with_suffix(".md"), text):
             written.append(f.with_suffix(".md"))
     index = results_dir / "README.md"
