@@ -19,6 +19,10 @@ round-robin, so that the methods see the same machine load. ``--parallel N`` run
 ``DIR/results.md`` / ``DIR/results.png`` are rewritten after each run. Runs whose record says ``ok`` are skipped
 when the bench runs again (resume); a failed run is recorded with its error and the others go on; the exit code is
 1 when a run failed. This module does not import torch: ``pyagc-bench --help`` answers at once.
+
+``report`` regenerates ``benchmarks/results/NAME.md`` from every ``NAME.jsonl`` there and the index ``README.md``
+(the same records give the same bytes); ``--readme`` also rewrites the README's block between
+``<!-- bench:readme:start -->`` and ``<!-- bench:readme:end -->`` from the ``readme*.jsonl`` files.
 """
 
 from __future__ import annotations
