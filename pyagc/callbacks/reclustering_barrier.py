@@ -14,7 +14,7 @@ perturbs the encoder before reclustering. Every :math:`T` joint-training epochs:
    .. math:: \boldsymbol\theta \leftarrow \alpha\,\boldsymbol\theta + (1 - \alpha)\,\boldsymbol\phi ,
 
    after which the encoder's batch-norm layers get running statistics that match the new weights
-   (:meth:`~pyagc.models.ClusteringModule.recalibrate_batch_norm`, one pass over the training set): the
+   (:func:`recalibrate_batch_norm`, one pass over the training set): the
    old ones would make the evaluation-mode embeddings that the reclustering sees differ from the
    batch-statistics embeddings that training sees,
 
@@ -30,13 +30,20 @@ encoder layers reset except the embedding (last) layer.
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from pytorch_lightning.callbacks import Callback
-from pytorch_lightning.utilities import rank_zero_info
-from torch import nn
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
+from torch import Tensor, nn
+
+from pyagc.data.batches import iter_batches
+from pyagc.utils.distributed import average_tensors_
+
+if TYPE_CHECKING:
+    from pyagc.models.clustering_module import ClusteringModule
 
 _INITS = ("xavier", "default", "kaiming")
 _MOMENTUM = ("all", "head", "none")
@@ -111,6 +118,60 @@ def reset_optimizer_state(optimizer: torch.optim.Optimizer, params: Sequence[tor
         for key, value in optimizer.state.get(p, {}).items():
             if key != "step" and torch.is_tensor(value):
                 value.zero_()
+
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(model: ClusteringModule, data: Any | None = None) -> int:
+    r"""Re-estimate the running mean and variance of every batch-norm layer of the encoder from ``data``
+    (default: the trainer's DataModule, the whole training set); return how many layers were recalibrated
+    (those the embedding passes through: a decoder's keep theirs). Its time counts to
+    ``phase_times["initialize"]``.
+
+    Running statistics belong to the weights they were accumulated under. After the weights change
+    outside the optimizer (e.g. a soft reset :math:`\theta \leftarrow \alpha\theta + (1-\alpha)\phi`,
+    :class:`~pyagc.callbacks.ReclusteringBarrier`) they are stale, and evaluation-mode embeddings no longer
+    match the batch-statistics embeddings that training sees. This forward pass in training mode, with
+    the layers' momentum set to a cumulative average, makes them match again (as
+    ``torch.optim.swa_utils.update_bn`` does for averaged weights). Under DDP every process estimates them
+    on its shard and all end with the average. Nothing else changes.
+    """
+    norms = [m for m in model.encoder.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return 0
+    start = time.perf_counter()
+    momenta = {m: m.momentum for m in norms}
+    used: list[nn.Module] = []
+
+    def start_fresh(module: nn.Module, _inputs: Any) -> None:  # only layers on the embedding path
+        if module not in used:
+            used.append(module)
+            module.reset_running_stats()
+            module.momentum = None  # cumulative average over the pass
+
+    hooks = [m.register_forward_pre_hook(start_fresh) for m in norms]
+    was_training = model.training
+    model.train()
+    try:
+        for batch in iter_batches(data if data is not None else model._full_data()):
+            if batch["x"].shape[0] < 2:  # batch statistics need two samples (a last batch of one)
+                continue
+            batch = {k: (v.to(model.device) if isinstance(v, Tensor) else v) for k, v in batch.items()}
+            with model._precision_context():
+                model.embed_batch(batch)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        for m, momentum in momenta.items():
+            m.momentum = momentum
+        model.train(was_training)
+    tracked = [m for m in used if m.track_running_stats]
+    average_tensors_([t for m in tracked for t in (m.running_mean, m.running_var)])
+    model.phase_times["initialize"] += time.perf_counter() - start  # part of re-initialising the head
+    if not used:
+        rank_zero_warn("recalibrate_batch_norm: no batch of two or more samples reached a batch-norm layer of the "
+                       "encoder; its running statistics were left as they were.")
+    return len(tracked)
 
 
 class ReclusteringBarrier(Callback):
@@ -207,8 +268,8 @@ class ReclusteringBarrier(Callback):
             for index, (name, module) in enumerate(self.select_layers(pl_module.encoder)):
                 soft_reset_(module, self.alpha, self.layer_seed(epoch, index), self.init)
                 names.append(name)
-            if names and self.recalibrate_batch_norm and hasattr(pl_module, "recalibrate_batch_norm"):
-                pl_module.recalibrate_batch_norm(data)
+            if names and self.recalibrate_batch_norm and hasattr(pl_module, "embed_batch"):
+                recalibrate_batch_norm(pl_module, data)
         if self.reset_momentum != "none":
             params = None if self.reset_momentum == "all" else list(pl_module.cluster_head.parameters())
             for opt in optimizers:

@@ -129,7 +129,7 @@ def _check_optimizers(cfg: DictConfig) -> None:
 
     import torch
 
-    from pyagc.models.clustering_module import build_optimizer
+    from pyagc.models.optimizers import build_optimizer
 
     for key in ("model.optimizer", "model.pretrain_optimizer"):
         node = OmegaConf.select(cfg, key, default=None)

@@ -27,7 +27,8 @@ from pyagc.callbacks.throughput import ThroughputMonitor
 from pyagc.cli.build import build_components, instantiate, validate_config
 from pyagc.evaluation import evaluate, is_rank_zero, save_outputs
 from pyagc.metrics.internal import input_space_metrics
-from pyagc.models.clustering_module import peak_memory_mb, validate_pairing
+from pyagc.models.validation import validate_pairing
+from pyagc.utils.memory import peak_memory_mb
 from pyagc.utils.checkpoint_io import check_checkpoint_matches_model, find_resume_checkpoint, load_checkpoint
 from pyagc.utils.experiment_loggers import log_run_results
 from pyagc.utils.logs import report

@@ -1,12 +1,11 @@
 """Lightning modules composing an encoder and a cluster head, and named presets."""
 
 from pyagc.models.clustering_model import ClusteringModel
-from pyagc.models.clustering_module import ClusteringModule, build_optimizer, peak_memory_mb, validate_pairing
-from pyagc.models.presets import DEC, IDEC, DMoN
-from pyagc.models.presets import ACeDeC
-from pyagc.models.presets import DCN
-from pyagc.models.presets import DeepECT
-from pyagc.models.presets import VaDE
-from pyagc.models.presets import DipEncoder
+from pyagc.models.clustering_module import ClusteringModule
+from pyagc.models.optimizers import build_lr_schedule, build_optimizer
+from pyagc.models.presets import DCN, DEC, IDEC, ACeDeC, DeepECT, DipEncoder, DMoN, VaDE
+from pyagc.models.validation import check_head, validate_pairing
+from pyagc.utils.memory import peak_memory_mb
 
-__all__ = ["ClusteringModel", "ClusteringModule", "DEC", "IDEC", "DMoN", "ACeDeC", "DCN", "DeepECT", "VaDE", "DipEncoder", "build_optimizer", "validate_pairing", "peak_memory_mb"]
+__all__ = ["ClusteringModel", "ClusteringModule", "DEC", "IDEC", "DMoN", "ACeDeC", "DCN", "DeepECT", "VaDE",
+           "DipEncoder", "build_optimizer", "build_lr_schedule", "check_head", "validate_pairing", "peak_memory_mb"]

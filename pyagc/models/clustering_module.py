@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-import resource
 import time
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytorch_lightning as pl
@@ -40,29 +38,18 @@ import torch.nn.functional as F
 from pytorch_lightning.utilities import rank_zero_warn
 from torch import Tensor, nn
 
+from pyagc.clusters.base import BaseClusterHead, LossOutput, as_loss_output
+from pyagc.data.batches import iter_batches
 from pyagc.models.clustering_model import ClusteringModel, batch_as_dict
-from pyagc.clusters.base import KNOWN_CONTEXT, BaseClusterHead, LossOutput, as_loss_output
+from pyagc.models.optimizers import build_lr_schedule, build_optimizer, check_lr_schedule
+from pyagc.models.validation import check_head, validate_pairing
 from pyagc.utils.accelerator import remember_missing_cuda, slow_cpu_precision_message
 from pyagc.utils.cpu_allocator import tune_cpu_allocator
-from pyagc.utils.distributed import average_tensors_, broadcast_module_state, gather_by_index
+from pyagc.utils.distributed import broadcast_module_state, gather_by_index
+from pyagc.utils.memory import peak_memory_mb
 
-_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-
-
-def build_optimizer(params: Iterable[nn.Parameter], spec: dict[str, Any] | None) -> torch.optim.Optimizer:
-    """Build an optimizer from ``{"name": "adam" | "adamw" | "sgd", **kwargs}``.
-
-    Adam, AdamW and SGD use PyTorch's fused kernels unless ``fused: false`` is given: the same
-    update rule in one pass over the parameters, which on CPU is several times faster than the
-    per-op ``foreach`` path for large MLPs (DEC's 2000-wide layers).
-    """
-    spec = dict(spec or {"name": "adam", "lr": 1e-3})
-    name = str(spec.pop("name", "adam")).lower()
-    if name not in _OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; valid: {sorted(_OPTIMIZERS)}")
-    spec.setdefault("fused", True)
-    return _OPTIMIZERS[name](params, **spec)
-
+__all__ = ["ClusteringModule", "build_optimizer", "peak_memory_mb", "validate_pairing"]  # the last three: moved,
+# importable from here as before (pyagc.models.optimizers, pyagc.utils.memory, pyagc.models.validation)
 
 class ClusteringModule(ClusteringModel, pl.LightningModule):
     r"""Encoder + cluster head, trained by phases (pretrain -> initialise -> joint).
@@ -154,9 +141,7 @@ class ClusteringModule(ClusteringModel, pl.LightningModule):
         self.epochs = int(epochs)
         self.pretrain_optimizer_spec = dict(pretrain_optimizer or {"name": "adam", "lr": 1e-3})
         self.optimizer_spec = dict(optimizer or {"name": "adam", "lr": 1e-3})
-        self.lr_schedule = dict(lr_schedule) if lr_schedule else None
-        if self.lr_schedule and self.lr_schedule.get("name", "step") not in ("step", "cosine"):
-            raise ValueError(f"unknown lr_schedule name {self.lr_schedule.get('name')!r}; valid: ['step', 'cosine']")
+        self.lr_schedule = check_lr_schedule(lr_schedule)
         self.reconstruction_weight = float(reconstruction_weight)
         self.gradient_clip = gradient_clip
         if reconstruction_loss not in ("mse", "bce"):
@@ -195,27 +180,7 @@ class ClusteringModule(ClusteringModel, pl.LightningModule):
     def check_head(self) -> None:
         """Fail with a clear message when the head names context this model cannot give (called at construction
         and again before training, so a head swapped in with ``model.cluster_head = ...`` is checked too)."""
-        head = self.cluster_head
-        if not isinstance(head, BaseClusterHead):
-            raise TypeError(f"cluster_head must be a pyagc.clusters.BaseClusterHead, got {type(head).__name__}.")
-        unknown = sorted(head.required_context - set(KNOWN_CONTEXT))
-        if unknown:
-            raise ValueError(
-                f"{type(head).__name__}.forward requires {', '.join(unknown)}, which no pyagc pipeline gives. A head "
-                f"receives the context its signature names, out of: {', '.join(KNOWN_CONTEXT)}; give the other "
-                "parameters a default or rename them.")
-        if head.uses_reconstruction and not self.is_autoencoder:
-            raise ValueError(
-                f"{type(head).__name__}.forward takes x_hat (reconstructions), but {type(self.encoder).__name__} has "
-                "no decoder: use an autoencoder encoder (e.g. MLPAutoencoder).")
-        if self.joint_augmentation and head.uses_views:
-            raise ValueError(f"joint_augmentation=True has no effect on {type(head).__name__}: it draws its own views "
-                             "from `augmentation` in joint training. Leave joint_augmentation=False.")
-        if self.final_reclustering and not head.requires_initialization:
-            raise ValueError(
-                f"final_reclustering re-runs the head's initialisation on the final embeddings, but "
-                f"{type(head).__name__} has none (requires_initialization is False). Set final_reclustering=False."
-            )
+        check_head(self)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -352,45 +317,13 @@ class ClusteringModule(ClusteringModel, pl.LightningModule):
         return self.compute_loss(batch_as_dict(batch)).total
 
     # ------------------------------------------------------------------ full-dataset passes
-    def _batches(self, data: Any) -> Iterator[dict[str, Tensor]]:
-        """Iterate over ``data`` (tensor, batch dict, DataLoader, DataModule, PyG ``Data``) as batch dicts."""
-        if isinstance(data, Tensor):
-            for start in range(0, data.shape[0], 4096):
-                chunk = data[start : start + 4096]
-                yield {"x": chunk, "index": torch.arange(start, start + chunk.shape[0])}
-            return
-        if isinstance(data, dict):
-            batch = dict(data)
-            batch.setdefault("index", torch.arange(batch["x"].shape[0]))
-            yield batch
-            return
-        if hasattr(data, "full_dataloader"):
-            if getattr(data, "x", 1) is None:  # a pyagc DataModule not set up yet
-                data.setup()
-            yield from self._batches(data.full_dataloader())
-            return
-        if hasattr(data, "edge_index") and hasattr(data, "x"):  # torch_geometric Data
-            yield {"x": data.x, "edge_index": data.edge_index, "index": torch.arange(data.x.shape[0])}
-            return
-        if isinstance(data, Iterable):
-            offset = 0
-            for batch in data:
-                if isinstance(batch, (list, tuple)):
-                    batch = {"x": batch[0]}
-                if "index" not in batch:
-                    batch = dict(batch, index=torch.arange(offset, offset + batch["x"].shape[0]))
-                offset += batch["x"].shape[0]
-                yield batch
-            return
-        raise TypeError(f"cannot iterate over {type(data).__name__}; pass a tensor, DataLoader or DataModule.")
-
     @torch.no_grad()
     def embed(self, data: Any, with_labels: bool = False) -> Tensor | tuple[Tensor, Tensor | None]:
         """Embeddings of every sample of ``data`` ordered by dataset index (gathered under DDP)."""
         was_training = self.training
         self.eval()
         zs, idx, ys = [], [], []
-        for batch in self._batches(data):
+        for batch in iter_batches(data):
             batch = {k: (v.to(self.device) if isinstance(v, Tensor) else v) for k, v in batch.items()}
             with self._precision_context():
                 z = self.embed_batch(batch).float()
@@ -407,57 +340,12 @@ class ClusteringModule(ClusteringModel, pl.LightningModule):
         y = gather_by_index(torch.cat(ys).reshape(-1, 1), index)[0].flatten() if ys else None
         return z, y
 
-    @torch.no_grad()
     def recalibrate_batch_norm(self, data: Any | None = None) -> int:
-        r"""Re-estimate the running mean and variance of every batch-norm layer of the encoder from ``data``
-        (default: the trainer's DataModule, the whole training set); return how many layers were recalibrated
-        (those the embedding passes through: a decoder's keep theirs). Its time counts to
-        ``phase_times["initialize"]``.
+        """Re-estimate the encoder's batch-norm statistics from ``data``: see
+        :func:`pyagc.callbacks.reclustering_barrier.recalibrate_batch_norm`."""
+        from pyagc.callbacks.reclustering_barrier import recalibrate_batch_norm
 
-        Running statistics belong to the weights they were accumulated under. After the weights change
-        outside the optimizer (e.g. a soft reset :math:`\theta \leftarrow \alpha\theta + (1-\alpha)\phi`,
-        :class:`~pyagc.callbacks.ReclusteringBarrier`) they are stale, and evaluation-mode embeddings no longer
-        match the batch-statistics embeddings that training sees. This forward pass in training mode, with
-        the layers' momentum set to a cumulative average, makes them match again (as
-        ``torch.optim.swa_utils.update_bn`` does for averaged weights). Under DDP every process estimates them
-        on its shard and all end with the average. Nothing else changes.
-        """
-        norms = [m for m in self.encoder.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-        if not norms:
-            return 0
-        start = time.perf_counter()
-        momenta = {m: m.momentum for m in norms}
-        used: list[nn.Module] = []
-
-        def start_fresh(module: nn.Module, _inputs: Any) -> None:  # only layers on the embedding path
-            if module not in used:
-                used.append(module)
-                module.reset_running_stats()
-                module.momentum = None  # cumulative average over the pass
-
-        hooks = [m.register_forward_pre_hook(start_fresh) for m in norms]
-        was_training = self.training
-        self.train()
-        try:
-            for batch in self._batches(data if data is not None else self._full_data()):
-                if batch["x"].shape[0] < 2:  # batch statistics need two samples (a last batch of one)
-                    continue
-                batch = {k: (v.to(self.device) if isinstance(v, Tensor) else v) for k, v in batch.items()}
-                with self._precision_context():
-                    self.embed_batch(batch)
-        finally:
-            for hook in hooks:
-                hook.remove()
-            for m, momentum in momenta.items():
-                m.momentum = momentum
-            self.train(was_training)
-        tracked = [m for m in used if m.track_running_stats]
-        average_tensors_([t for m in tracked for t in (m.running_mean, m.running_var)])
-        self.phase_times["initialize"] += time.perf_counter() - start  # part of re-initialising the head
-        if not used:
-            rank_zero_warn("recalibrate_batch_norm: no batch of two or more samples reached a batch-norm layer of the "
-                           "encoder; its running statistics were left as they were.")
-        return len(tracked)
+        return recalibrate_batch_norm(self, data)
 
     def _full_data(self) -> Any:
         dm = getattr(self.trainer, "datamodule", None)
@@ -528,13 +416,7 @@ class ClusteringModule(ClusteringModel, pl.LightningModule):
                       build_optimizer(joint_params, self.optimizer_spec)]
         if not self.lr_schedule:
             return optimizers
-        spec = dict(self.lr_schedule)
-        if spec.pop("name", "step") == "cosine":
-            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizers[1], T_max=max(self.epochs, 1))
-        else:
-            schedule = torch.optim.lr_scheduler.StepLR(optimizers[1], step_size=int(spec.get("step_size", 10)),
-                                                       gamma=float(spec.get("gamma", 0.9)))
-        return optimizers, [schedule]
+        return optimizers, [build_lr_schedule(optimizers[1], self.lr_schedule, self.epochs)]
 
     def on_fit_start(self) -> None:
         remember_missing_cuda()
@@ -653,68 +535,3 @@ class ClusteringModule(ClusteringModel, pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.phase_times.update(checkpoint.get("pyagc_phase_times", {}))
-
-
-def validate_pairing(model: ClusteringModule, datamodule: Any) -> None:
-    """Fail early, with a clear message, when the model cannot train on the data."""
-    if hasattr(datamodule, "setup") and getattr(datamodule, "x", 1) is None:
-        datamodule.setup("fit")
-    model.check_head()
-    head = model.cluster_head
-    is_graph = bool(getattr(datamodule, "is_graph", False))
-    if head.requires_graph and not is_graph:
-        raise ValueError(
-            f"{type(head).__name__} needs a graph: its forward requires edge_index, but the data "
-            f"{getattr(datamodule, 'name', '')!r} is not a graph. Use a graph DataModule (e.g. data=cora), or a head "
-            "whose forward does not require edge_index (give it a default of None to use the graph only when there "
-            "is one)."
-        )
-    if model.encoder_needs_graph and not is_graph:
-        raise ValueError(f"{type(model.encoder).__name__} needs a graph but the data is not a graph.")
-    if getattr(datamodule, "is_mini_batch", False) and any(
-            getattr(m, "cached", False) for m in model.encoder.modules() if m is not model.encoder):
-        raise ValueError(
-            "the encoder caches its normalised adjacency (cached=true), which is only valid when every step sees "
-            "the same whole graph; with sampled mini-batches (data.num_neighbors) set encoder.cached=false."
-        )
-    if head.uses_variational:  # before pretraining, not at the first joint step
-        model.variational_encoder()
-    n = getattr(datamodule, "n_samples", None)
-    if n is not None and head.n_clusters > n:
-        raise ValueError(f"n_clusters={head.n_clusters} is larger than the number of samples ({n}).")
-    # One forward pass on two samples: catches feature sizes that do not match the encoder.
-    batch = next(iter(model._batches(datamodule)))
-    if not is_graph:
-        batch = {k: v[:2] if isinstance(v, Tensor) else v for k, v in batch.items()}
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        z = model.embed_batch({k: (v.to(model.device) if isinstance(v, Tensor) else v) for k, v in batch.items()})
-    model.train(was_training)
-    dim = getattr(head, "n_features", None)
-    if dim is not None and z.shape[1] != dim:
-        raise ValueError(
-            f"the encoder gives {z.shape[1]}-dimensional embeddings but {type(head).__name__} expects "
-            f"{dim}. Set head.n_features={z.shape[1]} (or the encoder's latent_dim={dim})."
-        )
-    if not math.isfinite(float(z.sum())):
-        raise FloatingPointError("the encoder produced NaN/inf embeddings on the first samples.")
-    if head.uses_views:  # before training: the views can be made, and their shape fits the encoder
-        if model.augmentation is None and batch.get("views") is None:
-            model.embed_views(batch)  # raises the error that explains what to configure
-        if model.augmentation is not None:
-            with torch.random.fork_rng(devices=[]):  # leaves the global RNG (and so the training views) as it was
-                view = model.augmentation(batch["x"].to(model.device))
-            if view.shape != batch["x"].shape:
-                raise ValueError(
-                    f"{type(model.augmentation).__name__} turned a batch of shape {tuple(batch['x'].shape)} into "
-                    f"{tuple(view.shape)}; an augmentation must keep the batch's shape."
-                )
-
-
-def peak_memory_mb() -> dict[str, float]:
-    """Peak resident memory of this process (and of the GPU when one was used), in MiB."""
-    out = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
-    return out
