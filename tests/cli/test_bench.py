@@ -41,7 +41,7 @@ from pyagc.cli.bench_tables import (
     write_report,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SMOKE = REPO / "benchmarks" / "suites" / "iris_smoke.yaml"
 
 

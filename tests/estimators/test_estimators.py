@@ -25,7 +25,7 @@ from pyagc.clusters import BaseClusterHead, DECClusterHead, KMeansClusterHead, k
 from pyagc.estimators import (DCN, DEC, DESOM, IDEC, ACeDeC, ContrastiveClustering, DeepClustering, DeepECT,
                               DipEncoder, DMoN, VaDE)
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 # tiny networks and one or two epochs: every fit takes a fraction of a second
 TINY = dict(hidden_dims=(8,), n_features=2, pretrain_epochs=1, epochs=1, batch_size=16, random_state=0)
