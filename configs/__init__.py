@@ -1,0 +1,1 @@
+"""The Hydra configs, shipped inside the package as ``pyagc.configs``."""

@@ -26,6 +26,7 @@ from pyagc.utils.distributed import is_distributed
 
 
 def is_rank_zero() -> bool:
+    """Whether this process is rank 0 (or the only one)."""
     return not is_distributed() or torch.distributed.get_rank() == 0
 
 
@@ -58,13 +59,17 @@ def atomic_write(path: Path, write) -> None:
 
 def evaluate(model: Any, datamodule: Any) -> dict[str, Any]:
     """Embed the whole data set, cluster it and score it (all processes take part under DDP)."""
-    z, y = model.embed(datamodule.full_dataloader() if hasattr(datamodule, "full_dataloader") else datamodule,
-                       with_labels=True)
+    z, y = model.embed(
+        datamodule.full_dataloader() if hasattr(datamodule, "full_dataloader") else datamodule, with_labels=True
+    )
     labels = model.cluster_head.cluster(z)
     z_np, labels_np = z.cpu().numpy(), labels.cpu().numpy()
     y_np = None if y is None else y.cpu().numpy()
-    scores: dict[str, Any] = {"n_samples": int(len(labels_np)), "n_clusters": int(model.cluster_head.n_clusters),
-                              "n_clusters_found": int(len(np.unique(labels_np[labels_np >= 0])))}
+    scores: dict[str, Any] = {
+        "n_samples": int(len(labels_np)),
+        "n_clusters": int(model.cluster_head.n_clusters),
+        "n_clusters_found": int(len(np.unique(labels_np[labels_np >= 0]))),
+    }
     if is_rank_zero():
         if y_np is not None:
             scores.update(external_metrics(y_np, labels_np))
@@ -75,8 +80,14 @@ def evaluate(model: Any, datamodule: Any) -> dict[str, Any]:
     ids = getattr(datamodule, "ids", None)
     if ids is not None and len(ids) != len(labels_np):
         ids = None
-    return {"metrics": scores, "z": z_np, "labels": labels_np, "y": y_np, "ids": ids,
-            "id_name": getattr(datamodule, "id_name", None) if ids is not None else None}
+    return {
+        "metrics": scores,
+        "z": z_np,
+        "labels": labels_np,
+        "y": y_np,
+        "ids": ids,
+        "id_name": getattr(datamodule, "id_name", None) if ids is not None else None,
+    }
 
 
 # ---------------------------------------------------------------------------------------------------- writers
@@ -103,12 +114,17 @@ class AssignmentWriter:
         self.with_labels: bool | None = None
         self.rows = 0
 
-    def write(self, index: np.ndarray, clusters: np.ndarray, y: np.ndarray | None = None,
-              ids: list[str] | None = None) -> None:
+    def write(
+        self, index: np.ndarray, clusters: np.ndarray, y: np.ndarray | None = None, ids: list[str] | None = None
+    ) -> None:
         if self.with_labels is None:
             self.with_labels, self.with_ids = y is not None, ids is not None
-            header = ["index"] + ([_id_header(self.id_name)] if self.with_ids else []) + ["cluster"] + \
-                (["label"] if self.with_labels else [])
+            header = (
+                ["index"]
+                + ([_id_header(self.id_name)] if self.with_ids else [])
+                + ["cluster"]
+                + (["label"] if self.with_labels else [])
+            )
             self.file.write(",".join(header) + "\n")
         if (y is not None) != self.with_labels or (ids is not None) != self.with_ids:
             raise ValueError("every batch must carry labels / identifiers when the first one does.")
@@ -150,7 +166,8 @@ class NpyWriter:
     """A ``.npy`` array ``(N, K)`` written row block by row block with plain file writes (no memory map, so
     nothing of it stays resident). With ``n_rows`` known the header is written first; otherwise the rows go to a
     temporary file and :meth:`commit` writes the header and copies them after it. Renamed into place by
-    :meth:`commit`; :meth:`abort` removes the temporary files."""
+    :meth:`commit`; :meth:`abort` removes the temporary files.
+    """
 
     def __init__(self, path: str | Path, n_rows: int | None = None, dtype: Any = np.float32) -> None:
         self.path = Path(path)
@@ -173,8 +190,14 @@ class NpyWriter:
         self.rows += len(block)
 
     def _header(self, f: Any, n: int) -> None:
-        np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(self.dtype),
-                                                 "fortran_order": False, "shape": (int(n), int(self.width or 0))})
+        np.lib.format.write_array_header_1_0(
+            f,
+            {
+                "descr": np.lib.format.dtype_to_descr(self.dtype),
+                "fortran_order": False,
+                "shape": (int(n), int(self.width or 0)),
+            },
+        )
 
     def commit(self) -> Path:
         self.file.close()
@@ -205,7 +228,8 @@ class NpyWriter:
 
 class _Reservoir:
     """A uniform random sample of at most ``size`` rows of a stream (Algorithm R), for the internal metrics and
-    the plot of data too large to hold."""
+    the plot of data too large to hold.
+    """
 
     def __init__(self, size: int, seed: int = 0) -> None:
         self.size, self.rng, self.seen = int(size), np.random.default_rng(seed), 0
@@ -254,10 +278,23 @@ def peak_rss_mb() -> float | None:
 
 
 @torch.no_grad()
-def predict(model: Any, batches: Iterable[dict[str, Any]], output_dir: str | Path, *, n_rows: int | None = None,
-            id_name: str | None = None, soft: bool = False, embeddings: bool = False,
-            device: str | torch.device | None = None, sample_size: int = 5000, seed: int = 0, plot: bool = False,
-            title: str = "", extra: dict[str, Any] | None = None, projection: str = "pca") -> dict[str, Any]:
+def predict(
+    model: Any,
+    batches: Iterable[dict[str, Any]],
+    output_dir: str | Path,
+    *,
+    n_rows: int | None = None,
+    id_name: str | None = None,
+    soft: bool = False,
+    embeddings: bool = False,
+    device: str | torch.device | None = None,
+    sample_size: int = 5000,
+    seed: int = 0,
+    plot: bool = False,
+    title: str = "",
+    extra: dict[str, Any] | None = None,
+    projection: str = "pca",
+) -> dict[str, Any]:
     """Assign every sample of ``batches`` to a cluster and write the results, batch by batch.
 
     Args:
@@ -305,8 +342,9 @@ def predict(model: Any, batches: Iterable[dict[str, Any]], output_dir: str | Pat
     n, n_noise, expected = 0, 0, 0
     try:
         for batch in batches:
-            moved = {key: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v)
-                     for key, v in batch.items()}
+            moved = {
+                key: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for key, v in batch.items()
+            }
             z = model.embed_batch(moved).float()
             seeds = int(moved.get("num_seed_nodes", z.shape[0]))  # sampled subgraphs: the seed nodes only
             z = z[:seeds]
@@ -341,8 +379,12 @@ def predict(model: Any, batches: Iterable[dict[str, Any]], output_dir: str | Pat
         raise
     finally:
         model.train(was_training)
-    scores: dict[str, Any] = {"n_samples": n, "n_clusters": k, "n_clusters_found": int((counts > 0).sum()),
-                              "cluster_sizes": counts.tolist()}
+    scores: dict[str, Any] = {
+        "n_samples": n,
+        "n_clusters": k,
+        "n_clusters_found": int((counts > 0).sum()),
+        "cluster_sizes": counts.tolist(),
+    }
     if n_noise:
         scores["n_noise"] = n_noise
     y_all = np.concatenate(ys) if ys else None
@@ -376,10 +418,12 @@ def predict(model: Any, batches: Iterable[dict[str, Any]], output_dir: str | Pat
     return {"metrics": scores, "paths": paths}
 
 
-def _write_plot(path: Path, z: np.ndarray, labels: np.ndarray, y: np.ndarray | None, title: str,
-                projection: str = "pca") -> Path:
-    from pyagc.utils.plotting import plot_embedding
+def _write_plot(
+    path: Path, z: np.ndarray, labels: np.ndarray, y: np.ndarray | None, title: str, projection: str = "pca"
+) -> Path:
     import matplotlib.pyplot as plt
+
+    from pyagc.utils.plotting import plot_embedding
 
     def _plot(p: str) -> None:
         fig = plot_embedding(z, labels, y, title=title, projection=projection)
@@ -391,8 +435,9 @@ def _write_plot(path: Path, z: np.ndarray, labels: np.ndarray, y: np.ndarray | N
 
 
 def _write_confusion(path: Path, y: np.ndarray, labels: np.ndarray, title: str) -> Path:
-    from pyagc.utils.plotting import plot_confusion
     import matplotlib.pyplot as plt
+
+    from pyagc.utils.plotting import plot_confusion
 
     def _plot(p: str) -> None:
         fig = plot_confusion(y, labels, title=title)
@@ -403,8 +448,14 @@ def _write_confusion(path: Path, y: np.ndarray, labels: np.ndarray, title: str) 
     return path
 
 
-def save_outputs(result: dict[str, Any], output_dir: str | Path, extra: dict[str, Any] | None = None,
-                 plot: bool = True, title: str = "", projection: str = "pca") -> dict[str, Path]:
+def save_outputs(
+    result: dict[str, Any],
+    output_dir: str | Path,
+    extra: dict[str, Any] | None = None,
+    plot: bool = True,
+    title: str = "",
+    projection: str = "pca",
+) -> dict[str, Path]:
     """Write ``metrics.json``, ``assignments.csv`` and, with ``plot``, ``embedding.png`` and (with labels)
     ``confusion.png`` (rank 0 only); returns their paths by name (``plot``: embedding.png, ``confusion``).
 

@@ -14,13 +14,27 @@ import os
 import torch
 
 
-def cache_path(folder: str, data: str, scaling: str, batch_size: int, pretrain_epochs: int, lr: float,
-               hidden: list[int], latent: int, noise: float, precision: str, limit: int | None, seed: int,
-               output_activation: str | None = None) -> str:
+def cache_path(
+    folder: str,
+    data: str,
+    scaling: str,
+    batch_size: int,
+    pretrain_epochs: int,
+    lr: float,
+    hidden: list[int],
+    latent: int,
+    noise: float,
+    precision: str,
+    limit: int | None,
+    seed: int,
+    output_activation: str | None = None,
+) -> str:
     """File of one pretrained autoencoder's ``state_dict`` in ``folder`` (``output_activation``: the decoder's
     last activation, e.g. ``"sigmoid"`` for VaDE's Bernoulli decoder; None = linear, DEC's)."""
-    key = (f"{data}_{scaling}_bs{batch_size}_pre{pretrain_epochs}_lr{lr}_h{'-'.join(map(str, hidden))}_z{latent}_"
-           f"n{noise}_{precision}_l{limit}_s{seed}{'_' + output_activation if output_activation else ''}")
+    key = (
+        f"{data}_{scaling}_bs{batch_size}_pre{pretrain_epochs}_lr{lr}_h{'-'.join(map(str, hidden))}_z{latent}_"
+        f"n{noise}_{precision}_l{limit}_s{seed}{'_' + output_activation if output_activation else ''}"
+    )
     return os.path.join(folder, key + ".pt")
 
 

@@ -41,7 +41,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from anchor_clustpy_common import (  # noqa: E402
-    anchor_parser, emit, metrics, prepare, pyagc_style_autoencoder, timed, warm_up,
+    anchor_parser,
+    emit,
+    metrics,
+    prepare,
+    pyagc_style_autoencoder,
+    timed,
+    warm_up,
 )
 
 
@@ -54,16 +60,27 @@ def fit_clustpy(x: np.ndarray, n_clusters: int, args) -> object:
         network = pyagc_style_autoencoder(x, layers, args, lr=1e-3)  # pyagc's pretraining lr
     else:
         network = (FeedforwardAutoencoder, {"layers": layers})
-    model = ACeDeC(n_clusters=n_clusters, batch_size=args.batch_size, pretrain_epochs=args.pretrain_epochs,
-                   clustering_epochs=args.epochs, embedding_size=args.latent, device="cpu",
-                   neural_network=network, random_state=args.seed)
+    model = ACeDeC(
+        n_clusters=n_clusters,
+        batch_size=args.batch_size,
+        pretrain_epochs=args.pretrain_epochs,
+        clustering_epochs=args.epochs,
+        embedding_size=args.latent,
+        device="cpu",
+        neural_network=network,
+        random_state=args.seed,
+    )
     return model.fit(x)
 
 
 def main() -> None:
     p = anchor_parser(__doc__)
-    p.add_argument("--match", choices=["pyagc", "none"], default="none",
-                   help="pyagc: pyagc's autoencoder (ReLU, Xavier, per-element MSE pretraining); none: clustpy's own")
+    p.add_argument(
+        "--match",
+        choices=["pyagc", "none"],
+        default="none",
+        help="pyagc: pyagc's autoencoder (ReLU, Xavier, per-element MSE pretraining); none: clustpy's own",
+    )
     args = p.parse_args()
 
     x, y, n_clusters = prepare(args)
@@ -71,8 +88,17 @@ def main() -> None:
     with timed() as t:  # clustpy prints; keep stdout one JSON line
         model = fit_clustpy(x, n_clusters, args)
     inner = metrics(y, model.acedec_labels_)
-    emit("acedec", args.seed, y, model.labels_, t, acedec_acc=inner["acc"], acedec_nmi=inner["nmi"],
-         acedec_ari=inner["ari"], n=int(len(x)))
+    emit(
+        "acedec",
+        args.seed,
+        y,
+        model.labels_,
+        t,
+        acedec_acc=inner["acc"],
+        acedec_nmi=inner["nmi"],
+        acedec_ari=inner["ari"],
+        n=int(len(x)),
+    )
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ def _read_idx(path: Path) -> np.ndarray:
     with opener(path, "rb") as f:
         data = f.read()
     ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
@@ -64,6 +64,7 @@ def _idx_file(raw: Path, stem: str) -> Path:
 def load_data(name: str, root: Path) -> tuple[np.ndarray, np.ndarray]:
     if name == "digits":
         from sklearn.datasets import load_digits
+
         b = load_digits()
         return b.data.astype(np.float32), b.target.astype(np.int64)
     if name == "usps":
@@ -114,6 +115,7 @@ def scale(x: np.ndarray, method: str) -> np.ndarray:
 # ----------------------------------------------------------------------------- metrics
 def cluster_acc(y: np.ndarray, pred: np.ndarray) -> float:
     from scipy.optimize import linear_sum_assignment
+
     _, yi = np.unique(y, return_inverse=True)
     _, pi = np.unique(pred, return_inverse=True)
     table = np.zeros((pi.max() + 1, yi.max() + 1), dtype=np.int64)
@@ -124,8 +126,12 @@ def cluster_acc(y: np.ndarray, pred: np.ndarray) -> float:
 
 def metrics(y: np.ndarray, pred: np.ndarray) -> dict:
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
-    return {"acc": cluster_acc(y, pred), "nmi": float(normalized_mutual_info_score(y, pred)),
-            "ari": float(adjusted_rand_score(y, pred))}
+
+    return {
+        "acc": cluster_acc(y, pred),
+        "nmi": float(normalized_mutual_info_score(y, pred)),
+        "ari": float(adjusted_rand_score(y, pred)),
+    }
 
 
 # ----------------------------------------------------------------------------- command line and inputs
@@ -154,6 +160,7 @@ def prepare(args) -> tuple[np.ndarray, np.ndarray, int]:
     :func:`default_data_root`), take the ``--limit`` subset of ``--seed`` and scale: ``(x, y, n_clusters)``."""
     os.environ.setdefault("TQDM_DISABLE", "1")  # clustpy's per-epoch progress bars
     import torch
+
     torch.set_num_threads(args.threads)
     root = Path(args.data_root).expanduser() if args.data_root else default_data_root()
     x, y = load_data(args.data, root)
@@ -168,8 +175,9 @@ def warm_up(*, sgd: bool = False, kmeans: bool = True, gmm: bool = False, dip: b
     Adam step, and with ``sgd`` an SGD step; sklearn ``KMeans`` / diagonal ``GaussianMixture``, clustpy's
     ``dip_test``, as the method uses them) before the clock starts; pyagc's drivers pay them at import
     time or in their own warm-up."""
-    import torch
     import clustpy.deep  # noqa: F401
+    import torch
+
     lin = torch.nn.Linear(4, 2)
     opts = [torch.optim.Adam(lin.parameters())]
     if sgd:
@@ -180,12 +188,15 @@ def warm_up(*, sgd: bool = False, kmeans: bool = True, gmm: bool = False, dip: b
         opt.step()
     if kmeans:
         from sklearn.cluster import KMeans
+
         KMeans(n_clusters=2, n_init=1, random_state=0).fit(np.random.default_rng(0).random((20, 2)))
     if gmm:
         from sklearn.mixture import GaussianMixture
+
         GaussianMixture(2, covariance_type="diag", random_state=0).fit(np.random.default_rng(0).random((20, 2)))
     if dip:
         from clustpy.utils import dip_test
+
         dip_test(np.random.default_rng(0).random(30))
 
 
@@ -193,6 +204,7 @@ def warm_up(*, sgd: bool = False, kmeans: bool = True, gmm: bool = False, dip: b
 def elementwise_mse(a, b):
     """Per-element MSE (pyagc's ``F.mse_loss``), instead of clustpy's squared error summed over features."""
     import torch.nn.functional as F
+
     return F.mse_loss(a, b)
 
 
@@ -210,9 +222,14 @@ def pyagc_style_autoencoder(x: np.ndarray, layers: list[int], args, lr: float | 
         if isinstance(m, torch.nn.Linear):
             torch.nn.init.xavier_uniform_(m.weight)
             torch.nn.init.zeros_(m.bias)
-    ae.fit(n_epochs=args.pretrain_epochs, optimizer_params={"lr": args.lr if lr is None else lr},
-           batch_size=args.batch_size,
-           data=x, optimizer_class=torch.optim.Adam, ssl_loss_fn=elementwise_mse)
+    ae.fit(
+        n_epochs=args.pretrain_epochs,
+        optimizer_params={"lr": args.lr if lr is None else lr},
+        batch_size=args.batch_size,
+        data=x,
+        optimizer_class=torch.optim.Adam,
+        ssl_loss_fn=elementwise_mse,
+    )
     return ae
 
 
@@ -238,7 +255,14 @@ def timed(quiet: bool = True):
 def emit(method: str, seed: int, y: np.ndarray, labels, timing: Timing, **extra) -> dict:
     """Print (and return) the anchor's one JSON line: ``{"lib": "clustpy", "method", "seed", "acc", "nmi",
     "ari", "time_s", "cpu_s", **extra}``, metrics of ``labels`` against ``y``, times rounded to 0.01 s."""
-    res = {"lib": "clustpy", "method": method, "seed": seed, **metrics(y, np.asarray(labels)),
-           "time_s": round(timing.wall_s, 2), "cpu_s": round(timing.cpu_s, 2), **extra}
+    res = {
+        "lib": "clustpy",
+        "method": method,
+        "seed": seed,
+        **metrics(y, np.asarray(labels)),
+        "time_s": round(timing.wall_s, 2),
+        "cpu_s": round(timing.cpu_s, 2),
+        **extra,
+    }
     print(json.dumps(res), flush=True)
     return res

@@ -45,7 +45,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from anchor_clustpy_common import (  # noqa: E402
-    anchor_parser, cluster_acc, elementwise_mse, emit, prepare, pyagc_style_autoencoder, timed, warm_up,
+    anchor_parser,
+    cluster_acc,
+    elementwise_mse,
+    emit,
+    prepare,
+    pyagc_style_autoencoder,
+    timed,
+    warm_up,
 )
 
 
@@ -55,16 +62,29 @@ def fit_clustpy_dcn(x, n_clusters: int, args):
     from clustpy.deep.neural_networks import FeedforwardAutoencoder
 
     layers = [x.shape[1], *args.hidden, args.latent]
-    common = dict(n_clusters=n_clusters, batch_size=args.batch_size, pretrain_epochs=args.pretrain_epochs,
-                  clustering_epochs=args.epochs, embedding_size=args.latent, device="cpu",
-                  random_state=args.seed)
+    common = dict(
+        n_clusters=n_clusters,
+        batch_size=args.batch_size,
+        pretrain_epochs=args.pretrain_epochs,
+        clustering_epochs=args.epochs,
+        embedding_size=args.latent,
+        device="cpu",
+        random_state=args.seed,
+    )
     if args.match == "none":
         return DCN(neural_network=(FeedforwardAutoencoder, {"layers": layers}), **common).fit(x)
     ae = pyagc_style_autoencoder(x, layers, args)
-    kw = dict(common, neural_network=ae, optimizer_class=torch.optim.Adam,
-              clustering_optimizer_params={"lr": args.lr}, pretrain_optimizer_params={"lr": args.lr},
-              ssl_loss_fn=elementwise_mse, clustering_loss_weight=args.lam, ssl_loss_weight=1.0,
-              initial_clustering_params={"n_init": args.n_init})
+    kw = dict(
+        common,
+        neural_network=ae,
+        optimizer_class=torch.optim.Adam,
+        clustering_optimizer_params={"lr": args.lr},
+        pretrain_optimizer_params={"lr": args.lr},
+        ssl_loss_fn=elementwise_mse,
+        clustering_loss_weight=args.lam,
+        ssl_loss_weight=1.0,
+        initial_clustering_params={"n_init": args.n_init},
+    )
     return DCN(**kw).fit(x)
 
 
@@ -80,8 +100,16 @@ def main() -> None:
     warm_up()
     with timed() as t:  # clustpy prints; keep stdout one JSON line
         model = fit_clustpy_dcn(x, n_clusters, args)
-    emit("dcn", args.seed, y, model.dcn_labels_, t, kmeans_acc=cluster_acc(y, model.labels_), n=int(len(x)),
-         match=args.match)
+    emit(
+        "dcn",
+        args.seed,
+        y,
+        model.dcn_labels_,
+        t,
+        kmeans_acc=cluster_acc(y, model.labels_),
+        n=int(len(x)),
+        match=args.match,
+    )
 
 
 if __name__ == "__main__":

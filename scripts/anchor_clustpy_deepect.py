@@ -41,7 +41,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from anchor_clustpy_common import (  # noqa: E402
-    anchor_parser, emit, prepare, pyagc_style_autoencoder, timed, warm_up,
+    anchor_parser,
+    emit,
+    prepare,
+    pyagc_style_autoencoder,
+    timed,
+    warm_up,
 )
 
 
@@ -94,9 +99,13 @@ def tree_arrays(tree, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def main() -> None:
     p = anchor_parser(__doc__)
-    p.add_argument("--match", choices=["pyagc", "none"], default="none",
-                   help="pyagc: the autoencoder built and pretrained as pyagc's (ReLU, Xavier, per-element MSE, "
-                        "Adam 1e-3; the same architecture); none: clustpy's own (LeakyReLU, default init)")
+    p.add_argument(
+        "--match",
+        choices=["pyagc", "none"],
+        default="none",
+        help="pyagc: the autoencoder built and pretrained as pyagc's (ReLU, Xavier, per-element MSE, "
+        "Adam 1e-3; the same architecture); none: clustpy's own (LeakyReLU, default init)",
+    )
     p.add_argument("--grow-interval", type=int, default=2, help="clustpy's grow_interval (epochs; its default 2)")
     args = p.parse_args()
 
@@ -111,14 +120,30 @@ def main() -> None:
             network = pyagc_style_autoencoder(x, layers, args, lr=1e-3)  # pyagc's pretraining lr
         else:
             network = (FeedforwardAutoencoder, {"layers": layers})
-        model = DeepECT(batch_size=args.batch_size, pretrain_epochs=args.pretrain_epochs,
-                        clustering_epochs=args.epochs, neural_network=network, embedding_size=args.latent,
-                        grow_interval=args.grow_interval, device="cpu", random_state=args.seed)
+        model = DeepECT(
+            batch_size=args.batch_size,
+            pretrain_epochs=args.pretrain_epochs,
+            clustering_epochs=args.epochs,
+            neural_network=network,
+            embedding_size=args.latent,
+            grow_interval=args.grow_interval,
+            device="cpu",
+            random_state=args.seed,
+        )
         model.fit(x)
     labels = np.asarray(model.labels_)
     parent, assignment = tree_arrays(model.tree_, labels)
-    emit("deepect", args.seed, y, model.flat_clustering(k), t, dp=dendrogram_purity(y, assignment, parent),
-         lp=leaf_purity(y, assignment), n_leaves=int(len(np.unique(assignment))), n=int(len(x)))
+    emit(
+        "deepect",
+        args.seed,
+        y,
+        model.flat_clustering(k),
+        t,
+        dp=dendrogram_purity(y, assignment, parent),
+        lp=leaf_purity(y, assignment),
+        n_leaves=int(len(np.unique(assignment))),
+        n=int(len(x)),
+    )
 
 
 if __name__ == "__main__":

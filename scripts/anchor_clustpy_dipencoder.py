@@ -38,12 +38,19 @@ def main() -> None:
     x, y, n_clusters = prepare(args)
     from clustpy.deep import DipEncoder
     from clustpy.deep.neural_networks import FeedforwardAutoencoder
+
     warm_up(dip=True)
     layers = [x.shape[1], *args.hidden, args.latent]
-    model = DipEncoder(n_clusters=n_clusters, batch_size=args.batch_size, pretrain_epochs=args.pretrain_epochs,
-                       clustering_epochs=args.epochs, embedding_size=args.latent,
-                       neural_network=(FeedforwardAutoencoder, {"layers": layers}), device="cpu",
-                       random_state=args.seed)
+    model = DipEncoder(
+        n_clusters=n_clusters,
+        batch_size=args.batch_size,
+        pretrain_epochs=args.pretrain_epochs,
+        clustering_epochs=args.epochs,
+        embedding_size=args.latent,
+        neural_network=(FeedforwardAutoencoder, {"layers": layers}),
+        device="cpu",
+        random_state=args.seed,
+    )
     with timed() as t:  # clustpy prints; keep stdout one JSON line
         model.fit(x)
     emit("dipencoder", args.seed, y, model.labels_, t, n=int(len(x)))

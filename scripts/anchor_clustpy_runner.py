@@ -59,8 +59,19 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from anchor_clustpy_common import (  # noqa: E402,F401  (data helpers re-exported for older importers)
-    anchor_parser, cluster_acc, default_data_root, elementwise_mse, emit, load_data, metrics, prepare,
-    pyagc_style_autoencoder, scale, subsample, timed, warm_up,
+    anchor_parser,
+    cluster_acc,
+    default_data_root,
+    elementwise_mse,
+    emit,
+    load_data,
+    metrics,
+    prepare,
+    pyagc_style_autoencoder,
+    scale,
+    subsample,
+    timed,
+    warm_up,
 )
 
 
@@ -72,9 +83,15 @@ def fit_clustpy(x: np.ndarray, n_clusters: int, args) -> object:
 
     layers = [x.shape[1], *args.hidden, args.latent]
     cls = DEC if args.method == "dec" else IDEC
-    common = dict(n_clusters=n_clusters, batch_size=args.batch_size, pretrain_epochs=args.pretrain_epochs,
-                  clustering_epochs=args.epochs, embedding_size=args.latent, device="cpu",
-                  random_state=args.seed)
+    common = dict(
+        n_clusters=n_clusters,
+        batch_size=args.batch_size,
+        pretrain_epochs=args.pretrain_epochs,
+        clustering_epochs=args.epochs,
+        embedding_size=args.latent,
+        device="cpu",
+        random_state=args.seed,
+    )
     if args.match == "none":
         model = cls(neural_network=(FeedforwardAutoencoder, {"layers": layers}), **common)
         return model.fit(x)
@@ -85,9 +102,15 @@ def fit_clustpy(x: np.ndarray, n_clusters: int, args) -> object:
         opt_cls, opt_params = torch.optim.SGD, {"lr": 0.01, "momentum": 0.9}
     else:
         opt_cls, opt_params = torch.optim.Adam, {"lr": args.lr}
-    kw = dict(common, neural_network=ae, optimizer_class=opt_cls, clustering_optimizer_params=opt_params,
-              pretrain_optimizer_params={"lr": args.lr}, ssl_loss_fn=elementwise_mse,
-              initial_clustering_params={"n_init": 20})
+    kw = dict(
+        common,
+        neural_network=ae,
+        optimizer_class=opt_cls,
+        clustering_optimizer_params=opt_params,
+        pretrain_optimizer_params={"lr": args.lr},
+        ssl_loss_fn=elementwise_mse,
+        initial_clustering_params={"n_init": 20},
+    )
     if args.method == "idec":
         kw.update(clustering_loss_weight=args.gamma, ssl_loss_weight=1.0)
     return cls(**kw).fit(x)
@@ -106,8 +129,16 @@ def main() -> None:
     warm_up(sgd=True)
     with timed() as t:
         model = fit_clustpy(x, n_clusters, args)
-    emit(args.method, args.seed, y, model.dec_labels_, t, kmeans_acc=cluster_acc(y, model.labels_),
-         n=int(len(x)), match=args.match)
+    emit(
+        args.method,
+        args.seed,
+        y,
+        model.dec_labels_,
+        t,
+        kmeans_acc=cluster_acc(y, model.labels_),
+        n=int(len(x)),
+        match=args.match,
+    )
 
 
 if __name__ == "__main__":

@@ -56,20 +56,29 @@ from anchor_clustpy_common import anchor_parser, cluster_acc, emit, metrics, pre
 def main() -> None:
     p = anchor_parser(__doc__, hidden=False)
     p.add_argument("--diagnose", action="store_true", help="also score the final embedding / prior (see above)")
-    p.add_argument("--init-from", default=None,
-                   help="start from this pretrained pyagc autoencoder (state_dict of probe_vade_trajectory.py "
-                        "--save-pretrained; no pretraining here)")
-    p.add_argument("--prior-from", default=None,
-                   help="with --init-from: start the prior from this .npz (probe_vade_trajectory.py --save-prior) "
-                        "instead of clustpy's own GMM fit")
+    p.add_argument(
+        "--init-from",
+        default=None,
+        help="start from this pretrained pyagc autoencoder (state_dict of probe_vade_trajectory.py "
+        "--save-pretrained; no pretraining here)",
+    )
+    p.add_argument(
+        "--prior-from",
+        default=None,
+        help="with --init-from: start the prior from this .npz (probe_vade_trajectory.py --save-prior) "
+        "instead of clustpy's own GMM fit",
+    )
     args = p.parse_args()
     if args.prior_from and not args.init_from:
         p.error("--prior-from needs --init-from (the prior belongs to that autoencoder's embedding)")
     if args.init_from and args.pretrain_epochs != 0:
-        p.error("--init-from starts from a pretrained network (clustpy skips its pretraining): pass --pretrain-epochs 0")
+        p.error(
+            "--init-from starts from a pretrained network (clustpy skips its pretraining): pass --pretrain-epochs 0"
+        )
 
     x, y, n_clusters = prepare(args)
     from clustpy.deep import VaDE
+
     warm_up(kmeans=False, gmm=True)
     options, extra = {}, {}
     if args.init_from:
@@ -78,23 +87,37 @@ def main() -> None:
         options["initial_clustering_class"] = SavedDiagonalPrior
         options["initial_clustering_params"] = {"path": args.prior_from}
         z0 = embed_mean(options["neural_network"], x)
-        extra["start_acc"] = round(cluster_acc(y, SavedDiagonalPrior(n_clusters, args.prior_from).fit(z0).predict(z0)), 4)
+        extra["start_acc"] = round(
+            cluster_acc(y, SavedDiagonalPrior(n_clusters, args.prior_from).fit(z0).predict(z0)), 4
+        )
     with timed() as t:  # keep stdout one JSON line
-        model = VaDE(n_clusters=n_clusters, batch_size=args.batch_size, pretrain_epochs=args.pretrain_epochs,
-                     clustering_epochs=args.epochs, embedding_size=args.latent, device="cpu",
-                     random_state=args.seed, **options).fit(x)
+        model = VaDE(
+            n_clusters=n_clusters,
+            batch_size=args.batch_size,
+            pretrain_epochs=args.pretrain_epochs,
+            clustering_epochs=args.epochs,
+            embedding_size=args.latent,
+            device="cpu",
+            random_state=args.seed,
+            **options,
+        ).fit(x)
     if args.diagnose:
         extra.update(diagnose(model, x, y, n_clusters, args.seed))
-    emit("vade", args.seed, y, model.vade_labels_, t, gmm_acc=cluster_acc(y, model.labels_), n=int(len(x)),
-         **extra)
+    emit("vade", args.seed, y, model.vade_labels_, t, gmm_acc=cluster_acc(y, model.labels_), n=int(len(x)), **extra)
 
 
 def embed_mean(net, x):
     """Mean embedding of ``x`` (float64 numpy), in chunks."""
     import torch
+
     with torch.no_grad():
-        return torch.cat([net.encode(torch.as_tensor(x[i:i + 4096], dtype=torch.float32))[0]
-                          for i in range(0, len(x), 4096)]).double().numpy()
+        return (
+            torch.cat(
+                [net.encode(torch.as_tensor(x[i : i + 4096], dtype=torch.float32))[0] for i in range(0, len(x), 4096)]
+            )
+            .double()
+            .numpy()
+        )
 
 
 def pyagc_pretrained_vae(path: str, n_features: int, latent: int):
@@ -106,15 +129,26 @@ def pyagc_pretrained_vae(path: str, n_features: int, latent: int):
 
     state = torch.load(path, map_location="cpu")
     net = _VaDE_VAE(layers=[n_features, 500, 500, 2000, latent])
-    mapping = {"encoder.block.0": "encoder.0", "encoder.block.2": "encoder.2", "encoder.block.4": "encoder.4",
-               "mean": "encoder.6", "log_variance": "logvar_layer", "decoder.block.0": "decoder.0",
-               "decoder.block.2": "decoder.2", "decoder.block.4": "decoder.4", "decoder.block.6": "decoder.6"}
+    mapping = {
+        "encoder.block.0": "encoder.0",
+        "encoder.block.2": "encoder.2",
+        "encoder.block.4": "encoder.4",
+        "mean": "encoder.6",
+        "log_variance": "logvar_layer",
+        "decoder.block.0": "decoder.0",
+        "decoder.block.2": "decoder.2",
+        "decoder.block.4": "decoder.4",
+        "decoder.block.6": "decoder.6",
+    }
     expected = {f"{theirs}.{kind}" for theirs in mapping.values() for kind in ("weight", "bias")}
     if set(state) != expected:
-        raise SystemExit(f"{path}: expected the tensors {sorted(expected)} of a [d, 500, 500, 2000, {latent}] "
-                         f"variational MLP autoencoder (pyagc MLPAutoencoder, variational=True), found {sorted(state)}")
-    mapped = {f"{ours}.{kind}": state[f"{theirs}.{kind}"] for ours, theirs in mapping.items()
-              for kind in ("weight", "bias")}
+        raise SystemExit(
+            f"{path}: expected the tensors {sorted(expected)} of a [d, 500, 500, 2000, {latent}] "
+            f"variational MLP autoencoder (pyagc MLPAutoencoder, variational=True), found {sorted(state)}"
+        )
+    mapped = {
+        f"{ours}.{kind}": state[f"{theirs}.{kind}"] for ours, theirs in mapping.items() for kind in ("weight", "bias")
+    }
     net.load_state_dict(mapped)  # strict: every tensor of clustpy's network is set
     net.fitted = True
     return net
@@ -129,17 +163,21 @@ class SavedDiagonalPrior:
 
     def fit(self, X):
         import numpy as np
+
         saved = np.load(self.path)
         self.weights_, self.means_, self.covariances_ = saved["weights"], saved["means"], saved["variances"]
         if self.means_.shape != (self.n_components, X.shape[1]):
-            raise SystemExit(f"{self.path}: means of shape {self.means_.shape}, expected "
-                             f"({self.n_components}, {X.shape[1]})")
+            raise SystemExit(
+                f"{self.path}: means of shape {self.means_.shape}, expected ({self.n_components}, {X.shape[1]})"
+            )
         return self
 
     def predict(self, X):
         import numpy as np
-        log_density = -0.5 * (np.log(self.covariances_)[None]
-                              + (X[:, None] - self.means_[None]) ** 2 / self.covariances_[None]).sum(2)
+
+        log_density = -0.5 * (
+            np.log(self.covariances_)[None] + (X[:, None] - self.means_[None]) ** 2 / self.covariances_[None]
+        ).sum(2)
         return (np.log(self.weights_)[None] + log_density).argmax(1)
 
 
@@ -161,8 +199,12 @@ def diagnose(model, x, y, n_clusters: int, seed: int) -> dict:
         # (clustpy does not return its softmax(pi), which is within a few percent of 1/K)
         "volume_rule_mean_acc": round(cluster_acc(y, (log_density - 0.5 * log_vars.sum(1)[None]).argmax(1)), 4),
         "kmeans_acc": round(cluster_acc(y, KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(z)), 4),
-        "diag_gmm_acc": round(cluster_acc(y, GaussianMixture(n_clusters, covariance_type="diag", n_init=10,
-                                                              random_state=seed).fit_predict(z)), 4),
+        "diag_gmm_acc": round(
+            cluster_acc(
+                y, GaussianMixture(n_clusters, covariance_type="diag", n_init=10, random_state=seed).fit_predict(z)
+            ),
+            4,
+        ),
     }
 
 

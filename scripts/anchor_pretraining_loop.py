@@ -82,8 +82,13 @@ def run(variant: str, x, y, n_clusters: int, args) -> dict:
     start = time.perf_counter()
     if variant == "clustpy_fit":
         net = _VaDE_VAE(layers=layers, random_state=args.seed)
-        net.fit(n_epochs=args.pretrain_epochs, optimizer_params={"lr": 1e-3}, batch_size=args.batch_size, data=x,
-                ssl_loss_fn=loss_fn)
+        net.fit(
+            n_epochs=args.pretrain_epochs,
+            optimizer_params={"lr": 1e-3},
+            batch_size=args.batch_size,
+            data=x,
+            ssl_loss_fn=loss_fn,
+        )
         embed = lambda b: net.encode(b)[0]  # noqa: E731
         reconstruct = lambda b: net.decode(net.encode(b)[0])  # noqa: E731
     else:
@@ -95,8 +100,9 @@ def run(variant: str, x, y, n_clusters: int, args) -> dict:
             net = _torch_net(x.shape[1], args.hidden, args.latent)
             embed, reconstruct = net.embed, net.reconstruct
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-        loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(xt), batch_size=args.batch_size,
-                                             shuffle=True)
+        loader = torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(xt), batch_size=args.batch_size, shuffle=True
+        )
         net.train()
         for _ in range(args.pretrain_epochs):
             for (xb,) in loader:
@@ -106,13 +112,19 @@ def run(variant: str, x, y, n_clusters: int, args) -> dict:
         net.eval()
     seconds = time.perf_counter() - start
     with torch.no_grad():
-        z = torch.cat([embed(xt[i:i + 4096]) for i in range(0, len(xt), 4096)]).double().numpy()
-        bce = float(sum(loss_fn(reconstruct(xt[i:i + 4096]), xt[i:i + 4096]) for i in range(0, len(xt), 4096))
-                    / xt.numel())
+        z = torch.cat([embed(xt[i : i + 4096]) for i in range(0, len(xt), 4096)]).double().numpy()
+        bce = float(
+            sum(loss_fn(reconstruct(xt[i : i + 4096]), xt[i : i + 4096]) for i in range(0, len(xt), 4096)) / xt.numel()
+        )
     labels = KMeans(n_clusters, n_init=10, random_state=args.seed).fit_predict(z)
-    return {"variant": variant, "seed": args.seed, "kmeans_acc": round(cluster_acc(y, labels), 4),
-            "kmeans_nmi": round(float(normalized_mutual_info_score(y, labels)), 4), "bce": round(bce, 5),
-            "seconds": round(seconds, 1)}
+    return {
+        "variant": variant,
+        "seed": args.seed,
+        "kmeans_acc": round(cluster_acc(y, labels), 4),
+        "kmeans_nmi": round(float(normalized_mutual_info_score(y, labels)), 4),
+        "bce": round(bce, 5),
+        "seconds": round(seconds, 1),
+    }
 
 
 def main() -> None:

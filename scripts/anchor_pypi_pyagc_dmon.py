@@ -32,10 +32,28 @@ import numpy as np
 import torch
 
 # upstream benchmark/DMoN/train.conf.yaml (Cloudy1225/PyAGC @ 82fe195), only the keys DMoN uses.
-DEFAULT = dict(lr=1e-3, wd=1e-5, epochs=1000, patience=50, gnn_type="gcn", hidden_channels=512, num_layers=2,
-               dropout=0.5, act="selu", act_first=False, act_last=False, norm=None, residual=False,
-               pre_linear=False, jk=None, add_self_loops=None, normalize=True, improved=False, cached=True,
-               lam=1.0)
+DEFAULT = dict(
+    lr=1e-3,
+    wd=1e-5,
+    epochs=1000,
+    patience=50,
+    gnn_type="gcn",
+    hidden_channels=512,
+    num_layers=2,
+    dropout=0.5,
+    act="selu",
+    act_first=False,
+    act_last=False,
+    norm=None,
+    residual=False,
+    pre_linear=False,
+    jk=None,
+    add_self_loops=None,
+    normalize=True,
+    improved=False,
+    cached=True,
+    lam=1.0,
+)
 PER_DATA = {"Cora": dict(epochs=1000, hidden_channels=64, num_layers=1, dropout=0.5, norm=None, lam=1.0)}
 
 
@@ -78,6 +96,7 @@ def load(name: str, planetoid_root: str, tmp: str):
 
 def run(name: str, seed: int, planetoid_root: str, device: str) -> dict:
     from torch_geometric.data import Data
+
     from pyagc.encoders import create_tuned_gnn
     from pyagc.models import DMoN
     from pyagc.utils import set_seed
@@ -92,13 +111,25 @@ def run(name: str, seed: int, planetoid_root: str, device: str) -> dict:
 
     set_seed(seed)
     encoder = create_tuned_gnn(
-        gnn_type=conf["gnn_type"], in_channels=data.num_features, hidden_channels=conf["hidden_channels"],
-        num_layers=conf["num_layers"], out_channels=None, dropout=conf["dropout"], act=conf["act"],
-        act_first=conf["act_first"], act_last=conf["act_last"], norm=conf["norm"], residual=conf["residual"],
-        pre_linear=conf["pre_linear"], jk=conf["jk"], add_self_loops=conf["add_self_loops"],
-        normalize=conf["normalize"], improved=conf["improved"], cached=conf["cached"])
-    model = DMoN(encoder=encoder, n_features=conf["hidden_channels"], n_clusters=n_clusters,
-                 lam=conf["lam"]).to(dev)
+        gnn_type=conf["gnn_type"],
+        in_channels=data.num_features,
+        hidden_channels=conf["hidden_channels"],
+        num_layers=conf["num_layers"],
+        out_channels=None,
+        dropout=conf["dropout"],
+        act=conf["act"],
+        act_first=conf["act_first"],
+        act_last=conf["act_last"],
+        norm=conf["norm"],
+        residual=conf["residual"],
+        pre_linear=conf["pre_linear"],
+        jk=conf["jk"],
+        add_self_loops=conf["add_self_loops"],
+        normalize=conf["normalize"],
+        improved=conf["improved"],
+        cached=conf["cached"],
+    )
+    model = DMoN(encoder=encoder, n_features=conf["hidden_channels"], n_clusters=n_clusters, lam=conf["lam"]).to(dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=conf["lr"], weight_decay=conf["wd"])
 
     t0 = time.time()
@@ -119,18 +150,29 @@ def run(name: str, seed: int, planetoid_root: str, device: str) -> dict:
     yy = y.cpu().numpy().astype(np.int64)
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-    return {"lib": "pyagc-pypi", "data": name, "seed": seed, "acc": hungarian_acc(yy, pred),
-            "nmi": float(normalized_mutual_info_score(yy, pred)), "ari": float(adjusted_rand_score(yy, pred)),
-            "modularity": modularity(edge_index.cpu().numpy(), pred), "time_s": elapsed, "epochs": epoch,
-            "n_clusters_used": int(np.unique(pred).size)}
+    return {
+        "lib": "pyagc-pypi",
+        "data": name,
+        "seed": seed,
+        "acc": hungarian_acc(yy, pred),
+        "nmi": float(normalized_mutual_info_score(yy, pred)),
+        "ari": float(adjusted_rand_score(yy, pred)),
+        "modularity": modularity(edge_index.cpu().numpy(), pred),
+        "time_s": elapsed,
+        "epochs": epoch,
+        "n_clusters_used": int(np.unique(pred).size),
+    }
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="Cora", choices=["Cora", "CiteSeer"])
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--root", default=os.path.join(os.environ.get("PYAGC_DATA", "/work/shared/data"), "planetoid"),
-                   help="folder holding <Name>/raw Planetoid files")
+    p.add_argument(
+        "--root",
+        default=os.path.join(os.environ.get("PYAGC_DATA", "/work/shared/data"), "planetoid"),
+        help="folder holding <Name>/raw Planetoid files",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--show-config", action="store_true")

@@ -50,21 +50,36 @@ KEYS = ("acc", "nmi", "ari", "f1", "modularity", "conductance", "time_s")
 
 
 def build(args: argparse.Namespace, n_features: int, n_clusters: int, seed: int) -> ClusteringModule:
-    encoder = PropagationGCN(n_features, args.hidden, args.dim, num_layers=args.layers, hops=args.hops,
-                             activation=args.activation, act_last=args.act_last)
-    objective = GraphContrastiveObjective(args.dim, args.proj_hidden, tau=args.tau,
-                                          feature_mask_p=args.feature_mask_p, edge_drop_p=args.edge_drop_p,
-                                          max_nodes=args.max_nodes)
+    encoder = PropagationGCN(
+        n_features,
+        args.hidden,
+        args.dim,
+        num_layers=args.layers,
+        hops=args.hops,
+        activation=args.activation,
+        act_last=args.act_last,
+    )
+    objective = GraphContrastiveObjective(
+        args.dim,
+        args.proj_hidden,
+        tau=args.tau,
+        feature_mask_p=args.feature_mask_p,
+        edge_drop_p=args.edge_drop_p,
+        max_nodes=args.max_nodes,
+    )
     if args.head == "dec":
-        head = DECClusterHead(n_clusters, args.dim, update_interval=args.update_interval, tol=0.0, n_init=10,
-                              seed=seed)
+        head = DECClusterHead(n_clusters, args.dim, update_interval=args.update_interval, tol=0.0, n_init=10, seed=seed)
     else:
         head = KMeansClusterHead(n_clusters, args.dim, n_init=10, seed=seed)
-    return ClusteringModule(encoder, head, pretrain_epochs=args.pretrain_epochs,
-                            epochs=args.epochs if args.head == "dec" else 0,
-                            pretrain_optimizer={"name": "adam", "lr": args.lr, "weight_decay": args.weight_decay},
-                            optimizer={"name": "adam", "lr": args.joint_lr},
-                            pretrain_objective=objective)
+    return ClusteringModule(
+        encoder,
+        head,
+        pretrain_epochs=args.pretrain_epochs,
+        epochs=args.epochs if args.head == "dec" else 0,
+        pretrain_optimizer={"name": "adam", "lr": args.lr, "weight_decay": args.weight_decay},
+        optimizer={"name": "adam", "lr": args.joint_lr},
+        pretrain_objective=objective,
+    )
 
 
 def run(args: argparse.Namespace, name: str, seed: int) -> dict:
@@ -73,17 +88,27 @@ def run(args: argparse.Namespace, name: str, seed: int) -> dict:
     dm.setup()
     model = build(args, dm.n_features, dm.n_classes, seed)
     t0 = time.perf_counter()
-    pl.Trainer(max_epochs=model.pretrain_epochs + model.epochs, accelerator="cpu", logger=False,
-               enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-               ).fit(model, datamodule=dm)
+    pl.Trainer(
+        max_epochs=model.pretrain_epochs + model.epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    ).fit(model, datamodule=dm)
     head = model.cluster_head
     if head.requires_initialization and not head.is_initialized:  # epochs=0: k-means on the embeddings
         model.initialize_head(dm)
     elapsed = time.perf_counter() - t0
     labels = model.infer_full(dm)
-    return {"data": name, "seed": seed, **external_metrics(dm.y, labels),
-            "modularity": modularity(dm.edge_index, labels), "conductance": conductance(dm.edge_index, labels),
-            "time_s": elapsed}
+    return {
+        "data": name,
+        "seed": seed,
+        **external_metrics(dm.y, labels),
+        "modularity": modularity(dm.edge_index, labels),
+        "conductance": conductance(dm.edge_index, labels),
+        "time_s": elapsed,
+    }
 
 
 def table(rows: list[dict], datasets: list[str]) -> str:
@@ -126,8 +151,12 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--md", default=None)
     p.add_argument("--jsonl", default=None, help="append each run's result to this file (one JSON per line)")
-    p.add_argument("--from-jsonl", nargs="+", default=None,
-                   help="no training: build the table (and --md) from results of parallel runs")
+    p.add_argument(
+        "--from-jsonl",
+        nargs="+",
+        default=None,
+        help="no training: build the table (and --md) from results of parallel runs",
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
@@ -149,16 +178,18 @@ def main() -> None:
     if args.md:
         cmd = "OMP_NUM_THREADS=" + os.environ.get("OMP_NUM_THREADS", "?") + " python " + shlex.join(sys.argv)
         cpu = platform.processor() or platform.machine()
-        text = (f"# Contrastive graph clustering (GRACE pretraining + {args.head} head)\n\n"
-                f"- date: {datetime.date.today().isoformat()}\n"
-                f"- machine: {platform.node()} ({cpu}, {os.cpu_count()} cores, shared with other jobs; "
-                f"torch {torch.__version__}, {args.threads} thread(s), CPU)\n"
-                f"- command: `{cmd}`\n"
-                f"- settings: {vars(args)}\n\n"
-                "Time is the wall time of pretraining + clustering per run (the machine was heavily loaded).\n\n"
-                f"{out}\n\n## Per seed\n\n"
-                + "\n".join(f"- {r['data']} seed {r['seed']}: "
-                            + ", ".join(f"{k} {r[k]:.4f}" for k in KEYS) for r in rows) + "\n")
+        text = (
+            f"# Contrastive graph clustering (GRACE pretraining + {args.head} head)\n\n"
+            f"- date: {datetime.date.today().isoformat()}\n"
+            f"- machine: {platform.node()} ({cpu}, {os.cpu_count()} cores, shared with other jobs; "
+            f"torch {torch.__version__}, {args.threads} thread(s), CPU)\n"
+            f"- command: `{cmd}`\n"
+            f"- settings: {vars(args)}\n\n"
+            "Time is the wall time of pretraining + clustering per run (the machine was heavily loaded).\n\n"
+            f"{out}\n\n## Per seed\n\n"
+            + "\n".join(f"- {r['data']} seed {r['seed']}: " + ", ".join(f"{k} {r[k]:.4f}" for k in KEYS) for r in rows)
+            + "\n"
+        )
         os.makedirs(os.path.dirname(os.path.abspath(args.md)), exist_ok=True)
         with open(args.md, "w") as f:
             f.write(text)

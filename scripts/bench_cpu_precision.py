@@ -98,10 +98,12 @@ def measure(features: int, batch: int, steps: int) -> dict[str, float]:
             ops.append(lambda g=grad_out, inp=inp, dw=dw: torch.mm(g.t(), inp, out=dw))
         return lambda: [op() for op in ops]
 
-    return {"float32 step": _timed(lambda: step(False), steps),
-            "bf16 step": _timed(lambda: step(True), steps),
-            "float32 GEMMs": _timed(gemms(torch.float32), steps),
-            "bf16 GEMMs": _timed(gemms(torch.bfloat16), steps)}
+    return {
+        "float32 step": _timed(lambda: step(False), steps),
+        "bf16 step": _timed(lambda: step(True), steps),
+        "float32 GEMMs": _timed(gemms(torch.float32), steps),
+        "bf16 GEMMs": _timed(gemms(torch.bfloat16), steps),
+    }
 
 
 def main() -> None:
@@ -122,9 +124,23 @@ def main() -> None:
     for _ in range(args.repeats):
         for name, tuning in variants.items():
             env = {**os.environ, "PYAGC_MALLOC_TUNING": tuning, "OMP_NUM_THREADS": "1"}
-            out = subprocess.run([sys.executable, __file__, "--child", "--features", str(args.features),
-                                  "--batch-size", str(args.batch_size), "--steps", str(args.steps)],
-                                 env=env, capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    "--features",
+                    str(args.features),
+                    "--batch-size",
+                    str(args.batch_size),
+                    "--steps",
+                    str(args.steps),
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             runs[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
     med = {v: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for v, rs in runs.items()}
     fp32_default = med["default allocator"]["float32 step"]
@@ -132,24 +148,28 @@ def main() -> None:
     for variant, m in med.items():
         for precision in ("float32", "bf16"):
             st, gm = m[f"{precision} step"], m[f"{precision} GEMMs"]
-            rows.append(f"| {variant} | {precision} | {1e3 * st:.1f} | {1e3 * gm:.1f} | {100 * gm / st:.0f} % | "
-                        f"{fp32_default / st:.2f}x |")
+            rows.append(
+                f"| {variant} | {precision} | {1e3 * st:.1f} | {1e3 * gm:.1f} | {100 * gm / st:.0f} % | "
+                f"{fp32_default / st:.2f}x |"
+            )
     import torch
 
-    report = "\n".join([
-        f"## {cpu_name()} ({cpu_flags()}), {dt.date.today().isoformat()}",
-        "",
-        f"- Machine: {platform.platform()}, torch {torch.__version__}, 1 thread; load average before: "
-        f"{os.getloadavg()[0]:.1f}",
-        f"- Command: `{' '.join(['python', *sys.argv])}`",
-        f"- MLP autoencoder [{args.features}, {', '.join(map(str, LAYERS))}] and mirror, batch {args.batch_size}, "
-        f"fused Adam; median of {args.repeats} rounds x {args.steps} steps, variants alternating, one process each",
-        "",
-        "| allocator | precision | ms / step | ms of its GEMMs | step at % of its GEMMs | speed vs float32, default |",
-        "|---|---|---:|---:|---:|---:|",
-        *rows,
-        "",
-    ])
+    report = "\n".join(
+        [
+            f"## {cpu_name()} ({cpu_flags()}), {dt.date.today().isoformat()}",
+            "",
+            f"- Machine: {platform.platform()}, torch {torch.__version__}, 1 thread; load average before: "
+            f"{os.getloadavg()[0]:.1f}",
+            f"- Command: `{' '.join(['python', *sys.argv])}`",
+            f"- MLP autoencoder [{args.features}, {', '.join(map(str, LAYERS))}] and mirror, batch {args.batch_size}, "
+            f"fused Adam; median of {args.repeats} rounds x {args.steps} steps, variants alternating, one process each",
+            "",
+            "| allocator | precision | ms / step | ms of its GEMMs | step at % of its GEMMs | speed vs float32, default |",
+            "|---|---|---:|---:|---:|---:|",
+            *rows,
+            "",
+        ]
+    )
     print(report)
     if args.out is not None:
         header = "" if args.out.exists() else "# Training-step time: float32 vs bf16 autocast on the CPU\n\n"

@@ -37,8 +37,15 @@ class FreshAssignments(DCNClusterHead):
 
 
 def trainer(epochs: int, callbacks: list) -> pl.Trainer:
-    return pl.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
-                      enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks)
+    return pl.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=callbacks,
+    )
 
 
 class EpochLog(pl.Callback):
@@ -71,18 +78,26 @@ def main() -> None:
     pre = ClusteringModule(enc, DCNClusterHead(dm.n_classes, 10), pretrain_epochs=args.pretrain_epochs, epochs=0)
     trainer(args.pretrain_epochs, []).fit(pre, datamodule=dm)
     weights = copy.deepcopy(enc.state_dict())
-    lines = [f"# DCN: fixed vs. fresh assignments in the loss ({args.data}, {dm.n_samples} samples)", "",
-             f"- Date: {_dt.date.today().isoformat()}; machine: {platform.platform()}, 1 thread, torch {torch.__version__}",
-             f"- Command: `python {shlex.join(['scripts/bench_dcn_assignments.py', *sys.argv[1:]])}`",
-             f"- Settings: minmax scaling, [d, 500, 500, 2000, 10] autoencoder pretrained {args.pretrain_epochs} epochs "
-             f"(Adam 1e-3, shared by both arms), then {args.epochs} DCN epochs, Adam 1e-3, lambda {args.lam}, batch 256, "
-             f"seed {args.seed}.", ""]
+    lines = [
+        f"# DCN: fixed vs. fresh assignments in the loss ({args.data}, {dm.n_samples} samples)",
+        "",
+        f"- Date: {_dt.date.today().isoformat()}; machine: {platform.platform()}, 1 thread, torch {torch.__version__}",
+        f"- Command: `python {shlex.join(['scripts/bench_dcn_assignments.py', *sys.argv[1:]])}`",
+        f"- Settings: minmax scaling, [d, 500, 500, 2000, 10] autoencoder pretrained {args.pretrain_epochs} epochs "
+        f"(Adam 1e-3, shared by both arms), then {args.epochs} DCN epochs, Adam 1e-3, lambda {args.lam}, batch 256, "
+        f"seed {args.seed}.",
+        "",
+    ]
     for arm, cls in (("fixed (paper, pyagc)", DCNClusterHead), ("fresh (in-loss)", FreshAssignments)):
         pl.seed_everything(args.seed, verbose=False)
         e = MLPAutoencoder(dm.n_features, hidden_dims=[500, 500, 2000], latent_dim=10)
         e.load_state_dict(weights)
-        model = ClusteringModule(e, cls(dm.n_classes, 10, lambda_=args.lam, seed=args.seed), epochs=args.epochs,
-                                 optimizer={"name": "adam", "lr": 1e-3})
+        model = ClusteringModule(
+            e,
+            cls(dm.n_classes, 10, lambda_=args.lam, seed=args.seed),
+            epochs=args.epochs,
+            optimizer={"name": "adam", "lr": 1e-3},
+        )
         log = EpochLog(dm)
         trainer(args.epochs, [log]).fit(model, datamodule=dm)
         lines += [f"## {arm}", "", "| joint epoch | ACC | empty clusters | cluster sizes |", "|---:|---:|---:|---|"]

@@ -30,8 +30,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clustpy_side_by_side import (  # noqa: E402
-    METRIC_COLS, SCRIPTS, SEED_LIB, Col, Stopwatch, add_common_args, cpu_trainer, finish_report, header_lines,
-    md_table, means_table, ratio_table, resolve_data_root, run_side_by_side, shared_flags, start_driver, tabular_data,
+    METRIC_COLS,
+    SCRIPTS,
+    SEED_LIB,
+    Col,
+    Stopwatch,
+    add_common_args,
+    cpu_trainer,
+    finish_report,
+    header_lines,
+    md_table,
+    means_table,
+    ratio_table,
+    resolve_data_root,
+    run_side_by_side,
+    shared_flags,
+    start_driver,
+    tabular_data,
 )
 
 
@@ -47,19 +62,37 @@ def worker(args) -> None:
     torch.set_num_threads(args.threads)
     dm = tabular_data(args)
     pl.seed_everything(args.seed, verbose=False)
-    model = DCN(dm.n_features, n_clusters=dm.n_classes, hidden_dims=args.hidden, n_features=args.latent,
-                pretrain_epochs=args.pretrain_epochs, epochs=args.epochs, lambda_=args.lam, n_init=args.n_init,
-                pretrain_optimizer={"name": "adam", "lr": args.lr}, optimizer={"name": "adam", "lr": args.lr},
-                seed=args.seed)
+    model = DCN(
+        dm.n_features,
+        n_clusters=dm.n_classes,
+        hidden_dims=args.hidden,
+        n_features=args.latent,
+        pretrain_epochs=args.pretrain_epochs,
+        epochs=args.epochs,
+        lambda_=args.lam,
+        n_init=args.n_init,
+        pretrain_optimizer={"name": "adam", "lr": args.lr},
+        optimizer={"name": "adam", "lr": args.lr},
+        seed=args.seed,
+    )
     trainer = cpu_trainer(args.pretrain_epochs + args.epochs, args.precision)
     sw = Stopwatch()
     trainer.fit(model, datamodule=dm)
     fit_s, cpu_s = sw.wall, sw.cpu
     pred = model.infer_full(dm).numpy()
-    res = {"lib": "pyagc", "method": "dcn", "seed": args.seed, **external_metrics(dm.y.numpy(), pred),
-           "time_s": round(fit_s, 2), "cpu_s": round(cpu_s, 2), "n": int(dm.n_samples),
-           "pretrain_s": round(model.phase_times["pretrain"], 2), "joint_s": round(model.phase_times["joint"], 2),
-           "init_s": round(model.phase_times["initialize"], 2), "joint_steps": int(model.joint_steps)}
+    res = {
+        "lib": "pyagc",
+        "method": "dcn",
+        "seed": args.seed,
+        **external_metrics(dm.y.numpy(), pred),
+        "time_s": round(fit_s, 2),
+        "cpu_s": round(cpu_s, 2),
+        "n": int(dm.n_samples),
+        "pretrain_s": round(model.phase_times["pretrain"], 2),
+        "joint_s": round(model.phase_times["joint"], 2),
+        "init_s": round(model.phase_times["initialize"], 2),
+        "joint_steps": int(model.joint_steps),
+    }
     print(json.dumps(res), flush=True)
 
 
@@ -69,13 +102,26 @@ def dcn_flags(args, seed: int) -> list[str]:
 
 
 def pyagc_cmd(args, seed: int) -> list[str]:
-    return [sys.executable, str(Path(__file__).resolve()), "--worker", *dcn_flags(args, seed),
-            "--precision", args.precision]
+    return [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        *dcn_flags(args, seed),
+        "--precision",
+        args.precision,
+    ]
 
 
 def clustpy_cmd(args, seed: int, data_root: Path) -> list[str]:
-    return [args.anchor_python, str(SCRIPTS / "anchor_clustpy_dcn.py"), *dcn_flags(args, seed),
-            "--match", args.match, "--data-root", str(data_root)]
+    return [
+        args.anchor_python,
+        str(SCRIPTS / "anchor_clustpy_dcn.py"),
+        *dcn_flags(args, seed),
+        "--match",
+        args.match,
+        "--data-root",
+        str(data_root),
+    ]
 
 
 def report(args, runs: list[dict], meta: dict, command: str, done: bool) -> str:
@@ -97,13 +143,25 @@ def report(args, runs: list[dict], meta: dict, command: str, done: bool) -> str:
         "",
     ]
     times = (Col("fit_s", "fit_s", ".1f"), Col("fit_cpu_s", "cpu_s", ".1f"), Col("proc_s", "proc_s", ".1f"))
-    lines += md_table([*SEED_LIB, *METRIC_COLS, *times, Col("pretrain_s", lambda r: r.get("pretrain_s", "")),
-                       Col("joint_s", lambda r: r.get("joint_s", ""))], runs)
+    lines += md_table(
+        [
+            *SEED_LIB,
+            *METRIC_COLS,
+            *times,
+            Col("pretrain_s", lambda r: r.get("pretrain_s", "")),
+            Col("joint_s", lambda r: r.get("joint_s", "")),
+        ],
+        runs,
+    )
     table, per = means_table(runs, [*METRIC_COLS, *times])
     lines += ["", "Means ± std over seeds:", "", *table]
     if len(per) == 2:
-        lines += ["", *ratio_table(per, [("speed ratio, wall (clustpy fit_s / pyagc fit_s)", "fit_s"),
-                                         ("speed ratio, CPU time", "cpu_s")])]
+        lines += [
+            "",
+            *ratio_table(
+                per, [("speed ratio, wall (clustpy fit_s / pyagc fit_s)", "fit_s"), ("speed ratio, CPU time", "cpu_s")]
+            ),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -130,9 +188,14 @@ def main() -> None:
         return row
 
     runs = run_side_by_side(
-        args.seeds, lambda lib, seed: pyagc_cmd(args, seed) if lib == "pyagc" else clustpy_cmd(args, seed, data_root),
-        env, make_row, by_seed=True, meta=meta,
-        after_run=lambda runs: out.write_text(report(args, runs, meta, command, done=False)))
+        args.seeds,
+        lambda lib, seed: pyagc_cmd(args, seed) if lib == "pyagc" else clustpy_cmd(args, seed, data_root),
+        env,
+        make_row,
+        by_seed=True,
+        meta=meta,
+        after_run=lambda runs: out.write_text(report(args, runs, meta, command, done=False)),
+    )
     finish_report(args, out, report(args, runs, meta, command, done=True), meta, runs)
 
 

@@ -90,13 +90,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-root", default=os.environ.get("PYAGC_CLUSTERING_DATA", "/work/shared/data/clustering"))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="the first one is the headline")
-    ap.add_argument("--densities", nargs="+", default=["hits", "data"], choices=["hits", "data"],
-                    help="DenSOM densities to compare; the first one is the headline")
+    ap.add_argument(
+        "--densities",
+        nargs="+",
+        default=["hits", "data"],
+        choices=["hits", "data"],
+        help="DenSOM densities to compare; the first one is the headline",
+    )
     ap.add_argument("--sigma", type=float, default=None, help="DenSOM sigma in grid units (default: sqrt(x*y)/12)")
     ap.add_argument("--min-persistence", type=float, default=0.3)
     ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--sensitivity", action="store_true", help="add a sigma x min_persistence table (hit map)")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks", "densom_fcps.md"))
+    ap.add_argument(
+        "--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks", "densom_fcps.md")
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     root = os.path.join(args.data_root, "fcps")
@@ -113,13 +120,17 @@ def main() -> None:
             k_true = len(np.unique(y[y > 0]))
             x, yy = suggest_grid_size(len(X), X, "hexagonal")
             t0 = time.perf_counter()
-            som = SOM(x, yy, X.shape[1], epochs=args.epochs, batch_size=32, topology="hexagonal", random_seed=seed).fit(X)
+            som = SOM(x, yy, X.shape[1], epochs=args.epochs, batch_size=32, topology="hexagonal", random_seed=seed).fit(
+                X
+            )
             t_fit = time.perf_counter() - t0
             if args.sensitivity:
                 hits = som.hits()
                 for fac in sens_factors:
                     for pers in sens_pers:
-                        kf = densom(hits, x, yy, "hexagonal", sigma=fac * np.sqrt(x * yy), min_persistence=pers)["n_clusters"]
+                        kf = densom(hits, x, yy, "hexagonal", sigma=fac * np.sqrt(x * yy), min_persistence=pers)[
+                            "n_clusters"
+                        ]
                         d = sens.setdefault((fac, pers), {})
                         d[seed] = d.get(seed, 0) + int(kf == k_true)
             for density in args.densities:
@@ -131,13 +142,26 @@ def main() -> None:
                 ari_all = adjusted_rand_score(y[m], lab[m])
                 keep = m & (lab >= 0)
                 ari_core = adjusted_rand_score(y[keep], lab[keep]) if keep.sum() > 1 else float("nan")
-                r = {"name": name, "n": len(X), "grid": f"{x}x{yy}", "sigma": res["sigma"], "k_true": k_true, "k_found": res["n_clusters"],
-                     "ari_all": ari_all, "ari_core": ari_core, "noise": res["noise_fraction"], "t": dt}
+                r = {
+                    "name": name,
+                    "n": len(X),
+                    "grid": f"{x}x{yy}",
+                    "sigma": res["sigma"],
+                    "k_true": k_true,
+                    "k_found": res["n_clusters"],
+                    "ari_all": ari_all,
+                    "ari_core": ari_core,
+                    "noise": res["noise_fraction"],
+                    "t": dt,
+                }
                 rows.append((seed, density, r))
-                print(f"seed={seed} density={density:4s} {name:12s} n={r['n']:5d} grid={r['grid']:6s} k_true={k_true} "
-                      f"k_found={r['k_found']} {'OK ' if k_true == r['k_found'] else 'MISS'} "
-                      f"ARI(noise as label)={ari_all:.3f} ARI(non-noise)={ari_core:.3f} noise={100 * r['noise']:.1f}% "
-                      f"t={dt:.1f}s", flush=True)
+                print(
+                    f"seed={seed} density={density:4s} {name:12s} n={r['n']:5d} grid={r['grid']:6s} k_true={k_true} "
+                    f"k_found={r['k_found']} {'OK ' if k_true == r['k_found'] else 'MISS'} "
+                    f"ARI(noise as label)={ari_all:.3f} ARI(non-noise)={ari_core:.3f} noise={100 * r['noise']:.1f}% "
+                    f"t={dt:.1f}s",
+                    flush=True,
+                )
 
     def found(seed: int, density: str) -> int:
         return sum(r["k_true"] == r["k_found"] for s_, d_, r in rows if s_ == seed and d_ == density)
@@ -167,8 +191,11 @@ def main() -> None:
     ]
     for density in args.densities:
         counts = [found(s, density) for s in args.seeds]
-        lines.append(f"| density=`{density}` | " + " | ".join(f"{c}/{len(FCPS)}" for c in counts)
-                     + f" | {sum(counts)}/{len(FCPS) * len(args.seeds)} |")
+        lines.append(
+            f"| density=`{density}` | "
+            + " | ".join(f"{c}/{len(FCPS)}" for c in counts)
+            + f" | {sum(counts)}/{len(FCPS) * len(args.seeds)} |"
+        )
     for density in args.densities:
         lines += [
             "",
@@ -185,21 +212,38 @@ def main() -> None:
                 f"{'yes' if r['k_true'] == r['k_found'] else 'no'} | {r['ari_all']:.3f} | {r['ari_core']:.3f} | "
                 f"{100 * r['noise']:.1f}% | {r['t']:.1f} |"
             )
-    lines += ["", "## Per seed (found k / true k)", "",
-              "| seed | density | " + " | ".join(FCPS) + " |", "|---|---|" + "---:|" * len(FCPS)]
+    lines += [
+        "",
+        "## Per seed (found k / true k)",
+        "",
+        "| seed | density | " + " | ".join(FCPS) + " |",
+        "|---|---|" + "---:|" * len(FCPS),
+    ]
     for seed in args.seeds:
         for density in args.densities:
             ks = {r["name"]: r for s_, d_, r in rows if s_ == seed and d_ == density}
-            lines.append(f"| {seed} | {density} | " + " | ".join(
-                f"{ks[n]['k_found']}/{ks[n]['k_true']}" + ("" if ks[n]["k_found"] == ks[n]["k_true"] else " ✗")
-                for n in FCPS) + " |")
+            lines.append(
+                f"| {seed} | {density} | "
+                + " | ".join(
+                    f"{ks[n]['k_found']}/{ks[n]['k_true']}" + ("" if ks[n]["k_found"] == ks[n]["k_true"] else " ✗")
+                    for n in FCPS
+                )
+                + " |"
+            )
     if args.sensitivity:
-        lines += ["", "## Sensitivity (hit map): true k found per seed, sigma = factor * sqrt(x*y)", "",
-                  "| factor \\ min_persistence | " + " | ".join(f"{p:g}" for p in sens_pers) + " |",
-                  "|---|" + "---:|" * len(sens_pers)]
+        lines += [
+            "",
+            "## Sensitivity (hit map): true k found per seed, sigma = factor * sqrt(x*y)",
+            "",
+            "| factor \\ min_persistence | " + " | ".join(f"{p:g}" for p in sens_pers) + " |",
+            "|---|" + "---:|" * len(sens_pers),
+        ]
         for fac in sens_factors:
-            lines.append(f"| {fac:g}{' (default)' if abs(fac - 1 / 12) < 1e-3 else ''} | " + " | ".join(
-                "/".join(str(sens[(fac, p)].get(s_, 0)) for s_ in args.seeds) for p in sens_pers) + " |")
+            lines.append(
+                f"| {fac:g}{' (default)' if abs(fac - 1 / 12) < 1e-3 else ''} | "
+                + " | ".join("/".join(str(sens[(fac, p)].get(s_, 0)) for s_ in args.seeds) for p in sens_pers)
+                + " |"
+            )
     lines += ["", NOTES]
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as fh:

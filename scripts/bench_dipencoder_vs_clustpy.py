@@ -27,9 +27,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clustpy_side_by_side import (  # noqa: E402
-    METRIC_COLS, SCRIPTS, SEED_LIB, Col, Stopwatch, add_common_args, finish_report, cpu_trainer,
-    header_lines, md_table, means_table, ratio_table, resolve_data_root, run_side_by_side,
-    shared_flags, start_driver, tabular_data,
+    METRIC_COLS,
+    SCRIPTS,
+    SEED_LIB,
+    Col,
+    Stopwatch,
+    add_common_args,
+    cpu_trainer,
+    finish_report,
+    header_lines,
+    md_table,
+    means_table,
+    ratio_table,
+    resolve_data_root,
+    run_side_by_side,
+    shared_flags,
+    start_driver,
+    tabular_data,
 )
 
 
@@ -49,37 +63,71 @@ def run_pyagc(args) -> dict:
 
     pl.seed_everything(args.seed, verbose=False)
     enc = MLPAutoencoder(dm.n_features, hidden_dims=args.hidden, latent_dim=args.latent)
-    head = DipEncoderClusterHead(dm.n_classes, args.latent, update_interval=steps_per_epoch, seed=args.seed,
-                                 dip_weighting=args.dip_weighting, n_init=args.n_init)
+    head = DipEncoderClusterHead(
+        dm.n_classes,
+        args.latent,
+        update_interval=steps_per_epoch,
+        seed=args.seed,
+        dip_weighting=args.dip_weighting,
+        n_init=args.n_init,
+    )
     sw = Stopwatch()
-    pre = ClusteringModule(enc, head, pretrain_epochs=args.pretrain_epochs, epochs=0,
-                           pretrain_optimizer={"name": "adam", "lr": args.lr})
+    pre = ClusteringModule(
+        enc, head, pretrain_epochs=args.pretrain_epochs, epochs=0, pretrain_optimizer={"name": "adam", "lr": args.lr}
+    )
     cpu_trainer(args.pretrain_epochs, args.precision).fit(pre, datamodule=dm)
     pre_s = sw.wall
-    model = ClusteringModule(enc, head, pretrain_epochs=0, epochs=args.epochs,
-                             optimizer={"name": "adam", "lr": args.joint_lr})
+    model = ClusteringModule(
+        enc, head, pretrain_epochs=0, epochs=args.epochs, optimizer={"name": "adam", "lr": args.joint_lr}
+    )
     t1 = sw.wall
     cpu_trainer(args.epochs, args.precision).fit(model, datamodule=dm)
     joint_s = sw.wall - t1
     cpu_s = sw.cpu
     pred = model.infer_full(dm).numpy()
-    return {"lib": "pyagc", "method": "dipencoder", "seed": args.seed,
-            **{k: v for k, v in external_metrics(dm.y.numpy(), pred).items() if k in ("acc", "nmi", "ari")},
-            "time_s": round(pre_s + joint_s, 2), "cpu_s": round(cpu_s, 2), "pretrain_s": round(pre_s, 2), "joint_s": round(joint_s, 2),
-            "refresh_s": round(model.phase_times["refresh"], 2), "steps": int(model.joint_steps),
-            "reconstruction_weight": float(head.reconstruction_weight), "n": int(dm.n_samples)}
+    return {
+        "lib": "pyagc",
+        "method": "dipencoder",
+        "seed": args.seed,
+        **{k: v for k, v in external_metrics(dm.y.numpy(), pred).items() if k in ("acc", "nmi", "ari")},
+        "time_s": round(pre_s + joint_s, 2),
+        "cpu_s": round(cpu_s, 2),
+        "pretrain_s": round(pre_s, 2),
+        "joint_s": round(joint_s, 2),
+        "refresh_s": round(model.phase_times["refresh"], 2),
+        "steps": int(model.joint_steps),
+        "reconstruction_weight": float(head.reconstruction_weight),
+        "n": int(dm.n_samples),
+    }
 
 
 # ----------------------------------------------------------------------------- driver
 def pyagc_cmd(args, seed: int) -> list[str]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", *shared_flags(args, seed), "--lr", str(args.lr),
-           "--joint-lr", str(args.joint_lr), "--n-init", str(args.n_init), "--precision", args.precision]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        *shared_flags(args, seed),
+        "--lr",
+        str(args.lr),
+        "--joint-lr",
+        str(args.joint_lr),
+        "--n-init",
+        str(args.n_init),
+        "--precision",
+        args.precision,
+    ]
     return cmd + (["--dip-weighting"] if args.dip_weighting else [])
 
 
 def clustpy_cmd(args, seed: int, data_root: Path) -> list[str]:
-    return [args.anchor_python, str(SCRIPTS / "anchor_clustpy_dipencoder.py"), *shared_flags(args, seed),
-            "--data-root", str(data_root)]
+    return [
+        args.anchor_python,
+        str(SCRIPTS / "anchor_clustpy_dipencoder.py"),
+        *shared_flags(args, seed),
+        "--data-root",
+        str(data_root),
+    ]
 
 
 def report(args, runs: list[dict], meta: dict, command: str, done: bool) -> str:
@@ -105,13 +153,20 @@ def report(args, runs: list[dict], meta: dict, command: str, done: bool) -> str:
     table, per = means_table(runs, [*METRIC_COLS, *times])
     lines += ["", "Means ± std over seeds:", "", *table]
     if len(per) == 2:
-        lines += ["", *ratio_table(per, [("speed ratio fit_s (clustpy / pyagc)", "time_s"),
-                                         ("speed ratio fit_cpu_s", "cpu_s")])]
+        lines += [
+            "",
+            *ratio_table(per, [("speed ratio fit_s (clustpy / pyagc)", "time_s"), ("speed ratio fit_cpu_s", "cpu_s")]),
+        ]
     pa = [r for r in runs if r["lib"] == "pyagc"]
     if pa:
-        lines += ["", "pyagc phase times (s): " + "; ".join(
-            f"seed {r['seed']}: pretrain {r['pretrain_s']}, joint {r['joint_s']} (relabelling {r['refresh_s']})"
-            for r in pa)]
+        lines += [
+            "",
+            "pyagc phase times (s): "
+            + "; ".join(
+                f"seed {r['seed']}: pretrain {r['pretrain_s']}, joint {r['joint_s']} (relabelling {r['refresh_s']})"
+                for r in pa
+            ),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -139,9 +194,13 @@ def main() -> None:
         return row
 
     runs = run_side_by_side(
-        args.seeds, lambda lib, seed: pyagc_cmd(args, seed) if lib == "pyagc" else clustpy_cmd(args, seed, data_root),
-        env, make_row, meta=meta,
-        after_seed=lambda runs: out.write_text(report(args, runs, meta, command, done=False)))
+        args.seeds,
+        lambda lib, seed: pyagc_cmd(args, seed) if lib == "pyagc" else clustpy_cmd(args, seed, data_root),
+        env,
+        make_row,
+        meta=meta,
+        after_seed=lambda runs: out.write_text(report(args, runs, meta, command, done=False)),
+    )
     finish_report(args, out, report(args, runs, meta, command, done=True), meta, runs)
 
 

@@ -33,13 +33,24 @@ def run(name: str, seed: int, epochs: int, root: str | None) -> dict:
     dm.setup()
     model = DMoN(in_features=dm.n_features, n_clusters=dm.n_classes, epochs=epochs)
     t0 = time.perf_counter()
-    pl.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
-               enable_progress_bar=False, enable_model_summary=False).fit(model, datamodule=dm)
+    pl.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    ).fit(model, datamodule=dm)
     elapsed = time.perf_counter() - t0
     labels = model.infer_full(dm)
-    return {"data": name, "seed": seed, **external_metrics(dm.y, labels),
-            "modularity": modularity(dm.edge_index, labels), "conductance": conductance(dm.edge_index, labels),
-            "time_s": elapsed}
+    return {
+        "data": name,
+        "seed": seed,
+        **external_metrics(dm.y, labels),
+        "modularity": modularity(dm.edge_index, labels),
+        "conductance": conductance(dm.edge_index, labels),
+        "time_s": elapsed,
+    }
 
 
 def main() -> None:
@@ -58,15 +69,22 @@ def main() -> None:
             r = run(name, seed, args.epochs, args.root)
             print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()}, flush=True)
             rows.append(r)
-    lines = [f"## DMoN ({datetime.date.today().isoformat()})", "",
-             f"- machine: {os.cpu_count()} CPUs, {platform.platform()}, torch {torch.__version__}, "
-             f"{args.threads} thread(s)",
-             f"- command: `python {shlex.join(['scripts/bench_dmon.py', *sys.argv[1:]])}`", "",
-             "| data | " + " | ".join(KEYS) + " |", "|---|" + "---:|" * len(KEYS)]
+    lines = [
+        f"## DMoN ({datetime.date.today().isoformat()})",
+        "",
+        f"- machine: {os.cpu_count()} CPUs, {platform.platform()}, torch {torch.__version__}, {args.threads} thread(s)",
+        f"- command: `python {shlex.join(['scripts/bench_dmon.py', *sys.argv[1:]])}`",
+        "",
+        "| data | " + " | ".join(KEYS) + " |",
+        "|---|" + "---:|" * len(KEYS),
+    ]
     for name in args.data:
         rs = [r for r in rows if r["data"] == name]
-        lines.append(f"| {name} ({len(rs)} seeds) | " + " | ".join(
-            f"{np.mean([r[k] for r in rs]):.4f} ± {np.std([r[k] for r in rs]):.4f}" for k in KEYS) + " |")
+        lines.append(
+            f"| {name} ({len(rs)} seeds) | "
+            + " | ".join(f"{np.mean([r[k] for r in rs]):.4f} ± {np.std([r[k] for r in rs]):.4f}" for k in KEYS)
+            + " |"
+        )
     text = "\n".join(lines) + "\n"
     print(text)
     if args.md:

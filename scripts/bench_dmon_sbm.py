@@ -88,26 +88,44 @@ def main() -> None:
     pl.seed_everything(args.seed, verbose=False)
     t0 = time.perf_counter()
     data = make_sbm(args.nodes, args.blocks, args.degree, args.p_in, args.features, args.feature_noise, args.seed)
-    dm = GraphDataModule(name="sbm", data=data, num_neighbors=[args.neighbors], batch_size=args.batch_size,
-                         eval_batch_size=args.eval_batch_size, seed=args.seed)
+    dm = GraphDataModule(
+        name="sbm",
+        data=data,
+        num_neighbors=[args.neighbors],
+        batch_size=args.batch_size,
+        eval_batch_size=args.eval_batch_size,
+        seed=args.seed,
+    )
     dm.setup()
     del data
     build_s = time.perf_counter() - t0
     n_edges = dm.edge_index.shape[1] // 2
-    print(f"graph: {args.nodes} nodes, {n_edges} undirected edges, built in {build_s:.1f} s, "
-          f"peak RSS {peak_rss_gib():.2f} GiB", flush=True)
+    print(
+        f"graph: {args.nodes} nodes, {n_edges} undirected edges, built in {build_s:.1f} s, "
+        f"peak RSS {peak_rss_gib():.2f} GiB",
+        flush=True,
+    )
 
     encoder = GCN(dm.n_features, 64, 64, num_layers=1, activation="selu", act_last=True, cached=False)
-    model = ClusteringModule(encoder, DMoNClusterHead(args.blocks, 64), epochs=args.epochs,
-                             optimizer={"name": "adam", "lr": 1e-3})
-    trainer = pl.Trainer(max_epochs=args.epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False)
+    model = ClusteringModule(
+        encoder, DMoNClusterHead(args.blocks, 64), epochs=args.epochs, optimizer={"name": "adam", "lr": 1e-3}
+    )
+    trainer = pl.Trainer(
+        max_epochs=args.epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     t0 = time.perf_counter()
     trainer.fit(model, datamodule=dm)
     train_s = time.perf_counter() - t0
     steps = int(model.joint_steps)
-    print(f"train: {args.epochs} epoch(s), {steps} steps in {train_s:.1f} s, peak RSS {peak_rss_gib():.2f} GiB",
-          flush=True)
+    print(
+        f"train: {args.epochs} epoch(s), {steps} steps in {train_s:.1f} s, peak RSS {peak_rss_gib():.2f} GiB",
+        flush=True,
+    )
     t0 = time.perf_counter()
     labels = model.infer_full(dm)
     infer_s = time.perf_counter() - t0
@@ -116,14 +134,16 @@ def main() -> None:
     print(f"inference {infer_s:.1f} s; {scores}; peak RSS {peak:.2f} GiB", flush=True)
 
     lines = [
-        f"## DMoN, one mini-batch epoch on a {args.nodes:,}-node SBM ({datetime.date.today().isoformat()})", "",
+        f"## DMoN, one mini-batch epoch on a {args.nodes:,}-node SBM ({datetime.date.today().isoformat()})",
+        "",
         f"- machine: {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), {platform.platform()}, "
         f"torch {torch.__version__}, {args.threads} thread(s), shared with other jobs",
         f"- command: `python {shlex.join(['scripts/bench_dmon_sbm.py', *sys.argv[1:]])}`",
         f"- graph: {args.nodes:,} nodes, {n_edges:,} undirected edges, {args.blocks} blocks, p_in {args.p_in}, "
         f"{args.features} Gaussian features (noise {args.feature_noise})",
         f"- training: GCN(1 layer, 64, SeLU, cached=false) + DMoN head, Adam 1e-3, batches of {args.batch_size} seed "
-        f"nodes x {args.neighbors} sampled neighbours, {steps} steps", "",
+        f"nodes x {args.neighbors} sampled neighbours, {steps} steps",
+        "",
         "| nodes | edges | epochs | steps | build s | train s | s/step | inference s | peak RSS GiB | ACC | NMI | ARI |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| {args.nodes:,} | {n_edges:,} | {args.epochs} | {steps} | {build_s:.1f} | {train_s:.1f} | "

@@ -37,39 +37,62 @@ def _env(threads: int, data_root: str, anchor: bool) -> dict:
 
 
 def run_ours(name: str, seed: int, args) -> dict:
-    cmd = [sys.executable, os.path.join(HERE, "bench_dmon.py"), "--data", name, "--seeds", str(seed),
-           "--threads", str(args.threads), "--epochs", str(args.epochs)]
-    out = subprocess.run(cmd, cwd=REPO, env=_env(args.threads, args.data_root, False), capture_output=True,
-                         text=True)
+    cmd = [
+        sys.executable,
+        os.path.join(HERE, "bench_dmon.py"),
+        "--data",
+        name,
+        "--seeds",
+        str(seed),
+        "--threads",
+        str(args.threads),
+        "--epochs",
+        str(args.epochs),
+    ]
+    out = subprocess.run(cmd, cwd=REPO, env=_env(args.threads, args.data_root, False), capture_output=True, text=True)
     rows = [ast.literal_eval(line) for line in out.stdout.splitlines() if line.startswith("{'data'")]
     if out.returncode or len(rows) != 1:
-        raise RuntimeError(f"ours failed ({out.returncode}): {shlex.join(cmd)}\n{out.stdout[-2000:]}\n"
-                           f"{out.stderr[-2000:]}")
+        raise RuntimeError(
+            f"ours failed ({out.returncode}): {shlex.join(cmd)}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
+        )
     return {"lib": "ours", **rows[0]}
 
 
 def run_anchor(name: str, seed: int, args) -> dict:
-    cmd = [args.anchor_python, os.path.join(HERE, "anchor_pypi_pyagc_dmon.py"), "--data", name, "--seed",
-           str(seed), "--threads", str(args.threads), "--root", os.path.join(args.data_root, "planetoid")]
-    out = subprocess.run(cmd, cwd="/tmp", env=_env(args.threads, args.data_root, True), capture_output=True,
-                         text=True)
+    cmd = [
+        args.anchor_python,
+        os.path.join(HERE, "anchor_pypi_pyagc_dmon.py"),
+        "--data",
+        name,
+        "--seed",
+        str(seed),
+        "--threads",
+        str(args.threads),
+        "--root",
+        os.path.join(args.data_root, "planetoid"),
+    ]
+    out = subprocess.run(cmd, cwd="/tmp", env=_env(args.threads, args.data_root, True), capture_output=True, text=True)
     rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     if out.returncode or len(rows) != 1:
-        raise RuntimeError(f"anchor failed ({out.returncode}): {shlex.join(cmd)}\n{out.stdout[-2000:]}\n"
-                           f"{out.stderr[-2000:]}")
+        raise RuntimeError(
+            f"anchor failed ({out.returncode}): {shlex.join(cmd)}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
+        )
     return rows[0]
 
 
 def _probe(python: str, code: str, cwd: str) -> str:
-    out = subprocess.run([python, "-c", code], cwd=cwd, capture_output=True, text=True,
-                         env=_env(1, "/nonexistent", True))
+    out = subprocess.run(
+        [python, "-c", code], cwd=cwd, capture_output=True, text=True, env=_env(1, "/nonexistent", True)
+    )
     return out.stdout.strip() or f"? ({out.stderr.strip().splitlines()[-1:]})"
 
 
 def versions(args) -> dict:
-    code = ("import importlib.metadata as m, torch, torch_geometric, sys; "
-            "print(f\"pyagc {m.version('pyagc')}, torch {torch.__version__}, torch_geometric "
-            "{torch_geometric.__version__}, python {sys.version.split()[0]}\")")
+    code = (
+        "import importlib.metadata as m, torch, torch_geometric, sys; "
+        "print(f\"pyagc {m.version('pyagc')}, torch {torch.__version__}, torch_geometric "
+        '{torch_geometric.__version__}, python {sys.version.split()[0]}")'
+    )
     return {"ours": _probe(sys.executable, code, REPO), "anchor": _probe(args.anchor_python, code, "/tmp")}
 
 
@@ -104,8 +127,10 @@ def main() -> None:
     p.add_argument("--md", default=os.path.join(REPO, "benchmarks", "dmon_vs_pypi_pyagc.md"))
     args = p.parse_args()
     if not os.path.exists(args.anchor_python):
-        sys.exit(f"no anchor interpreter at {args.anchor_python}: python3.11 -m venv /work/benchvenv_pyagc && "
-                 "/work/benchvenv_pyagc/bin/pip install pyagc")
+        sys.exit(
+            f"no anchor interpreter at {args.anchor_python}: python3.11 -m venv /work/benchvenv_pyagc && "
+            "/work/benchvenv_pyagc/bin/pip install pyagc"
+        )
 
     rows, i = [], 0
     for name in args.data:
@@ -118,42 +143,75 @@ def main() -> None:
                 rows.append(r)
             i += 1
 
-    anchor_conf = {name: subprocess.run(
-        [args.anchor_python, os.path.join(HERE, "anchor_pypi_pyagc_dmon.py"), "--data", name, "--show-config"],
-        cwd="/tmp", capture_output=True, text=True, env=_env(1, args.data_root, True)).stdout.strip()
-        for name in args.data}
+    anchor_conf = {
+        name: subprocess.run(
+            [args.anchor_python, os.path.join(HERE, "anchor_pypi_pyagc_dmon.py"), "--data", name, "--show-config"],
+            cwd="/tmp",
+            capture_output=True,
+            text=True,
+            env=_env(1, args.data_root, True),
+        ).stdout.strip()
+        for name in args.data
+    }
     ver = versions(args)
     cmd = shlex.join(["python", "scripts/bench_dmon_vs_pypi_pyagc.py", *sys.argv[1:]])
-    L = [f"# DMoN: ours vs PyPI `pyagc` (Cloudy1225/PyAGC) ({datetime.date.today().isoformat()})", "",
-         f"- machine: {cpu_name()}, {os.cpu_count()} CPUs (shared with other jobs), {platform.platform()}; "
-         f"CPU only, {args.threads} torch thread per run, one process per run, runs sequential, order alternating",
-         f"- ours: `pyagc` at {git_rev()} ({ver['ours']}), `scripts/bench_dmon.py` preset DMoN, {args.epochs} epochs",
-         f"- anchor: {ver['anchor']} in its own venv (`{args.anchor_python}`), "
-         "`scripts/anchor_pypi_pyagc_dmon.py` = its `benchmark/DMoN` procedure and `train.conf.yaml` defaults",
-         f"- data: offline Planetoid raw files under `{args.data_root}/planetoid`",
-         f"- command: `PYAGC_DATA={args.data_root} {cmd}`", ""]
+    L = [
+        f"# DMoN: ours vs PyPI `pyagc` (Cloudy1225/PyAGC) ({datetime.date.today().isoformat()})",
+        "",
+        f"- machine: {cpu_name()}, {os.cpu_count()} CPUs (shared with other jobs), {platform.platform()}; "
+        f"CPU only, {args.threads} torch thread per run, one process per run, runs sequential, order alternating",
+        f"- ours: `pyagc` at {git_rev()} ({ver['ours']}), `scripts/bench_dmon.py` preset DMoN, {args.epochs} epochs",
+        f"- anchor: {ver['anchor']} in its own venv (`{args.anchor_python}`), "
+        "`scripts/anchor_pypi_pyagc_dmon.py` = its `benchmark/DMoN` procedure and `train.conf.yaml` defaults",
+        f"- data: offline Planetoid raw files under `{args.data_root}/planetoid`",
+        f"- command: `PYAGC_DATA={args.data_root} {cmd}`",
+        "",
+    ]
     for name, conf in anchor_conf.items():
         L.append(f"- anchor config for {name}: `{conf}`")
-    L += ["", "## Per run", "", "| data | seed | lib | order | " + " | ".join(KEYS) + " | epochs |",
-          "|---|---:|---|---:|" + "---:|" * (len(KEYS) + 1)]
+    L += [
+        "",
+        "## Per run",
+        "",
+        "| data | seed | lib | order | " + " | ".join(KEYS) + " | epochs |",
+        "|---|---:|---|---:|" + "---:|" * (len(KEYS) + 1),
+    ]
     for r in rows:
-        L.append(f"| {r['data']} | {r['seed']} | {r['lib']} | {r['order']} | "
-                 + " | ".join(fmt(r[k]) for k in KEYS) + f" | {r.get('epochs', args.epochs)} |")
-    L += ["", "## Mean ± std over seeds", "", "| data | lib | n | " + " | ".join(KEYS) + " |",
-          "|---|---|---:|" + "---:|" * len(KEYS)]
+        L.append(
+            f"| {r['data']} | {r['seed']} | {r['lib']} | {r['order']} | "
+            + " | ".join(fmt(r[k]) for k in KEYS)
+            + f" | {r.get('epochs', args.epochs)} |"
+        )
+    L += [
+        "",
+        "## Mean ± std over seeds",
+        "",
+        "| data | lib | n | " + " | ".join(KEYS) + " |",
+        "|---|---|---:|" + "---:|" * len(KEYS),
+    ]
     ratios = {}
     for name in args.data:
         for lib in ("ours", "pyagc-pypi"):
             rs = [r for r in rows if r["data"] == name and r["lib"] == lib]
-            L.append(f"| {name} | {lib} | {len(rs)} | " + " | ".join(
-                f"{np.mean([r[k] for r in rs]):.4f} ± {np.std([r[k] for r in rs]):.4f}" for k in KEYS) + " |")
-        t = {lib: np.mean([r["time_s"] for r in rows if r["data"] == name and r["lib"] == lib])
-             for lib in ("ours", "pyagc-pypi")}
+            L.append(
+                f"| {name} | {lib} | {len(rs)} | "
+                + " | ".join(f"{np.mean([r[k] for r in rs]):.4f} ± {np.std([r[k] for r in rs]):.4f}" for k in KEYS)
+                + " |"
+            )
+        t = {
+            lib: np.mean([r["time_s"] for r in rows if r["data"] == name and r["lib"] == lib])
+            for lib in ("ours", "pyagc-pypi")
+        }
         ratios[name] = t["pyagc-pypi"] / t["ours"]
-    L += ["", "Speed ratio (anchor mean training time / ours; > 1 means ours is faster): "
-          + ", ".join(f"{n} {v:.2f}x" for n, v in ratios.items()), "",
-          "Training time: ours = Lightning `Trainer.fit` wall time; anchor = its full-batch loop "
-          "(incl. early stopping). Inference and metrics excluded for both.", ""]
+    L += [
+        "",
+        "Speed ratio (anchor mean training time / ours; > 1 means ours is faster): "
+        + ", ".join(f"{n} {v:.2f}x" for n, v in ratios.items()),
+        "",
+        "Training time: ours = Lightning `Trainer.fit` wall time; anchor = its full-batch loop "
+        "(incl. early stopping). Inference and metrics excluded for both.",
+        "",
+    ]
     text = "\n".join(L)
     print(text)
     os.makedirs(os.path.dirname(args.md), exist_ok=True)

@@ -63,7 +63,9 @@ def prewarm(runs: list[tuple[str, list[str]]]) -> None:
 
     seen = set()
     for _, overrides in runs:
-        keep = [o for o in overrides if o.split("=", 1)[0].lstrip("+") in ("experiment", "data") or o.startswith("data.")]
+        keep = [
+            o for o in overrides if o.split("=", 1)[0].lstrip("+") in ("experiment", "data") or o.startswith("data.")
+        ]
         key = tuple(keep)
         if key in seen:
             continue
@@ -75,12 +77,22 @@ def prewarm(runs: list[tuple[str, list[str]]]) -> None:
         print(f"[bench] data {dm.name}: {dm.n_samples} samples ready", flush=True)
 
 
-def launch(label: str, overrides: list[str], seed: int, out_dir: Path, max_minutes: float | None,
-           extra: list[str]) -> tuple[subprocess.Popen, Path, Path]:
+def launch(
+    label: str, overrides: list[str], seed: int, out_dir: Path, max_minutes: float | None, extra: list[str]
+) -> tuple[subprocess.Popen, Path, Path]:
     run_dir = out_dir / f"{label}_s{seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    args = [sys.executable, "-m", "pyagc.cli.train", *overrides, f"seed={seed}", "callbacks=throughput",
-            "plot=false", f"paths.output_dir={run_dir}", *extra]
+    args = [
+        sys.executable,
+        "-m",
+        "pyagc.cli.train",
+        *overrides,
+        f"seed={seed}",
+        "callbacks=throughput",
+        "plot=false",
+        f"paths.output_dir={run_dir}",
+        *extra,
+    ]
     if max_minutes:
         total = int(max_minutes * 60)
         args.append(f"+trainer.max_time=00:{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}")
@@ -111,27 +123,55 @@ def epochs_cell(row: dict) -> str:
 
 def markdown(rows: list[dict], args: argparse.Namespace, machine: str, started: str) -> str:
     cmd = "python scripts/bench_experiments.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    lines = [f"## {args.title}", "", f"- Date: {started}", f"- Machine: {machine}", f"- Command: `{cmd}`",
-             f"- Runs at a time: {args.parallel}; training stopped at {args.max_minutes} min per run"
-             if args.max_minutes else f"- Runs at a time: {args.parallel}", ""]
+    lines = [
+        f"## {args.title}",
+        "",
+        f"- Date: {started}",
+        f"- Machine: {machine}",
+        f"- Command: `{cmd}`",
+        f"- Runs at a time: {args.parallel}; training stopped at {args.max_minutes} min per run"
+        if args.max_minutes
+        else f"- Runs at a time: {args.parallel}",
+        "",
+    ]
     labels = list(dict.fromkeys(r["label"] for r in rows))
     for label in labels:
         overrides = next(r["overrides"] for r in rows if r["label"] == label)
         lines.append(f"- `{label}`: `{overrides}`")
-    lines += ["", "| run | seed | ACC | NMI | ARI | silhouette | DB | CH | epochs run | fit s | img/s (median) | "
-              "peak GPU MiB | peak RSS MiB |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [
+        "",
+        "| run | seed | ACC | NMI | ARI | silhouette | DB | CH | epochs run | fit s | img/s (median) | "
+        "peak GPU MiB | peak RSS MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
         if "acc" not in r:
-            lines.append(f"| {r['label']} | {r['seed']} | failed (exit {r['rc']}, see its train.log) |"
-                         + " |" * 10)
+            lines.append(f"| {r['label']} | {r['seed']} | failed (exit {r['rc']}, see its train.log) |" + " |" * 10)
             continue
         t = r.get("time_s", {})
-        lines.append("| " + " | ".join([
-            r["label"], str(r["seed"]), *(fmt(r.get(m), 4 if m != "calinski_harabasz" else 1) for m in METRICS),
-            epochs_cell(r), fmt(t.get("fit"), 1), fmt(r.get("samples_per_sec_median"), 0),
-            fmt(r.get("peak_gpu_mb"), 0), fmt(r.get("peak_rss_mb"), 0)]) + " |")
-    lines += ["", "Means ± std over seeds:", "", "| run | runs | ACC | NMI | ARI | silhouette | DB | CH |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    r["label"],
+                    str(r["seed"]),
+                    *(fmt(r.get(m), 4 if m != "calinski_harabasz" else 1) for m in METRICS),
+                    epochs_cell(r),
+                    fmt(t.get("fit"), 1),
+                    fmt(r.get("samples_per_sec_median"), 0),
+                    fmt(r.get("peak_gpu_mb"), 0),
+                    fmt(r.get("peak_rss_mb"), 0),
+                ]
+            )
+            + " |"
+        )
+    lines += [
+        "",
+        "Means ± std over seeds:",
+        "",
+        "| run | runs | ACC | NMI | ARI | silhouette | DB | CH |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for label in labels:
         ok = [r for r in rows if r["label"] == label and "acc" in r]
         if not ok:
@@ -148,9 +188,12 @@ def markdown(rows: list[dict], args: argparse.Namespace, machine: str, started: 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", action="append", default=[], help="LABEL|OVERRIDES (repeatable)")
-    p.add_argument("--from-json", default=None,
-                   help="write the markdown of a finished (or cut-off) benchmark from its --json rows; "
-                        "give --machine and --date of the original run")
+    p.add_argument(
+        "--from-json",
+        default=None,
+        help="write the markdown of a finished (or cut-off) benchmark from its --json rows; "
+        "give --machine and --date of the original run",
+    )
     p.add_argument("--machine", default=None)
     p.add_argument("--date", default=None)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])

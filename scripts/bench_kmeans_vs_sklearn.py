@@ -59,8 +59,9 @@ def human(n: int) -> str:
     return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n // 1000}k" if n % 1000 == 0 else str(n)
 
 
-def run_pyagc(x: torch.Tensor, k: int, n_init: int, seed: int, threads: int,
-              n_local_trials: int | None) -> tuple[float, float]:
+def run_pyagc(
+    x: torch.Tensor, k: int, n_init: int, seed: int, threads: int, n_local_trials: int | None
+) -> tuple[float, float]:
     torch.set_num_threads(threads)
     with threadpool_limits(limits=threads):
         t = time.perf_counter()
@@ -77,25 +78,36 @@ def run_sklearn(x: np.ndarray, k: int, n_init: int, seed: int, threads: int) -> 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cases", nargs="+", type=parse_case, metavar="NxF:K[:N_INIT]",
-                   default=[parse_case(c) for c in ("10000x10:10", "100000x32:50", "1000000x64:100:3",
-                                                    "100000x256:1000:1")])
+    p.add_argument(
+        "--cases",
+        nargs="+",
+        type=parse_case,
+        metavar="NxF:K[:N_INIT]",
+        default=[parse_case(c) for c in ("10000x10:10", "100000x32:50", "1000000x64:100:3", "100000x256:1000:1")],
+    )
     p.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     p.add_argument("--n-init", type=int, default=10)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--std", type=float, default=3.0, help="cluster standard deviation of the blobs")
-    p.add_argument("--sklearn-trials", action="store_true",
-                   help="pyagc draws scikit-learn's 2 + int(ln K) k-means++ candidates (default: its own 2x)")
+    p.add_argument(
+        "--sklearn-trials",
+        action="store_true",
+        help="pyagc draws scikit-learn's 2 + int(ln K) k-means++ candidates (default: its own 2x)",
+    )
     args = p.parse_args()
 
     print(f"date: {datetime.date.today().isoformat()}  ")
     print(f"machine: {machine()}  ")
-    print(f"python {platform.python_version()}, torch {torch.__version__}, scikit-learn {sklearn.__version__}, "
-          f"numpy {np.__version__}  ")
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__}, scikit-learn {sklearn.__version__}, "
+        f"numpy {np.__version__}  "
+    )
     print(f"command: python {' '.join(sys.argv)}  ")
     print(f"load average at start: {' '.join(f'{v:.1f}' for v in os.getloadavg())}\n")
-    print("| data (N x F) | K | threads | n_init | pyagc s (median) | scikit-learn s (median) | speed ratio "
-          "| inertia ratio |")
+    print(
+        "| data (N x F) | K | threads | n_init | pyagc s (median) | scikit-learn s (median) | speed ratio "
+        "| inertia ratio |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for n, f, k, case_n_init in args.cases:
         n_init = case_n_init or args.n_init
@@ -109,17 +121,27 @@ def main() -> None:
                 res = {}
                 for which in order:
                     trials = 2 + int(math.log(k)) if args.sklearn_trials else None
-                    res[which] = (run_pyagc(x, k, n_init, rep, threads, trials) if which == 0
-                                  else run_sklearn(x_np, k, n_init, rep, threads))
+                    res[which] = (
+                        run_pyagc(x, k, n_init, rep, threads, trials)
+                        if which == 0
+                        else run_sklearn(x_np, k, n_init, rep, threads)
+                    )
                 ours.append(res[0][0])
                 theirs.append(res[1][0])
                 ratios.append(res[0][1] / res[1][1])
-                print(f"  {human(n)} x {f}, K={k}, {threads} thr, rep {rep}: pyagc {res[0][0]:.2f} s, "
-                      f"sklearn {res[1][0]:.2f} s, inertia ratio {ratios[-1]:.5f}", file=sys.stderr, flush=True)
+                print(
+                    f"  {human(n)} x {f}, K={k}, {threads} thr, rep {rep}: pyagc {res[0][0]:.2f} s, "
+                    f"sklearn {res[1][0]:.2f} s, inertia ratio {ratios[-1]:.5f}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             t_ours, t_theirs = statistics.median(ours), statistics.median(theirs)
             note = " (pyagc: scikit-learn's trials)" if args.sklearn_trials else ""
-            print(f"| {human(n)} x {f} | {k} | {threads} | {n_init}{note} | {t_ours:.2f} | {t_theirs:.2f} "
-                  f"| {t_theirs / t_ours:.2f} | {statistics.mean(ratios):.4f} |", flush=True)
+            print(
+                f"| {human(n)} x {f} | {k} | {threads} | {n_init}{note} | {t_ours:.2f} | {t_theirs:.2f} "
+                f"| {t_theirs / t_ours:.2f} | {statistics.mean(ratios):.4f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

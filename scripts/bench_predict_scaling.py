@@ -54,7 +54,7 @@ def write_files(folder: Path, n: int, centers: np.ndarray, std: float, seed: int
         fh.write(",".join(f"f{j}" for j in range(f)) + "\n")
         for i, start in enumerate(range(0, n, chunk)):
             x, _ = blobs(min(chunk, n - start), centers, std, seed + 1 + i)
-            out[start:start + len(x)] = x
+            out[start : start + len(x)] = x
             np.savetxt(fh, x, fmt="%.5g", delimiter=",")
     out.flush()
     del out
@@ -103,11 +103,22 @@ def main() -> None:
 
     py = sys.executable
     train_dir = work / "train"
-    train_cmd = [py, "-m", "pyagc.cli.train", f"hydra.run.dir={train_dir}", "data=file",
-                 f"data.path={work / 'train.npy'}", f"data.labels_path={work / 'train_labels.npy'}",
-                 f"n_clusters={args.centers}", f"encoder.hidden_dims={args.hidden}",
-                 f"model.pretrain_epochs={args.epochs}", f"model.epochs={args.epochs}", "plot=false",
-                 "trainer.enable_progress_bar=false", "logger=none"]
+    train_cmd = [
+        py,
+        "-m",
+        "pyagc.cli.train",
+        f"hydra.run.dir={train_dir}",
+        "data=file",
+        f"data.path={work / 'train.npy'}",
+        f"data.labels_path={work / 'train_labels.npy'}",
+        f"n_clusters={args.centers}",
+        f"encoder.hidden_dims={args.hidden}",
+        f"model.pretrain_epochs={args.epochs}",
+        f"model.epochs={args.epochs}",
+        "plot=false",
+        "trainer.enable_progress_bar=false",
+        "logger=none",
+    ]
     done = train_dir / "metrics.json"
     if args.retrain or not done.is_file() or not Path(json.loads(done.read_text())["checkpoint"]).is_file():
         print("training:", shlex.join(train_cmd), flush=True)
@@ -133,20 +144,40 @@ def main() -> None:
         for fmt in args.formats:
             for extra in ([], ["soft=true", "embeddings=true"]):
                 out = work / f"pred_{n}_{fmt}_{'all' if extra else 'assign'}"
-                cmd = [py, "-m", "pyagc.cli.predict", f"ckpt={ckpt}", "data=file", f"data.path={files[fmt]}",
-                       f"out={out}", f"batch_size={args.batch_size}", f"threads={args.threads}", *extra]
+                cmd = [
+                    py,
+                    "-m",
+                    "pyagc.cli.predict",
+                    f"ckpt={ckpt}",
+                    "data=file",
+                    f"data.path={files[fmt]}",
+                    f"out={out}",
+                    f"batch_size={args.batch_size}",
+                    f"threads={args.threads}",
+                    *extra,
+                ]
                 wall, rss, rc = run_measured(cmd, work / f"{out.name}.log")
                 if rc != 0:
                     sys.exit(f"prediction failed (exit {rc}); see {work / (out.name + '.log')}")
                 m = json.loads((out / "metrics.json").read_text())
-                row = {"rows": n, "format": fmt, "outputs": "assignments + soft + embeddings" if extra else
-                       "assignments", "file_mb": files[fmt].stat().st_size / 2**20, "wall_s": wall,
-                       "predict_s": m["time_s"], "rows_per_s": m["samples_per_s"], "peak_rss_mb": rss,
-                       "out_mb": sum(p.stat().st_size for p in out.iterdir() if p.is_file()) / 2**20,
-                       "command": shlex.join(["pyagc-predict", *cmd[3:]])}
+                row = {
+                    "rows": n,
+                    "format": fmt,
+                    "outputs": "assignments + soft + embeddings" if extra else "assignments",
+                    "file_mb": files[fmt].stat().st_size / 2**20,
+                    "wall_s": wall,
+                    "predict_s": m["time_s"],
+                    "rows_per_s": m["samples_per_s"],
+                    "peak_rss_mb": rss,
+                    "out_mb": sum(p.stat().st_size for p in out.iterdir() if p.is_file()) / 2**20,
+                    "command": shlex.join(["pyagc-predict", *cmd[3:]]),
+                }
                 results.append(row)
-                print(f"  {fmt:>4} {n:>9,} rows {row['outputs']:<32} wall {wall:6.1f} s  predict {m['time_s']:6.1f} s"
-                      f"  {m['samples_per_s']:>10,.0f} rows/s  peak RSS {rss:7.1f} MiB", flush=True)
+                print(
+                    f"  {fmt:>4} {n:>9,} rows {row['outputs']:<32} wall {wall:6.1f} s  predict {m['time_s']:6.1f} s"
+                    f"  {m['samples_per_s']:>10,.0f} rows/s  peak RSS {rss:7.1f} MiB",
+                    flush=True,
+                )
 
     verdicts = []
     for fmt in args.formats:
@@ -156,8 +187,7 @@ def main() -> None:
             growth = hi["peak_rss_mb"] - lo["peak_rss_mb"]
             verdicts.append((fmt, outputs, lo["rows"], hi["rows"], growth, growth <= args.rss_slack_mb))
     for fmt, outputs, lo, hi, growth, ok in verdicts:
-        print(f"peak RSS {fmt} ({outputs}): {lo:,} -> {hi:,} rows: {growth:+.1f} MiB "
-              f"({'flat' if ok else 'GROWS'})")
+        print(f"peak RSS {fmt} ({outputs}): {lo:,} -> {hi:,} rows: {growth:+.1f} MiB ({'flat' if ok else 'GROWS'})")
 
     if args.md:
         write_md(Path(args.md), args, trained, train_cmd, results, verdicts, floor_rss)
@@ -165,8 +195,15 @@ def main() -> None:
         sys.exit("peak memory grows with the number of rows")
 
 
-def write_md(path: Path, args: argparse.Namespace, trained: dict, train_cmd: list[str], results: list[dict],
-             verdicts: list, floor_rss: float) -> None:
+def write_md(
+    path: Path,
+    args: argparse.Namespace,
+    trained: dict,
+    train_cmd: list[str],
+    results: list[dict],
+    verdicts: list,
+    floor_rss: float,
+) -> None:
     import torch
 
     lines = [
@@ -195,12 +232,20 @@ def write_md(path: Path, args: argparse.Namespace, trained: dict, train_cmd: lis
         "|---:|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        lines.append(f"| {r['rows']:,} | {r['format']} | {r['outputs']} | {r['file_mb']:,.0f} | {r['wall_s']:.1f} | "
-                     f"{r['predict_s']:.1f} | {r['rows_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} | {r['out_mb']:,.0f} |")
-    lines += ["", f"Importing the modules alone (torch with its CUDA libraries, Lightning, Hydra, scikit-learn) peaks at "
-              f"{floor_rss:,.0f} MiB of RSS in this environment: the rest is the model, one batch and the outputs' "
-              "buffers.", "", "Peak RSS from the smallest to the largest size (memory must not grow with the rows; "
-              f"tolerance {args.rss_slack_mb:.0f} MiB):", ""]
+        lines.append(
+            f"| {r['rows']:,} | {r['format']} | {r['outputs']} | {r['file_mb']:,.0f} | {r['wall_s']:.1f} | "
+            f"{r['predict_s']:.1f} | {r['rows_per_s']:,.0f} | {r['peak_rss_mb']:,.0f} | {r['out_mb']:,.0f} |"
+        )
+    lines += [
+        "",
+        f"Importing the modules alone (torch with its CUDA libraries, Lightning, Hydra, scikit-learn) peaks at "
+        f"{floor_rss:,.0f} MiB of RSS in this environment: the rest is the model, one batch and the outputs' "
+        "buffers.",
+        "",
+        "Peak RSS from the smallest to the largest size (memory must not grow with the rows; "
+        f"tolerance {args.rss_slack_mb:.0f} MiB):",
+        "",
+    ]
     for fmt, outputs, lo, hi, growth, ok in verdicts:
         lines.append(f"- {fmt}, {outputs}: {lo:,} -> {hi:,} rows: {growth:+.1f} MiB ({'flat' if ok else 'grows'})")
     lines += ["", "Commands, one per row of the table:", ""]

@@ -83,8 +83,14 @@ def build_template(args) -> tuple[ClusteringModule, SyntheticImages]:
     encoder = ResNetEncoder("resnet18", in_channels=3, latent_dim=128, small_stem=True)
     head = KMeansClusterHead(args.n_clusters, encoder.latent_dim, n_init=1, seed=args.seed)
     model = ClusteringModule(encoder, head, pretrain_epochs=0, epochs=1, optimizer=dict(args.optimizer))
-    dm = SyntheticImages(args.n_samples, batch_size=args.batch_size, eval_batch_size=256, seed=args.seed,
-                         num_workers=args.num_workers, drop_last=True)
+    dm = SyntheticImages(
+        args.n_samples,
+        batch_size=args.batch_size,
+        eval_batch_size=256,
+        seed=args.seed,
+        num_workers=args.num_workers,
+        drop_last=True,
+    )
     dm.setup()
     model.initialize_head(dm)  # once, outside every timed region; both sides copy this state
     return model, dm
@@ -96,9 +102,15 @@ def run_lightning(template: ClusteringModule, dm: SyntheticImages, args, profile
     step_clock = StepClock()
     with tempfile.TemporaryDirectory() as tmp:
         trainer = pl.Trainer(
-            accelerator="cpu", devices=1, max_epochs=1, limit_train_batches=args.warmup + args.steps,
-            logger=pl.loggers.CSVLogger(tmp, name="bench"), callbacks=[EpochProgressBar(), clock, step_clock],
-            enable_checkpointing=False, enable_model_summary=False, num_sanity_val_steps=0,
+            accelerator="cpu",
+            devices=1,
+            max_epochs=1,
+            limit_train_batches=args.warmup + args.steps,
+            logger=pl.loggers.CSVLogger(tmp, name="bench"),
+            callbacks=[EpochProgressBar(), clock, step_clock],
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
             log_every_n_steps=50,
         )
         prof = cProfile.Profile() if profile else None
@@ -183,13 +195,18 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     pl.seed_everything(args.seed, verbose=False)
     import logging
+
     logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     import warnings
+
     warnings.filterwarnings("ignore")
 
-    print(f"torch {torch.__version__}, lightning {pl.__version__}, threads {torch.get_num_threads()}, "
-          f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}", flush=True)
+    print(
+        f"torch {torch.__version__}, lightning {pl.__version__}, threads {torch.get_num_threads()}, "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}",
+        flush=True,
+    )
     template, dm = build_template(args)
     opt = build_optimizer(template.parameters(), dict(args.optimizer))
     fused = opt.defaults.get("fused")
@@ -208,16 +225,21 @@ def main() -> None:
         run_bare(template, dm, args, profile=True)
     med_p, med_b = statistics.median(pyagc_rates), statistics.median(bare_rates)
     ratios = [p / b for p, b in zip(pyagc_rates, bare_rates)]
-    print(f"median pyagc {med_p:.2f} img/s, bare {med_b:.2f} img/s, ratio {med_p / med_b:.3f} "
-          f"(per-round ratios median {statistics.median(ratios):.3f})", flush=True)
+    print(
+        f"median pyagc {med_p:.2f} img/s, bare {med_b:.2f} img/s, ratio {med_p / med_b:.3f} "
+        f"(per-round ratios median {statistics.median(ratios):.3f})",
+        flush=True,
+    )
 
     command = f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} python " + shlex.join(
-        ["scripts/bench_resnet_throughput.py", *sys.argv[1:]])
-    rows = "\n".join(f"| {i + 1} | {p:.2f} | {b:.2f} | {p / b:.3f} |"
-                     for i, (p, b) in enumerate(zip(pyagc_rates, bare_rates)))
+        ["scripts/bench_resnet_throughput.py", *sys.argv[1:]]
+    )
+    rows = "\n".join(
+        f"| {i + 1} | {p:.2f} | {b:.2f} | {p / b:.3f} |" for i, (p, b) in enumerate(zip(pyagc_rates, bare_rates))
+    )
     section = f"""## {args.threads} thread(s), batch {args.batch_size}
 
-Date: {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}. Machine: {cpu_name()},
+Date: {_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}. Machine: {cpu_name()},
 {os.cpu_count()} logical CPUs (shared with other jobs), Python {platform.python_version()}, torch {torch.__version__},
 pytorch_lightning {pl.__version__}. Optimizer: Adam lr 1e-3, fused={fused}. Data: {args.n_samples} random 3x32x32 images,
 DataLoader num_workers={args.num_workers}, drop_last. Per run: {args.warmup} warm-up + {args.steps} timed steps;
@@ -234,7 +256,7 @@ Framework overhead (1 - median ratio): {100 * (1 - med_p / med_b):.1f} %; per-ro
 {statistics.median(ratios):.3f}, min {min(ratios):.3f}, max {max(ratios):.3f}.
 """
     out = Path(args.out)
-    header = f"""# ResNet-18 (small stem) training throughput on CPU: pyagc vs a bare PyTorch loop
+    header = """# ResNet-18 (small stem) training throughput on CPU: pyagc vs a bare PyTorch loop
 
 Target (issue 6): a training step of pyagc's ResNet-18 encoder at 32 px under
 `ClusteringModule` + `pytorch_lightning.Trainer` within 20 % of a bare PyTorch loop doing the same work.

@@ -42,27 +42,52 @@ def run_one(args: argparse.Namespace, scaling: str, seed: int) -> dict:
     dm = TabularDataModule("digits", scaling=scaling, batch_size=args.batch_size, seed=seed)
     dm.setup()
     steps = math.ceil(dm.n_samples / args.batch_size) * args.epochs
-    head = SOMClusterHead(dm.n_classes, args.latent, map_size=tuple(args.map_size), gamma=args.gamma,
-                          T_max=args.T_max, T_min=args.T_min, decay_steps=max(steps, 1), seed=seed)
+    head = SOMClusterHead(
+        dm.n_classes,
+        args.latent,
+        map_size=tuple(args.map_size),
+        gamma=args.gamma,
+        T_max=args.T_max,
+        T_min=args.T_min,
+        decay_steps=max(steps, 1),
+        seed=seed,
+    )
     enc = MLPAutoencoder(dm.n_features, hidden_dims=args.hidden, latent_dim=args.latent)
-    model = ClusteringModule(enc, head, pretrain_epochs=args.pretrain_epochs, epochs=args.epochs,
-                             optimizer={"name": "adam", "lr": args.lr})
-    trainer = pl.Trainer(max_epochs=args.pretrain_epochs + args.epochs, accelerator="cpu", devices=1, logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         num_sanity_val_steps=0)
+    model = ClusteringModule(
+        enc, head, pretrain_epochs=args.pretrain_epochs, epochs=args.epochs, optimizer={"name": "adam", "lr": args.lr}
+    )
+    trainer = pl.Trainer(
+        max_epochs=args.pretrain_epochs + args.epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     t0 = time.perf_counter()
     trainer.fit(model, datamodule=dm)
-    fit_s = time.perf_counter() - t0
+    time.perf_counter() - t0
     pred = model.infer_full(dm).numpy()
     total_s = time.perf_counter() - t0
     y = dm.y.numpy()
     z = model.embed(dm)
     km = kmeans(z, dm.n_classes, n_init=10, seed=seed).labels.numpy()
     m = external_metrics(y, pred)
-    return {"scaling": scaling, "seed": seed, "acc": m["acc"], "nmi": m["nmi"], "ari": m["ari"],
-            "kmeans_z_acc": external_metrics(y, km)["acc"], "clusters_used": int(len(np.unique(pred))),
-            "joint_steps": int(head.steps), "final_T": head.temperature, "time_s": total_s,
-            "phase_s": {k: round(v, 2) for k, v in model.phase_times.items()}}
+    return {
+        "scaling": scaling,
+        "seed": seed,
+        "acc": m["acc"],
+        "nmi": m["nmi"],
+        "ari": m["ari"],
+        "kmeans_z_acc": external_metrics(y, km)["acc"],
+        "clusters_used": int(len(np.unique(pred))),
+        "joint_steps": int(head.steps),
+        "final_T": head.temperature,
+        "time_s": total_s,
+        "phase_s": {k: round(v, 2) for k, v in model.phase_times.items()},
+    }
 
 
 def main() -> None:
@@ -80,8 +105,9 @@ def main() -> None:
     p.add_argument("--T-max", type=float, default=1.0)
     p.add_argument("--T-min", type=float, default=0.1)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks",
-                                                  "som_head.md"))
+    p.add_argument(
+        "--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks", "som_head.md")
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     runs = []
@@ -109,8 +135,10 @@ def main() -> None:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in runs:
-        lines.append(f"| {r['scaling']} | {r['seed']} | {r['acc']:.4f} | {r['nmi']:.4f} | {r['ari']:.4f} | "
-                     f"{r['kmeans_z_acc']:.4f} | {r['time_s']:.1f} |")
+        lines.append(
+            f"| {r['scaling']} | {r['seed']} | {r['acc']:.4f} | {r['nmi']:.4f} | {r['ari']:.4f} | "
+            f"{r['kmeans_z_acc']:.4f} | {r['time_s']:.1f} |"
+        )
     for scaling in args.scalings:
         rs = [r for r in runs if r["scaling"] == scaling]
 
@@ -118,12 +146,14 @@ def main() -> None:
             v = np.array([r[key] for r in rs])
             return f"{v.mean():.4f} ± {v.std():.4f}"
 
-        lines.append(f"| **{scaling} mean ± std** | | {ms('acc')} | {ms('nmi')} | {ms('ari')} | {ms('kmeans_z_acc')} | "
-                     f"{np.mean([r['time_s'] for r in rs]):.1f} |")
+        lines.append(
+            f"| **{scaling} mean ± std** | | {ms('acc')} | {ms('nmi')} | {ms('ari')} | {ms('kmeans_z_acc')} | "
+            f"{np.mean([r['time_s'] for r in rs]):.1f} |"
+        )
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as fh:
         fh.write("\n".join(lines) + "\n")
-    print("\n".join(lines[-len(args.scalings):]))
+    print("\n".join(lines[-len(args.scalings) :]))
     print(f"wrote {args.out}")
 
 

@@ -55,9 +55,20 @@ def quantization_error(X: np.ndarray, W: np.ndarray) -> float:
 def run_pyagc(X, args):
     from pyagc.som import SOM
 
-    som = SOM(args.grid, args.grid, X.shape[1], epochs=args.epochs, batch_size=args.batch_size, sigma=args.sigma,
-              learning_rate=args.lr, sigma_decay="asymptotic", lr_decay="asymptotic", initialization_mode="pca",
-              neighborhood_function="gaussian", random_seed=args.seed)
+    som = SOM(
+        args.grid,
+        args.grid,
+        X.shape[1],
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        sigma=args.sigma,
+        learning_rate=args.lr,
+        sigma_decay="asymptotic",
+        lr_decay="asymptotic",
+        initialization_mode="pca",
+        neighborhood_function="gaussian",
+        random_seed=args.seed,
+    )
     t = time.perf_counter()
     som.fit(X, keep_data=False)
     dt = time.perf_counter() - t
@@ -69,10 +80,23 @@ def run_torchsom(X, args):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        som = TSOM(args.grid, args.grid, X.shape[1], epochs=args.epochs, batch_size=args.batch_size, sigma=args.sigma,
-                   learning_rate=args.lr, lr_decay_function="asymptotic_decay", sigma_decay_function="asymptotic_decay",
-                   neighborhood_function="gaussian", initialization_mode="pca", topology="rectangular",
-                   search_backend="torch", device="cpu", random_seed=args.seed)
+        som = TSOM(
+            args.grid,
+            args.grid,
+            X.shape[1],
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            sigma=args.sigma,
+            learning_rate=args.lr,
+            lr_decay_function="asymptotic_decay",
+            sigma_decay_function="asymptotic_decay",
+            neighborhood_function="gaussian",
+            initialization_mode="pca",
+            topology="rectangular",
+            search_backend="torch",
+            device="cpu",
+            random_seed=args.seed,
+        )
     Xt = torch.as_tensor(X)
     torch.manual_seed(args.seed)
     t = time.perf_counter()
@@ -85,9 +109,18 @@ def run_torchsom(X, args):
 def run_minisom(X, args):
     from minisom import MiniSom
 
-    som = MiniSom(args.grid, args.grid, X.shape[1], sigma=args.sigma, learning_rate=args.lr,
-                  decay_function="asymptotic_decay", sigma_decay_function="asymptotic_decay",
-                  neighborhood_function="gaussian", topology="rectangular", random_seed=args.seed)
+    som = MiniSom(
+        args.grid,
+        args.grid,
+        X.shape[1],
+        sigma=args.sigma,
+        learning_rate=args.lr,
+        decay_function="asymptotic_decay",
+        sigma_decay_function="asymptotic_decay",
+        neighborhood_function="gaussian",
+        topology="rectangular",
+        random_seed=args.seed,
+    )
     t = time.perf_counter()
     som.pca_weights_init(X)
     som.train(X, num_iteration=args.epochs * len(X), random_order=True)
@@ -139,12 +172,24 @@ def main() -> None:
             times.append(dt)
             qe = quantization_error(X, W)
         rows[lib] = {"time": min(times), "times": times, "qe": qe}
-        print(f"{lib:9s} fit {min(times):8.2f} s (runs: {', '.join(f'{t:.2f}' for t in times)})  QE {qe:.4f}",
-              flush=True)
-    versions = {lib: md.version({"pyagc": "pyagc", "torchsom": "torchsom", "minisom": "MiniSom"}[lib])
-                if lib != "pyagc" else "checkout" for lib in rows}
-    cmd = " ".join([os.path.relpath(sys.executable) if not sys.executable.startswith("/work/benchvenv_som")
-                    else "/work/benchvenv_som/bin/python", os.path.relpath(sys.argv[0])] + sys.argv[1:])
+        print(
+            f"{lib:9s} fit {min(times):8.2f} s (runs: {', '.join(f'{t:.2f}' for t in times)})  QE {qe:.4f}", flush=True
+        )
+    versions = {
+        lib: md.version({"pyagc": "pyagc", "torchsom": "torchsom", "minisom": "MiniSom"}[lib])
+        if lib != "pyagc"
+        else "checkout"
+        for lib in rows
+    }
+    cmd = " ".join(
+        [
+            os.path.relpath(sys.executable)
+            if not sys.executable.startswith("/work/benchvenv_som")
+            else "/work/benchvenv_som/bin/python",
+            os.path.relpath(sys.argv[0]),
+        ]
+        + sys.argv[1:]
+    )
     lines = [
         "# SOM training speed: pyagc vs torchsom vs MiniSom",
         "",

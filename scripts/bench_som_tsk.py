@@ -76,10 +76,21 @@ def run_one(name: str, X: np.ndarray, y: np.ndarray, seed: int):
     d = ari_tsk - ari_sk
     outcome = "tie" if abs(d) <= TIE else ("win" if d > 0 else "loss")
     return {
-        "name": name, "n": len(X), "d": X.shape[1], "k": k, "grid": f"{som.x}x{som.y}",
-        "ari_sk": ari_sk, "ari_tsk": ari_tsk, "dari": d, "outcome": outcome,
-        "chosen": res["chosen"].split(":")[0], "inertia_sk": km.inertia_, "inertia_tsk": res["inertia"],
-        "t_sk": t_sk, "t_tsk": t_tsk, "t_som": t_som,
+        "name": name,
+        "n": len(X),
+        "d": X.shape[1],
+        "k": k,
+        "grid": f"{som.x}x{som.y}",
+        "ari_sk": ari_sk,
+        "ari_tsk": ari_tsk,
+        "dari": d,
+        "outcome": outcome,
+        "chosen": res["chosen"].split(":")[0],
+        "inertia_sk": km.inertia_,
+        "inertia_tsk": res["inertia"],
+        "t_sk": t_sk,
+        "t_tsk": t_tsk,
+        "t_som": t_som,
     }
 
 
@@ -88,7 +99,9 @@ def main() -> None:
     ap.add_argument("--data-root", default=os.environ.get("PYAGC_CLUSTERING_DATA", "/work/shared/data/clustering"))
     ap.add_argument("--max-n", type=int, default=0, help="skip sets with more points (0 = no limit)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks", "som_tsk.md"))
+    ap.add_argument(
+        "--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks", "som_tsk.md")
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -109,13 +122,19 @@ def main() -> None:
             continue
         r = run_one(name, X, y, args.seed)
         rows.append(r)
-        print(f"{name:28s} n={r['n']:6d} k={r['k']:3d} ARI sk={r['ari_sk']:.4f} tsk={r['ari_tsk']:.4f} "
-              f"d={r['dari']:+.4f} {r['outcome']:4s} [{r['chosen']}] t_sk={r['t_sk']:.2f}s t_tsk={r['t_tsk']:.2f}s "
-              f"t_som={r['t_som']:.2f}s", flush=True)
+        print(
+            f"{name:28s} n={r['n']:6d} k={r['k']:3d} ARI sk={r['ari_sk']:.4f} tsk={r['ari_tsk']:.4f} "
+            f"d={r['dari']:+.4f} {r['outcome']:4s} [{r['chosen']}] t_sk={r['t_sk']:.2f}s t_tsk={r['t_tsk']:.2f}s "
+            f"t_som={r['t_som']:.2f}s",
+            flush=True,
+        )
     dg = load_digits()
     r = run_one("sklearn/digits", dg.data.astype(np.float64), dg.target + 1, args.seed)
     rows.append(r)
-    print(f"{'sklearn/digits':28s} ARI sk={r['ari_sk']:.4f} tsk={r['ari_tsk']:.4f} d={r['dari']:+.4f} {r['outcome']}", flush=True)
+    print(
+        f"{'sklearn/digits':28s} ARI sk={r['ari_sk']:.4f} tsk={r['ari_tsk']:.4f} d={r['dari']:+.4f} {r['outcome']}",
+        flush=True,
+    )
     total = time.perf_counter() - t_start
 
     wins = sum(r["outcome"] == "win" for r in rows)

@@ -38,11 +38,26 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clustpy_side_by_side import (  # noqa: E402
-    METRIC_COLS, SCRIPTS, SEED_LIB, Col, Stopwatch, add_common_args, finish_report, cpu_trainer, data_module,
-    add_from_json_arg, header_lines, md_table, means_table, ratio_table, report_joined, resolve_data_root,
-    run_side_by_side, shared_flags, start_driver,
+    METRIC_COLS,
+    SCRIPTS,
+    SEED_LIB,
+    Col,
+    Stopwatch,
+    add_common_args,
+    add_from_json_arg,
+    cpu_trainer,
+    data_module,
+    finish_report,
+    header_lines,
+    md_table,
+    means_table,
+    ratio_table,
+    report_joined,
+    resolve_data_root,
+    run_side_by_side,
+    shared_flags,
+    start_driver,
 )
-
 
 # pyagc's VaDE preset arguments per --match: its own autoencoder, or clustpy's (VaDE's _VaDE_VAE pretraining)
 MATCH = {
@@ -68,10 +83,21 @@ def worker(args) -> None:
     def fit(dm, pretrain_epochs, epochs, seed):
         pl.seed_everything(seed, verbose=False)
         dm.setup("fit")
-        model = VaDE(dm.n_features, dm.n_classes, hidden_dims=args.hidden, n_features=args.latent,
-                     pretrain_epochs=pretrain_epochs, epochs=epochs, n_init=args.n_init,
-                     init=args.init, optimizer={"name": "adam", "lr": args.lr}, reconstruction_weight=args.reconstruction_weight,
-                     mixture_weights=args.mixture_weights, seed=seed, **MATCH[args.match])
+        model = VaDE(
+            dm.n_features,
+            dm.n_classes,
+            hidden_dims=args.hidden,
+            n_features=args.latent,
+            pretrain_epochs=pretrain_epochs,
+            epochs=epochs,
+            n_init=args.n_init,
+            init=args.init,
+            optimizer={"name": "adam", "lr": args.lr},
+            reconstruction_weight=args.reconstruction_weight,
+            mixture_weights=args.mixture_weights,
+            seed=seed,
+            **MATCH[args.match],
+        )
         cpu_trainer(pretrain_epochs + epochs, args.precision).fit(model, datamodule=dm)
         return model
 
@@ -82,9 +108,16 @@ def worker(args) -> None:
     model = fit(dm, args.pretrain_epochs, args.epochs, args.seed)
     elapsed = sw.wall
     pred = model.infer_full(dm).numpy()
-    res = {"lib": "pyagc", "method": "vade", "seed": args.seed, **external_metrics(dm.y.numpy(), pred),
-           "time_s": round(elapsed, 2), "n": int(dm.n_samples), "joint_steps": int(model.joint_steps),
-           "phase_s": {k: round(v, 2) for k, v in model.phase_times.items()}}
+    res = {
+        "lib": "pyagc",
+        "method": "vade",
+        "seed": args.seed,
+        **external_metrics(dm.y.numpy(), pred),
+        "time_s": round(elapsed, 2),
+        "n": int(dm.n_samples),
+        "joint_steps": int(model.joint_steps),
+        "phase_s": {k: round(v, 2) for k, v in model.phase_times.items()},
+    }
     print(json.dumps(res), flush=True)
 
 
@@ -95,18 +128,31 @@ def report(args, runs: list[dict], meta: dict, command: str, done: bool) -> str:
         f"layers [d, {', '.join(map(str, args.hidden))}, {args.latent}] (mean + log-variance, sigmoid output), "
         f"batch_size={args.batch_size}, pretrain_epochs={args.pretrain_epochs}, epochs={args.epochs}, "
         f"threads={args.threads}, limit={args.limit}",
-        f"- pyagc: `VaDE` preset, "
-        + ("ReLU + Xavier init, AE pretraining with MSE" if args.match == "none" else
-           "clustpy's autoencoder (`--match clustpy`: LeakyReLU + PyTorch default init, AE pretraining with BCE)")
+        "- pyagc: `VaDE` preset, "
+        + (
+            "ReLU + Xavier init, AE pretraining with MSE"
+            if args.match == "none"
+            else "clustpy's autoencoder (`--match clustpy`: LeakyReLU + PyTorch default init, AE pretraining with BCE)"
+        )
         + " (Adam 1e-3), "
-        + ("diagonal GMM init" if getattr(args, "init", "gmm") == "gmm" else
-           "full-covariance GMM init projected onto the diagonal prior (`--init gmm_full`)" if args.init == "gmm_full"
-           else "k-means init (`--init kmeans`)")
+        + (
+            "diagonal GMM init"
+            if getattr(args, "init", "gmm") == "gmm"
+            else "full-covariance GMM init projected onto the diagonal prior (`--init gmm_full`)"
+            if args.init == "gmm_full"
+            else "k-means init (`--init kmeans`)"
+        )
         + f" (n_init={args.n_init}), negative ELBO with BCE reconstruction summed over features"
-        + ("" if getattr(args, "reconstruction_weight", 1.0) == 1.0 else
-           f" and weighted {args.reconstruction_weight:g}x against the KL terms (`--reconstruction-weight`)")
-        + (", fixed uniform mixture weights (`--mixture-weights uniform`)"
-           if getattr(args, "mixture_weights", "learned") == "uniform" else "")
+        + (
+            ""
+            if getattr(args, "reconstruction_weight", 1.0) == 1.0
+            else f" and weighted {args.reconstruction_weight:g}x against the KL terms (`--reconstruction-weight`)"
+        )
+        + (
+            ", fixed uniform mixture weights (`--mixture-weights uniform`)"
+            if getattr(args, "mixture_weights", "learned") == "uniform"
+            else ""
+        )
         + f", Adam lr={args.lr} (constant), precision {args.precision}.",
         "- clustpy: `clustpy.deep.VaDE` defaults otherwise: LeakyReLU, PyTorch init, AE pretraining with BCE "
         "(Adam 1e-3), diagonal GMM init (n_init=10), Adam 1e-4, BCE summed over the batch, float32 "
@@ -119,8 +165,11 @@ def report(args, runs: list[dict], meta: dict, command: str, done: bool) -> str:
 
     def note(r: dict) -> str:
         raw = r["raw"]
-        return (f"gmm_acc {raw['gmm_acc']:.4f}" if r["lib"] == "clustpy"
-                else "phases " + ", ".join(f"{k} {v:.1f}s" for k, v in raw.get("phase_s", {}).items()))
+        return (
+            f"gmm_acc {raw['gmm_acc']:.4f}"
+            if r["lib"] == "clustpy"
+            else "phases " + ", ".join(f"{k} {v:.1f}s" for k, v in raw.get("phase_s", {}).items())
+        )
 
     times = (Col("fit_s", "fit_s", ".1f"), Col("proc_s", "proc_s", ".1f"))
     lines += md_table([*SEED_LIB, *METRIC_COLS, *times, Col("notes", note, text=True)], runs)
@@ -133,25 +182,40 @@ def report(args, runs: list[dict], meta: dict, command: str, done: bool) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_args(p, "vade", scaling_choices=["minmax", "unit", "none"],
-                    data_root_option=True)
+    add_common_args(p, "vade", scaling_choices=["minmax", "unit", "none"], data_root_option=True)
     p.add_argument("--seed", type=int, default=0, help="--worker only")
     p.add_argument("--lr", type=float, default=2e-3, help="pyagc VaDE-phase Adam lr")
     p.add_argument("--n-init", type=int, default=10, help="pyagc GMM restarts")
-    p.add_argument("--init", choices=["gmm", "gmm_full", "kmeans"], default="gmm_full",
-                   help="pyagc: the prior's start (VaDEClusterHead(init=...)): full-covariance GMM projected onto the "
-                        "diagonal prior (the default since session 14), diagonal GMM (the paper's; the runs recorded "
-                        "before session 14), or k-means")
-    p.add_argument("--reconstruction-weight", type=float, default=1.0,
-                   help="pyagc: weight of the reconstruction against the KL terms (1: the paper's ELBO; clustpy's "
-                        "VaDE sums the reconstruction over the batch and averages the KL terms: weight = batch size)")
-    p.add_argument("--mixture-weights", choices=["learned", "uniform"], default="learned",
-                   help="pyagc: the prior's pi learned from the GMM fit (the paper) or fixed at 1/K (clustpy's "
-                        "pi = softmax(GMM weights) is within a few percent of 1/K)")
+    p.add_argument(
+        "--init",
+        choices=["gmm", "gmm_full", "kmeans"],
+        default="gmm_full",
+        help="pyagc: the prior's start (VaDEClusterHead(init=...)): full-covariance GMM projected onto the "
+        "diagonal prior (the default since session 14), diagonal GMM (the paper's; the runs recorded "
+        "before session 14), or k-means",
+    )
+    p.add_argument(
+        "--reconstruction-weight",
+        type=float,
+        default=1.0,
+        help="pyagc: weight of the reconstruction against the KL terms (1: the paper's ELBO; clustpy's "
+        "VaDE sums the reconstruction over the batch and averages the KL terms: weight = batch size)",
+    )
+    p.add_argument(
+        "--mixture-weights",
+        choices=["learned", "uniform"],
+        default="learned",
+        help="pyagc: the prior's pi learned from the GMM fit (the paper) or fixed at 1/K (clustpy's "
+        "pi = softmax(GMM weights) is within a few percent of 1/K)",
+    )
     p.add_argument("--precision", default="32-true", help="pyagc only: Lightning precision (bf16-mixed: AMX on CPU)")
-    p.add_argument("--match", choices=sorted(MATCH), default="none",
-                   help="pyagc's autoencoder: none = the preset's (ReLU, Xavier, MSE pretraining); clustpy = clustpy's "
-                        "(LeakyReLU, default init, BCE pretraining)")
+    p.add_argument(
+        "--match",
+        choices=sorted(MATCH),
+        default="none",
+        help="pyagc's autoencoder: none = the preset's (ReLU, Xavier, MSE pretraining); clustpy = clustpy's "
+        "(LeakyReLU, default init, BCE pretraining)",
+    )
     add_from_json_arg(p)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -159,30 +223,73 @@ def main() -> None:
         worker(args)
         return
     if args.from_json:
-        report_joined(args, "vade", report, check=("lr", "n_init", "precision", "match", "threads",
-                                                             "reconstruction_weight", "mixture_weights", "init"),
-                      defaults={"reconstruction_weight": 1.0, "mixture_weights": "learned", "init": "gmm"})
+        report_joined(
+            args,
+            "vade",
+            report,
+            check=("lr", "n_init", "precision", "match", "threads", "reconstruction_weight", "mixture_weights", "init"),
+            defaults={"reconstruction_weight": 1.0, "mixture_weights": "learned", "init": "gmm"},
+        )
         return
 
     data_root = resolve_data_root(args.data_root)
     out, env, meta, command = start_driver(args, "vade", data_root)
-    pyagc_extra = ["--lr", str(args.lr), "--n-init", str(args.n_init), "--precision", args.precision,
-                   "--reconstruction-weight", str(args.reconstruction_weight), "--mixture-weights", args.mixture_weights,
-                   "--init", args.init, "--match", args.match, "--hidden", *map(str, args.hidden)]
+    pyagc_extra = [
+        "--lr",
+        str(args.lr),
+        "--n-init",
+        str(args.n_init),
+        "--precision",
+        args.precision,
+        "--reconstruction-weight",
+        str(args.reconstruction_weight),
+        "--mixture-weights",
+        args.mixture_weights,
+        "--init",
+        args.init,
+        "--match",
+        args.match,
+        "--hidden",
+        *map(str, args.hidden),
+    ]
 
     def command_of(lib: str, seed: int) -> list[str]:
         if lib == "pyagc":
-            return [sys.executable, str(Path(__file__).resolve()), "--worker", *shared_flags(args, seed, hidden=False),
-                    *pyagc_extra]
-        return [args.anchor_python, str(SCRIPTS / "anchor_clustpy_vade.py"), *shared_flags(args, seed, hidden=False),
-                "--data-root", str(data_root)]
+            return [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--worker",
+                *shared_flags(args, seed, hidden=False),
+                *pyagc_extra,
+            ]
+        return [
+            args.anchor_python,
+            str(SCRIPTS / "anchor_clustpy_vade.py"),
+            *shared_flags(args, seed, hidden=False),
+            "--data-root",
+            str(data_root),
+        ]
 
     def make_row(lib: str, seed: int, r: dict, wall: float, cpu: float) -> dict:
-        return {"lib": lib, "seed": seed, "acc": r["acc"], "nmi": r["nmi"], "ari": r["ari"], "fit_s": r["time_s"],
-                "proc_s": wall, "raw": r}
+        return {
+            "lib": lib,
+            "seed": seed,
+            "acc": r["acc"],
+            "nmi": r["nmi"],
+            "ari": r["ari"],
+            "fit_s": r["time_s"],
+            "proc_s": wall,
+            "raw": r,
+        }
 
-    runs = run_side_by_side(args.seeds, command_of, env, make_row, meta=meta,
-                            after_run=lambda runs: out.write_text(report(args, runs, meta, command, done=False)))
+    runs = run_side_by_side(
+        args.seeds,
+        command_of,
+        env,
+        make_row,
+        meta=meta,
+        after_run=lambda runs: out.write_text(report(args, runs, meta, command, done=False)),
+    )
     finish_report(args, out, report(args, runs, meta, command, done=True), meta, runs)
 
 

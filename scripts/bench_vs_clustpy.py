@@ -67,9 +67,24 @@ def run_json(cmd: list[str], env: dict) -> tuple[list[dict], float]:
 
 
 def shared_flags(args) -> list[str]:
-    f = ["--data", args.data, "--scaling", args.scaling, "--batch-size", str(args.batch_size),
-         "--pretrain-epochs", str(args.pretrain_epochs), "--epochs", str(args.epochs), "--lr", str(args.lr),
-         "--gamma", str(args.gamma), "--threads", str(args.threads)]
+    f = [
+        "--data",
+        args.data,
+        "--scaling",
+        args.scaling,
+        "--batch-size",
+        str(args.batch_size),
+        "--pretrain-epochs",
+        str(args.pretrain_epochs),
+        "--epochs",
+        str(args.epochs),
+        "--lr",
+        str(args.lr),
+        "--gamma",
+        str(args.gamma),
+        "--threads",
+        str(args.threads),
+    ]
     if args.limit is not None:
         f += ["--limit", str(args.limit)]
     if args.dec_adam:
@@ -78,24 +93,46 @@ def shared_flags(args) -> list[str]:
 
 
 def pyagc_cmd(args, method: str, seed: int) -> list[str]:
-    return [sys.executable, str(SCRIPTS / "bench_dec_idec.py"), *shared_flags(args), "--methods", method,
-            "--seeds", str(seed), "--update-interval", str(args.update_interval), "--tol", str(args.tol),
-            "--precision", args.precision]
+    return [
+        sys.executable,
+        str(SCRIPTS / "bench_dec_idec.py"),
+        *shared_flags(args),
+        "--methods",
+        method,
+        "--seeds",
+        str(seed),
+        "--update-interval",
+        str(args.update_interval),
+        "--tol",
+        str(args.tol),
+        "--precision",
+        args.precision,
+    ]
 
 
 def clustpy_cmd(args, method: str, seed: int, data_root: Path) -> list[str]:
-    return [args.anchor_python, str(SCRIPTS / "anchor_clustpy_runner.py"), *shared_flags(args),
-            "--method", method, "--seed", str(seed), "--match", args.match, "--data-root", str(data_root)]
+    return [
+        args.anchor_python,
+        str(SCRIPTS / "anchor_clustpy_runner.py"),
+        *shared_flags(args),
+        "--method",
+        method,
+        "--seed",
+        str(seed),
+        "--match",
+        args.match,
+        "--data-root",
+        str(data_root),
+    ]
 
 
 def versions(args, env: dict) -> dict:
     import torch
+
     out = {"torch_pyagc": torch.__version__}
-    code = ("import importlib.metadata as m, torch; "
-            "print(m.version('clustpy'), torch.__version__)")
+    code = "import importlib.metadata as m, torch; print(m.version('clustpy'), torch.__version__)"
     try:
-        res = subprocess.run([args.anchor_python, "-c", code], env=env, capture_output=True, text=True,
-                             check=True)
+        res = subprocess.run([args.anchor_python, "-c", code], env=env, capture_output=True, text=True, check=True)
         out["clustpy"], out["torch_clustpy"] = res.stdout.split()
     except (subprocess.CalledProcessError, ValueError, FileNotFoundError) as exc:
         raise SystemExit(f"anchor python {args.anchor_python!r} cannot import clustpy: {exc}")
@@ -133,11 +170,17 @@ def report(args, runs: list[dict], meta: dict, command: str, done: bool) -> str:
         "|---:|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in runs:
-        lines.append(f"| {r['seed']} | {r['method']} | {r['lib']} | {r['acc']:.4f} | {r['nmi']:.4f} | "
-                     f"{r['ari']:.4f} | {r['fit_s']:.1f} | {r['proc_s']:.1f} | {r.get('steps', '')} |")
-    lines += ["", "Means ± std over seeds (Δ = pyagc − clustpy; speed ratio = clustpy fit_s / pyagc fit_s):", "",
-              "| method | lib | runs | ACC | NMI | ARI | fit_s | proc_s |",
-              "|---|---|---:|---:|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {r['seed']} | {r['method']} | {r['lib']} | {r['acc']:.4f} | {r['nmi']:.4f} | "
+            f"{r['ari']:.4f} | {r['fit_s']:.1f} | {r['proc_s']:.1f} | {r.get('steps', '')} |"
+        )
+    lines += [
+        "",
+        "Means ± std over seeds (Δ = pyagc − clustpy; speed ratio = clustpy fit_s / pyagc fit_s):",
+        "",
+        "| method | lib | runs | ACC | NMI | ARI | fit_s | proc_s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     summary = []
     for method in args.methods:
         per = {}
@@ -147,16 +190,24 @@ def report(args, runs: list[dict], meta: dict, command: str, done: bool) -> str:
                 continue
             per[lib] = {k: [r[k] for r in rs] for k in ("acc", "nmi", "ari", "fit_s", "proc_s")}
             d = per[lib]
-            lines.append(f"| {method} | {lib} | {len(rs)} | {ms(d['acc'])} | {ms(d['nmi'])} | {ms(d['ari'])} | "
-                         f"{ms(d['fit_s'], '{:.1f}')} | {ms(d['proc_s'], '{:.1f}')} |")
+            lines.append(
+                f"| {method} | {lib} | {len(rs)} | {ms(d['acc'])} | {ms(d['nmi'])} | {ms(d['ari'])} | "
+                f"{ms(d['fit_s'], '{:.1f}')} | {ms(d['proc_s'], '{:.1f}')} |"
+            )
         if len(per) == 2:
             a, b = per["pyagc"], per["clustpy"]
-            summary.append(f"| {method} | {np.mean(b['fit_s']) / np.mean(a['fit_s']):.2f}x | "
-                           f"{np.mean(a['acc']) - np.mean(b['acc']):+.4f} | {np.mean(a['nmi']) - np.mean(b['nmi']):+.4f} | "
-                           f"{np.mean(a['ari']) - np.mean(b['ari']):+.4f} |")
+            summary.append(
+                f"| {method} | {np.mean(b['fit_s']) / np.mean(a['fit_s']):.2f}x | "
+                f"{np.mean(a['acc']) - np.mean(b['acc']):+.4f} | {np.mean(a['nmi']) - np.mean(b['nmi']):+.4f} | "
+                f"{np.mean(a['ari']) - np.mean(b['ari']):+.4f} |"
+            )
     if summary:
-        lines += ["", "| method | speed ratio (clustpy/pyagc) | ΔACC | ΔNMI | ΔARI |", "|---|---:|---:|---:|---:|",
-                  *summary]
+        lines += [
+            "",
+            "| method | speed ratio (clustpy/pyagc) | ΔACC | ΔNMI | ΔARI |",
+            "|---|---:|---:|---:|---:|",
+            *summary,
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -174,11 +225,17 @@ def main() -> None:
     p.add_argument("--dec-adam", action="store_true", help="DEC joint phase with Adam(lr) instead of SGD(0.01, 0.9)")
     p.add_argument("--update-interval", type=int, default=140, help="pyagc only (clustpy updates P every batch)")
     p.add_argument("--tol", type=float, default=0.001, help="pyagc only (clustpy has no tol stopping)")
-    p.add_argument("--match", choices=["pyagc", "none"], default="pyagc",
-                   help="clustpy mirrors pyagc's activation/init/loss scale/optimisers/k-means restarts, or "
-                        "uses its own defaults (see anchor_clustpy_runner.py)")
+    p.add_argument(
+        "--match",
+        choices=["pyagc", "none"],
+        default="pyagc",
+        help="clustpy mirrors pyagc's activation/init/loss scale/optimisers/k-means restarts, or "
+        "uses its own defaults (see anchor_clustpy_runner.py)",
+    )
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--precision", default="32-true", help="pyagc only: Lightning precision (bf16-mixed uses AMX on CPU)")
+    p.add_argument(
+        "--precision", default="32-true", help="pyagc only: Lightning precision (bf16-mixed uses AMX on CPU)"
+    )
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--data-root", default=None, help="folder with usps/ and torchvision/ (default: pyagc's)")
     p.add_argument("--anchor-python", default="/work/benchvenv/bin/python")
@@ -189,9 +246,17 @@ def main() -> None:
     data_root = Path(args.data_root).expanduser().resolve() if args.data_root else default_data_root().resolve()
     out = Path(args.out) if args.out else REPO / "benchmarks" / f"dec_idec_vs_clustpy_{args.data}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, PYAGC_DATA=str(data_root), OMP_NUM_THREADS=str(args.threads),
-               MKL_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads), TQDM_DISABLE="1",
-               CLUSTPY_DEVICE="cpu", CUDA_VISIBLE_DEVICES="", PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ,
+        PYAGC_DATA=str(data_root),
+        OMP_NUM_THREADS=str(args.threads),
+        MKL_NUM_THREADS=str(args.threads),
+        OPENBLAS_NUM_THREADS=str(args.threads),
+        TQDM_DISABLE="1",
+        CLUSTPY_DEVICE="cpu",
+        CUDA_VISIBLE_DEVICES="",
+        PYTHONUNBUFFERED="1",
+    )
     command = shlex.join(["python", *sys.argv])
     meta = {"date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"), **versions(args, env)}
     print(f"data root {data_root}; {meta}", flush=True)
@@ -206,17 +271,36 @@ def main() -> None:
                 if lib == "pyagc":
                     rows, wall = run_json(pyagc_cmd(args, method, seed), env)
                     r = rows[-1]
-                    row = {"lib": "pyagc", "method": method, "seed": seed, "acc": r["acc"], "nmi": r["nmi"],
-                           "ari": r["ari"], "fit_s": r["pretrain_s"] + r["joint_s"], "proc_s": wall,
-                           "steps": r.get("joint_steps"), "raw": r}
+                    row = {
+                        "lib": "pyagc",
+                        "method": method,
+                        "seed": seed,
+                        "acc": r["acc"],
+                        "nmi": r["nmi"],
+                        "ari": r["ari"],
+                        "fit_s": r["pretrain_s"] + r["joint_s"],
+                        "proc_s": wall,
+                        "steps": r.get("joint_steps"),
+                        "raw": r,
+                    }
                 else:
                     rows, wall = run_json(clustpy_cmd(args, method, seed, data_root), env)
                     r = rows[-1]
                     n = r.get("n")
                     meta["n"] = n
                     steps = args.epochs * -(-n // args.batch_size) if n else None
-                    row = {"lib": "clustpy", "method": method, "seed": seed, "acc": r["acc"], "nmi": r["nmi"],
-                           "ari": r["ari"], "fit_s": r["time_s"], "proc_s": wall, "steps": steps, "raw": r}
+                    row = {
+                        "lib": "clustpy",
+                        "method": method,
+                        "seed": seed,
+                        "acc": r["acc"],
+                        "nmi": r["nmi"],
+                        "ari": r["ari"],
+                        "fit_s": r["time_s"],
+                        "proc_s": wall,
+                        "steps": steps,
+                        "raw": r,
+                    }
                 runs.append(row)
                 print(json.dumps({k: v for k, v in row.items() if k != "raw"}), flush=True)
             out.write_text(report(args, runs, meta, command, done=False))

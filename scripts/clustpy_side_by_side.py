@@ -34,9 +34,9 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -59,18 +59,32 @@ def resolve_data_root(arg: str | None) -> Path:
 def bench_env(threads: int, data_root: Path | None = None, **extra: str) -> dict:
     """Environment of both subprocesses: ``threads`` BLAS/OpenMP threads, no progress bars, no GPU,
     unbuffered output, ``PYAGC_DATA`` = ``data_root`` when given, plus ``extra``."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-               OPENBLAS_NUM_THREADS=str(threads), TQDM_DISABLE="1", CUDA_VISIBLE_DEVICES="", PYTHONUNBUFFERED="1",
-               **extra)
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS=str(threads),
+        MKL_NUM_THREADS=str(threads),
+        OPENBLAS_NUM_THREADS=str(threads),
+        TQDM_DISABLE="1",
+        CUDA_VISIBLE_DEVICES="",
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
     if data_root is not None:
         env["PYAGC_DATA"] = str(data_root)
     return env
 
 
 # ----------------------------------------------------------------------------- command lines
-def add_common_args(p: argparse.ArgumentParser, method: str, *, data_choices: Sequence[str] | None = DATA_CHOICES,
-                    scaling_choices: Sequence[str] | None = None, out_default: str | None = None,
-                    json_option: bool = True, data_root_option: bool = False) -> None:
+def add_common_args(
+    p: argparse.ArgumentParser,
+    method: str,
+    *,
+    data_choices: Sequence[str] | None = DATA_CHOICES,
+    scaling_choices: Sequence[str] | None = None,
+    out_default: str | None = None,
+    json_option: bool = True,
+    data_root_option: bool = False,
+) -> None:
     """Options every driver takes: ``--data --seeds --scaling --batch-size --pretrain-epochs --epochs
     --hidden --latent --threads --limit --anchor-python --out [--json] [--data-root]`` (defaults: digits
     (choices ``data_choices``, default digits, usps, mnist), seeds 0 1 2,
@@ -88,8 +102,11 @@ def add_common_args(p: argparse.ArgumentParser, method: str, *, data_choices: Se
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--anchor-python", default="/work/benchvenv/bin/python")
-    p.add_argument("--out", default=out_default,
-                   help=None if out_default else f"markdown report (default benchmarks/{method}_vs_clustpy_<data>.md)")
+    p.add_argument(
+        "--out",
+        default=out_default,
+        help=None if out_default else f"markdown report (default benchmarks/{method}_vs_clustpy_<data>.md)",
+    )
     if json_option:
         p.add_argument("--json", default=None, help="also write every run as JSON")
     if data_root_option:
@@ -123,8 +140,9 @@ def finish_report(args, out: Path, text: str, meta: dict, runs: list[dict]) -> N
         Path(args.json).write_text(json.dumps({"args": vars(args), "meta": meta, "runs": runs}, indent=2))
 
 
-def merge_json_runs(paths: Sequence[str], check: Sequence[str] = (),
-                    defaults: dict | None = None) -> tuple[argparse.Namespace, dict, list[dict], str]:
+def merge_json_runs(
+    paths: Sequence[str], check: Sequence[str] = (), defaults: dict | None = None
+) -> tuple[argparse.Namespace, dict, list[dict], str]:
     """Join the ``--json`` files of several runs of one driver (e.g. seeds split over two processes) into
     ``(args, meta, runs, command)`` for its ``report``: ``args`` of the first file with ``seeds`` = all seeds
     in order, ``meta`` of the first file (its date: the earliest start), ``command`` naming every part. Refuses
@@ -138,8 +156,10 @@ def merge_json_runs(paths: Sequence[str], check: Sequence[str] = (),
         defaults = defaults or {}
         differ = [k for k in keys if part["args"].get(k, defaults.get(k)) != first.get(k, defaults.get(k))]
         if differ:
-            raise SystemExit(f"{path} was run with other settings than {paths[0]} ({', '.join(differ)}): "
-                             "only runs of the same protocol can be joined.")
+            raise SystemExit(
+                f"{path} was run with other settings than {paths[0]} ({', '.join(differ)}): "
+                "only runs of the same protocol can be joined."
+            )
     runs = [r for part in parts for r in part["runs"]]
     seen: set[tuple[str, int]] = set()
     for r in runs:
@@ -156,9 +176,14 @@ def merge_json_runs(paths: Sequence[str], check: Sequence[str] = (),
 
 def add_from_json_arg(p: argparse.ArgumentParser) -> None:
     """``--from-json JSON...``: report earlier runs of this driver instead of running (see :func:`report_joined`)."""
-    p.add_argument("--from-json", nargs="+", default=None, metavar="JSON",
-                   help="write the report of earlier runs (their --json files, e.g. seeds split over two processes) "
-                        "to --out instead of running")
+    p.add_argument(
+        "--from-json",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="write the report of earlier runs (their --json files, e.g. seeds split over two processes) "
+        "to --out instead of running",
+    )
 
 
 def report_joined(args, method: str, report: Callable, check: Sequence[str], defaults: dict | None = None) -> None:
@@ -174,9 +199,22 @@ def report_joined(args, method: str, report: Callable, check: Sequence[str], def
 def shared_flags(args, seed: int | None = None, *, hidden: bool = True) -> list[str]:
     """Flags both the pyagc worker and the anchor script take: data, scaling, batch size, epochs, threads,
     ``--seed`` (when given), ``--hidden`` (when ``hidden``), latent size and ``--limit`` (when set)."""
-    f = ["--data", args.data, "--scaling", args.scaling, "--batch-size", str(args.batch_size),
-         "--pretrain-epochs", str(args.pretrain_epochs), "--epochs", str(args.epochs), "--threads", str(args.threads),
-         "--latent", str(args.latent)]
+    f = [
+        "--data",
+        args.data,
+        "--scaling",
+        args.scaling,
+        "--batch-size",
+        str(args.batch_size),
+        "--pretrain-epochs",
+        str(args.pretrain_epochs),
+        "--epochs",
+        str(args.epochs),
+        "--threads",
+        str(args.threads),
+        "--latent",
+        str(args.latent),
+    ]
     if seed is not None:
         f += ["--seed", str(seed)]
     if hidden:
@@ -220,11 +258,18 @@ def run_order(i: int, seed: int, libs: Sequence[str] = LIBS, *, by_seed: bool = 
     return order if (seed if by_seed else i) % 2 == 0 else order[::-1]
 
 
-def run_side_by_side(seeds: Sequence[int], commands: Callable[[str, int], list[str]], env: dict,
-                     make_row: Callable[[str, int, dict, float, float], dict], *, libs: Sequence[str] = LIBS,
-                     by_seed: bool = False, meta: dict | None = None,
-                     after_run: Callable[[list[dict]], None] | None = None,
-                     after_seed: Callable[[list[dict]], None] | None = None) -> list[dict]:
+def run_side_by_side(
+    seeds: Sequence[int],
+    commands: Callable[[str, int], list[str]],
+    env: dict,
+    make_row: Callable[[str, int, dict, float, float], dict],
+    *,
+    libs: Sequence[str] = LIBS,
+    by_seed: bool = False,
+    meta: dict | None = None,
+    after_run: Callable[[list[dict]], None] | None = None,
+    after_seed: Callable[[list[dict]], None] | None = None,
+) -> list[dict]:
     """For every seed run ``commands(lib, seed)`` for each library in :func:`run_order`; ``make_row(lib, seed,
     result, wall_s, cpu_s)`` turns a subprocess' JSON line into a report row (printed as JSON without its
     ``raw`` entry). ``meta["n"]`` follows the results' sample count; ``after_run`` / ``after_seed`` get all
@@ -249,6 +294,7 @@ def run_side_by_side(seeds: Sequence[int], commands: Callable[[str, int], list[s
 def versions(anchor_python: str, env: dict) -> dict:
     """torch of this environment, clustpy and torch of the anchor environment (exits if it has no clustpy)."""
     import torch
+
     out = {"torch_pyagc": torch.__version__}
     code = "import importlib.metadata as m, torch; print(m.version('clustpy'), torch.__version__)"
     try:
@@ -304,8 +350,11 @@ METRIC_COLS = (Col("ACC", "acc", ".4f"), Col("NMI", "nmi", ".4f"), Col("ARI", "a
 
 
 def _table(headers: Sequence[str], right: Sequence[bool], rows: Iterable[Sequence[str]]) -> list[str]:
-    return ["| " + " | ".join(headers) + " |", "|" + "|".join("---:" if r else "---" for r in right) + "|",
-            *("| " + " | ".join(row) + " |" for row in rows)]
+    return [
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---:" if r else "---" for r in right) + "|",
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
 
 
 def md_table(cols: Sequence[Col], runs: Sequence[dict]) -> list[str]:
@@ -313,9 +362,12 @@ def md_table(cols: Sequence[Col], runs: Sequence[dict]) -> list[str]:
     return _table([c.header for c in cols], [not c.text for c in cols], ([c.cell(r) for c in cols] for r in runs))
 
 
-def means_table(runs: Sequence[dict], cols: Sequence[Col], libs: Sequence[str] = LIBS,
-                extra_rows: Callable[[str, list[dict]], list[list[str]]] | None = None
-                ) -> tuple[list[str], dict[str, dict[str, list[float]]]]:
+def means_table(
+    runs: Sequence[dict],
+    cols: Sequence[Col],
+    libs: Sequence[str] = LIBS,
+    extra_rows: Callable[[str, list[dict]], list[list[str]]] | None = None,
+) -> tuple[list[str], dict[str, dict[str, list[float]]]]:
     """``| lib | runs | <cols> |`` with mean ± std over each library's runs (``cols`` keys must be row keys);
     ``extra_rows(lib, runs_of_lib)`` may add rows after a library's row. Returns the lines and
     ``{lib: {key: values}}`` for the libraries that have runs."""
@@ -341,8 +393,9 @@ def delta(per: dict, key: str) -> float:
     return float(np.mean(per["pyagc"][key]) - np.mean(per["clustpy"][key]))
 
 
-def ratio_table(per: dict, speed: Sequence[tuple[str, str]],
-                deltas: Sequence[str] = ("acc", "nmi", "ari")) -> list[str]:
+def ratio_table(
+    per: dict, speed: Sequence[tuple[str, str]], deltas: Sequence[str] = ("acc", "nmi", "ari")
+) -> list[str]:
     """One row: a ``{:.2f}x`` :func:`ratio` per ``(header, time key)`` of ``speed``, then ``ΔACC`` ... as
     ``{:+.4f}`` :func:`delta`."""
     headers = [h for h, _ in speed] + [f"Δ{k.upper()}" for k in deltas]
@@ -371,9 +424,18 @@ def cpu_trainer(max_epochs: int, precision: str = "32-true"):
     """A quiet single-device CPU Lightning ``Trainer`` (no logger, checkpoints, progress bar, model summary
     or sanity validation)."""
     import pytorch_lightning as pl
-    return pl.Trainer(max_epochs=max_epochs, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                      enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                      precision=precision)
+
+    return pl.Trainer(
+        max_epochs=max_epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        precision=precision,
+    )
 
 
 def data_module(name: str, *, scaling: str, batch_size: int, seed: int, limit: int | None = None):
@@ -382,9 +444,12 @@ def data_module(name: str, *, scaling: str, batch_size: int, seed: int, limit: i
     the anchor's ``load_data``, and the same ``scaling`` and ``limit`` subset."""
     if name in IMAGE_SETS:
         from pyagc.data import ImageDataModule
-        return ImageDataModule(name, split="all", flatten=True, scaling=scaling, batch_size=batch_size, seed=seed,
-                               limit=limit)
+
+        return ImageDataModule(
+            name, split="all", flatten=True, scaling=scaling, batch_size=batch_size, seed=seed, limit=limit
+        )
     from pyagc.data import TabularDataModule
+
     return TabularDataModule(name, scaling=scaling, batch_size=batch_size, seed=seed, limit=limit)
 
 

@@ -40,8 +40,10 @@ def main() -> None:
                 clustpy[row["seed"]] = row
     for seed, row in clustpy.items():
         if seed in side_clustpy and abs(side_clustpy[seed]["acc"] - row["acc"]) > 1e-4:
-            raise SystemExit(f"seed {seed}: clustpy's ACC {row['acc']:.4f} differs from the side-by-side's "
-                             f"{side_clustpy[seed]['acc']:.4f}: not the same settings")
+            raise SystemExit(
+                f"seed {seed}: clustpy's ACC {row['acc']:.4f} differs from the side-by-side's "
+                f"{side_clustpy[seed]['acc']:.4f}: not the same settings"
+            )
     seeds = sorted(set(pyagc) & set(clustpy))
     if not seeds:
         raise SystemExit("no seed in both the pyagc and the clustpy files")
@@ -50,22 +52,30 @@ def main() -> None:
     print("|---:|---:|---:|---:|")
     for s in seeds:
         a, c = pyagc[s], clustpy[s]
-        print(f"| {s} | {a['acc']:.4f} / {a['nmi']:.4f} | {c['acc']:.4f} / {c['nmi']:.4f} | "
-              f"{c['paper_rule_acc']:.4f} / {c['paper_rule_nmi']:.4f} |")
+        print(
+            f"| {s} | {a['acc']:.4f} / {a['nmi']:.4f} | {c['acc']:.4f} / {c['nmi']:.4f} | "
+            f"{c['paper_rule_acc']:.4f} / {c['paper_rule_nmi']:.4f} |"
+        )
     mean = lambda xs: statistics.fmean(xs)  # noqa: E731
     se = lambda xs: statistics.stdev(xs) / len(xs) ** 0.5 if len(xs) > 1 else float("nan")  # noqa: E731
-    print(f"| mean ({len(seeds)}) | {mean([pyagc[s]['acc'] for s in seeds]):.4f} / "
-          f"{mean([pyagc[s]['nmi'] for s in seeds]):.4f} | {mean([clustpy[s]['acc'] for s in seeds]):.4f} / "
-          f"{mean([clustpy[s]['nmi'] for s in seeds]):.4f} | {mean([clustpy[s]['paper_rule_acc'] for s in seeds]):.4f}"
-          f" / {mean([clustpy[s]['paper_rule_nmi'] for s in seeds]):.4f} |")
+    print(
+        f"| mean ({len(seeds)}) | {mean([pyagc[s]['acc'] for s in seeds]):.4f} / "
+        f"{mean([pyagc[s]['nmi'] for s in seeds]):.4f} | {mean([clustpy[s]['acc'] for s in seeds]):.4f} / "
+        f"{mean([clustpy[s]['nmi'] for s in seeds]):.4f} | {mean([clustpy[s]['paper_rule_acc'] for s in seeds]):.4f}"
+        f" / {mean([clustpy[s]['paper_rule_nmi'] for s in seeds]):.4f} |"
+    )
     print()
-    for label, acc_key, nmi_key in (("its own labels", "acc", "nmi"),
-                                    ("the paper's rule", "paper_rule_acc", "paper_rule_nmi")):
+    for label, acc_key, nmi_key in (
+        ("its own labels", "acc", "nmi"),
+        ("the paper's rule", "paper_rule_acc", "paper_rule_nmi"),
+    ):
         d_acc = [pyagc[s]["acc"] - clustpy[s][acc_key] for s in seeds]
         d_nmi = [pyagc[s]["nmi"] - clustpy[s][nmi_key] for s in seeds]
-        print(f"- pyagc − clustpy ({label}): ΔACC {mean(d_acc):+.4f} ± {se(d_acc):.4f}, ΔNMI {mean(d_nmi):+.4f} ± "
-              f"{se(d_nmi):.4f} (standard errors of the paired differences); pyagc ahead on "
-              f"{sum(d > 0 for d in d_acc)} / {sum(d > 0 for d in d_nmi)} of {len(seeds)} seeds")
+        print(
+            f"- pyagc − clustpy ({label}): ΔACC {mean(d_acc):+.4f} ± {se(d_acc):.4f}, ΔNMI {mean(d_nmi):+.4f} ± "
+            f"{se(d_nmi):.4f} (standard errors of the paired differences); pyagc ahead on "
+            f"{sum(d > 0 for d in d_acc)} / {sum(d > 0 for d in d_nmi)} of {len(seeds)} seeds"
+        )
 
 
 if __name__ == "__main__":

@@ -53,12 +53,31 @@ def main() -> None:
     dm.setup()
     pl.seed_everything(args.seed, verbose=False)
     enc = autoencoder(args, dm.n_features)
-    cache = None if not args.ae_cache else ae_cache.cache_path(
-        args.ae_cache, args.data + "28bn", args.scaling, args.batch_size, args.pretrain_epochs, args.lr, args.hidden,
-        args.latent, 0.0, args.precision, None, args.seed)
+    cache = (
+        None
+        if not args.ae_cache
+        else ae_cache.cache_path(
+            args.ae_cache,
+            args.data + "28bn",
+            args.scaling,
+            args.batch_size,
+            args.pretrain_epochs,
+            args.lr,
+            args.hidden,
+            args.latent,
+            0.0,
+            args.precision,
+            None,
+            args.seed,
+        )
+    )
     weights = ae_cache.load(cache)
-    model = ClusteringModule(enc, DECClusterHead(dm.n_classes, args.latent, seed=args.seed),
-                             pretrain_epochs=args.pretrain_epochs if weights is None else 0, epochs=0)
+    model = ClusteringModule(
+        enc,
+        DECClusterHead(dm.n_classes, args.latent, seed=args.seed),
+        pretrain_epochs=args.pretrain_epochs if weights is None else 0,
+        epochs=0,
+    )
     if weights is None:
         trainer(args.pretrain_epochs, []).fit(model, datamodule=dm)
         ae_cache.save(cache, copy.deepcopy(enc.state_dict()))
@@ -66,8 +85,14 @@ def main() -> None:
         enc.load_state_dict(weights)
 
     x, y = dm.x, dm.y.numpy()
-    brb = ReclusteringBarrier(alpha=args.alpha, init="kaiming", layers=["encoder.0", "encoder.3", "encoder.6"],
-                              recluster=False, recalibrate_batch_norm=False, seed=args.seed)
+    brb = ReclusteringBarrier(
+        alpha=args.alpha,
+        init="kaiming",
+        layers=["encoder.0", "encoder.3", "encoder.6"],
+        recluster=False,
+        recalibrate_batch_norm=False,
+        seed=args.seed,
+    )
     brb.apply(model, epoch=20, data=x)
     model.train()
     with torch.no_grad():  # batch statistics of all samples, without touching the running statistics
@@ -84,9 +109,11 @@ def main() -> None:
     row = {"data": args.data, "seed": args.seed, "alpha": args.alpha}
     for name, z in (("train", z_train), ("stale", z_stale), ("recalibrated", z_recal)):
         lab = labels(z)
-        row[name] = {"rel_err": round(float((z - z_train).norm() / z_train.norm()), 4),
-                     "ari_vs_train": round(float(adjusted_rand_score(ref, lab)), 4),
-                     "acc": round(float(external_metrics(y, lab)["acc"]), 4)}
+        row[name] = {
+            "rel_err": round(float((z - z_train).norm() / z_train.norm()), 4),
+            "ari_vs_train": round(float(adjusted_rand_score(ref, lab)), 4),
+            "acc": round(float(external_metrics(y, lab)["acc"]), 4),
+        }
     print(json.dumps(row), flush=True)
 
 

@@ -64,8 +64,11 @@ def main() -> None:
         return {name: round(float(v), 4) for name, v in external_metrics(y, pred).items()}
 
     print(json.dumps({"what": "head", **scores(labels)}))
-    for name, features in (("kmeans_z", z), ("kmeans_z_l2", torch.nn.functional.normalize(z, dim=1)),
-                           ("kmeans_instance", instance)):
+    for name, features in (
+        ("kmeans_z", z),
+        ("kmeans_z_l2", torch.nn.functional.normalize(z, dim=1)),
+        ("kmeans_instance", instance),
+    ):
         pred = KMeans(k, n_init=10, random_state=args.seed).fit_predict(features.numpy())
         print(json.dumps({"what": name, **scores(pred)}))
     confusion = np.zeros((k, int(labels.max()) + 1), dtype=int)
@@ -77,10 +80,14 @@ def main() -> None:
     members = torch.nn.functional.one_hot(torch.as_tensor(winner), raw.shape[1]).double()
     confusion = (members.T @ raw) / members.sum(0).clamp_min(1).unsqueeze(1)  # mean p_j over the samples of i
     similarity = (confusion + confusion.T).numpy()
-    majority = [int(np.bincount(y[winner == j], minlength=k).argmax()) if (winner == j).any() else -1
-                for j in range(raw.shape[1])]
-    pairs = sorted(((float(similarity[i, j]), i, j) for i in range(len(majority)) for j in range(i + 1, len(majority))),
-                   reverse=True)[:5]
+    majority = [
+        int(np.bincount(y[winner == j], minlength=k).argmax()) if (winner == j).any() else -1
+        for j in range(raw.shape[1])
+    ]
+    pairs = sorted(
+        ((float(similarity[i, j]), i, j) for i in range(len(majority)) for j in range(i + 1, len(majority))),
+        reverse=True,
+    )[:5]
     if getattr(head, "overclusters", None) is not None and head.n_clusters == k:
         head.finalize(z)  # the merge as the current code makes it at the end of training
         merged = head.cluster(z).numpy()
@@ -88,8 +95,17 @@ def main() -> None:
         groups = merge_columns(raw, k)
         merged = torch.zeros(len(raw), k, dtype=raw.dtype).index_add_(1, groups, raw).argmax(1).numpy()
     print(json.dumps({"what": "merged_" + str(raw.shape[1]) + "_to_" + str(k), **scores(merged)}))
-    print(json.dumps({"what": "column_pairs", "pairs": [
-        {"columns": [i, j], "majority_classes": [majority[i], majority[j]], "confusion": round(s, 4)} for s, i, j in pairs]}))
+    print(
+        json.dumps(
+            {
+                "what": "column_pairs",
+                "pairs": [
+                    {"columns": [i, j], "majority_classes": [majority[i], majority[j]], "confusion": round(s, 4)}
+                    for s, i, j in pairs
+                ],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -72,13 +72,24 @@ RECIPES = {
 def pretrain(dm, variant: str, seed: int, epochs: int, recipe: str = "pyagc") -> dict:
     pl.seed_everything(seed, verbose=False)
     r = RECIPES[recipe]
-    enc = MLPAutoencoder(dm.n_features, hidden_dims=(500, 500, 2000), latent_dim=10, activation=r["activation"],
-                         init=r["init"], output_activation=r["output_activation"])
+    enc = MLPAutoencoder(
+        dm.n_features,
+        hidden_dims=(500, 500, 2000),
+        latent_dim=10,
+        activation=r["activation"],
+        init=r["init"],
+        output_activation=r["output_activation"],
+    )
     head = KMeansClusterHead(dm.n_classes, 10, seed=seed)
-    optimizer = {"name": "adam", "lr": 1e-3, **({"eps": 1e-12} if variant == "mean_eps" else {}),
-                 **({"fused": False} if variant == "mean_unfused" else {})}
-    model = ClusteringModule(enc, head, pretrain_epochs=epochs, epochs=0, pretrain_optimizer=optimizer,
-                             reconstruction_loss=r["loss"])
+    optimizer = {
+        "name": "adam",
+        "lr": 1e-3,
+        **({"eps": 1e-12} if variant == "mean_eps" else {}),
+        **({"fused": False} if variant == "mean_unfused" else {}),
+    }
+    model = ClusteringModule(
+        enc, head, pretrain_epochs=epochs, epochs=0, pretrain_optimizer=optimizer, reconstruction_loss=r["loss"]
+    )
     if variant == "sum":
         per_element = model.reconstruction_loss
         model.reconstruction_loss = lambda x, x_hat: per_element(x, x_hat) * dm.n_features
@@ -98,8 +109,15 @@ def pretrain(dm, variant: str, seed: int, epochs: int, recipe: str = "pyagc") ->
                 opt.step()
         enc.eval()
     else:
-        pl.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
-                   enable_progress_bar=False, enable_model_summary=False, precision="32-true").fit(model, datamodule=dm)
+        pl.Trainer(
+            max_epochs=epochs,
+            accelerator="cpu",
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            precision="32-true",
+        ).fit(model, datamodule=dm)
     seconds = time.perf_counter() - t0
     z = model.embed(dm).float().numpy()
     y = dm.y.numpy()
@@ -108,8 +126,15 @@ def pretrain(dm, variant: str, seed: int, epochs: int, recipe: str = "pyagc") ->
     with torch.no_grad():
         x = dm.x.reshape(len(dm.x), -1).float()
         mse = float(torch.nn.functional.mse_loss(enc.decode(enc(x)), x))
-    return {"recipe": recipe, "variant": variant, "seed": seed, "kmeans_acc": round(m["acc"], 4), "kmeans_nmi": round(m["nmi"], 4),
-            "final_mse": round(mse, 5), "seconds": round(seconds, 1)}
+    return {
+        "recipe": recipe,
+        "variant": variant,
+        "seed": seed,
+        "kmeans_acc": round(m["acc"], 4),
+        "kmeans_nmi": round(m["nmi"], 4),
+        "final_mse": round(mse, 5),
+        "seconds": round(seconds, 1),
+    }
 
 
 def main() -> None:
@@ -118,9 +143,12 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--pretrain-epochs", type=int, default=50)
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=["mean", "sum", "mean_eps"])
-    p.add_argument("--recipe", choices=sorted(RECIPES), default="pyagc",
-                   help="autoencoder + loss: pyagc's (ReLU, Xavier, MSE) or clustpy's (LeakyReLU, default init, "
-                        "sigmoid, BCE)")
+    p.add_argument(
+        "--recipe",
+        choices=sorted(RECIPES),
+        default="pyagc",
+        help="autoencoder + loss: pyagc's (ReLU, Xavier, MSE) or clustpy's (LeakyReLU, default init, sigmoid, BCE)",
+    )
     p.add_argument("--out", default=None, help="markdown file to append the tables to")
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -132,22 +160,31 @@ def main() -> None:
             print(json.dumps({"data": args.data, **row}), flush=True)
             rows.append(row)
     if args.out:
-        lines = [f"## {args.data}, {args.pretrain_epochs} pretraining epochs, {args.recipe} autoencoder, "
-                 f"seeds {args.seeds}", "",
-                 f"- Date: {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}",
-                 f"- Machine: {os.cpu_count()} CPUs, {platform.platform()}, torch {torch.__version__}, 1 thread",
-                 f"- Command: `python scripts/probe_pretraining_reduction.py --data {args.data} --seeds "
-                 f"{' '.join(map(str, args.seeds))} --pretrain-epochs {args.pretrain_epochs} --recipe {args.recipe} "
-                 f"--variants {' '.join(args.variants)}`", "",
-                 "| seed | variant | k-means ACC | k-means NMI | final MSE | s |", "|---:|---|---:|---:|---:|---:|"]
-        lines += [f"| {r['seed']} | {r['variant']} | {r['kmeans_acc']:.4f} | {r['kmeans_nmi']:.4f} | "
-                  f"{r['final_mse']:.5f} | {r['seconds']} |" for r in rows]
+        lines = [
+            f"## {args.data}, {args.pretrain_epochs} pretraining epochs, {args.recipe} autoencoder, seeds {args.seeds}",
+            "",
+            f"- Date: {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}",
+            f"- Machine: {os.cpu_count()} CPUs, {platform.platform()}, torch {torch.__version__}, 1 thread",
+            f"- Command: `python scripts/probe_pretraining_reduction.py --data {args.data} --seeds "
+            f"{' '.join(map(str, args.seeds))} --pretrain-epochs {args.pretrain_epochs} --recipe {args.recipe} "
+            f"--variants {' '.join(args.variants)}`",
+            "",
+            "| seed | variant | k-means ACC | k-means NMI | final MSE | s |",
+            "|---:|---|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {r['seed']} | {r['variant']} | {r['kmeans_acc']:.4f} | {r['kmeans_nmi']:.4f} | "
+            f"{r['final_mse']:.5f} | {r['seconds']} |"
+            for r in rows
+        ]
         lines += ["", "| variant | runs | k-means ACC | k-means NMI | final MSE |", "|---|---:|---:|---:|---:|"]
         for variant in args.variants:
             sel = [r for r in rows if r["variant"] == variant]
             acc, nmi, mse = (np.array([r[k] for r in sel]) for k in ("kmeans_acc", "kmeans_nmi", "final_mse"))
-            lines.append(f"| {variant} | {len(sel)} | {acc.mean():.4f} ± {acc.std():.4f} | "
-                         f"{nmi.mean():.4f} ± {nmi.std():.4f} | {mse.mean():.5f} |")
+            lines.append(
+                f"| {variant} | {len(sel)} | {acc.mean():.4f} ± {acc.std():.4f} | "
+                f"{nmi.mean():.4f} ± {nmi.std():.4f} | {mse.mean():.5f} |"
+            )
         with open(args.out, "a") as f:
             f.write("\n".join(lines) + "\n\n")
 

@@ -53,11 +53,12 @@ def embed_with_saved_autoencoder(dm, path: str, seed: int, activation: str = "re
 def augment_pretraining(model, dm) -> None:
     """Pretrain ``model`` on random affine views of the (square, one-channel, flattened) images of ``dm``:
     rotation up to 10 degrees, shift up to 10 %, no shear, background 0 (DEC-DA's digit augmentation)."""
-    side = int(round(dm.n_features ** 0.5))
+    side = int(round(dm.n_features**0.5))
     if side * side != dm.n_features:
         raise SystemExit("--augment needs square one-channel images (usps, mnist)")
-    model.augmentation = RandomAffine(degrees=10, translate=(0.1, 0.1), shear=0.0, image_shape=(1, side, side),
-                                      fill=0.0)
+    model.augmentation = RandomAffine(
+        degrees=10, translate=(0.1, 0.1), shear=0.0, image_shape=(1, side, side), fill=0.0
+    )
     model.pretrain_augmentation = True
 
 
@@ -68,14 +69,29 @@ def main() -> None:
     p.add_argument("--pretrain-epochs", type=int, default=5)
     p.add_argument("--reconstruction-loss", choices=["mse", "bce"], default="mse")
     p.add_argument("--activation", default="relu", help="hidden activation of the autoencoder (clustpy: leaky_relu)")
-    p.add_argument("--encoder-init", choices=["xavier", "default"], default="xavier",
-                   help="weight initialisation of the autoencoder (clustpy: PyTorch's default)")
-    p.add_argument("--augment", action="store_true",
-                   help="pretrain on random affine views (rotation 10 deg, shift 10%%, no shear; DEC-DA), images only")
-    p.add_argument("--pretrain-eps", type=float, default=None,
-                   help="Adam's eps for pretraining (PyTorch's default 1e-8 when not given)")
-    p.add_argument("--pretrain-reduction", choices=["mean", "sum"], default="mean",
-                   help="reconstruction averaged over the batch's elements (pyagc) or summed (clustpy's BCE)")
+    p.add_argument(
+        "--encoder-init",
+        choices=["xavier", "default"],
+        default="xavier",
+        help="weight initialisation of the autoencoder (clustpy: PyTorch's default)",
+    )
+    p.add_argument(
+        "--augment",
+        action="store_true",
+        help="pretrain on random affine views (rotation 10 deg, shift 10%%, no shear; DEC-DA), images only",
+    )
+    p.add_argument(
+        "--pretrain-eps",
+        type=float,
+        default=None,
+        help="Adam's eps for pretraining (PyTorch's default 1e-8 when not given)",
+    )
+    p.add_argument(
+        "--pretrain-reduction",
+        choices=["mean", "sum"],
+        default="mean",
+        help="reconstruction averaged over the batch's elements (pyagc) or summed (clustpy's BCE)",
+    )
     p.add_argument("--n-init", type=int, default=10, help="GMM restarts of the head's initialisation")
     p.add_argument("--precision", default="bf16-mixed")
     p.add_argument("--threads", type=int, default=1)
@@ -83,9 +99,18 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     pl.seed_everything(args.seed, verbose=False)
     dm = flat_data(args.data, "minmax", args.seed)
-    model = VaDE(dm.n_features, dm.n_classes, pretrain_epochs=args.pretrain_epochs, epochs=0, n_init=args.n_init,
-                 pretrain_loss=args.reconstruction_loss, activation=args.activation,
-                 encoder_init=args.encoder_init, init="gmm", seed=args.seed)  # the diagonal start it measures
+    model = VaDE(
+        dm.n_features,
+        dm.n_classes,
+        pretrain_epochs=args.pretrain_epochs,
+        epochs=0,
+        n_init=args.n_init,
+        pretrain_loss=args.reconstruction_loss,
+        activation=args.activation,
+        encoder_init=args.encoder_init,
+        init="gmm",
+        seed=args.seed,
+    )  # the diagonal start it measures
     if args.pretrain_eps is not None:
         model.pretrain_optimizer_spec = {**model.pretrain_optimizer_spec, "eps": args.pretrain_eps}
     if args.pretrain_reduction == "sum":
@@ -94,21 +119,39 @@ def main() -> None:
     if args.augment:
         augment_pretraining(model, dm)
     t0 = time.perf_counter()
-    pl.Trainer(max_epochs=args.pretrain_epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
-               enable_progress_bar=False, enable_model_summary=False, precision=args.precision).fit(model, datamodule=dm)
+    pl.Trainer(
+        max_epochs=args.pretrain_epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        precision=args.precision,
+    ).fit(model, datamodule=dm)
     seconds = time.perf_counter() - t0
     y = dm.y.numpy()
     head_start = external_metrics(y, model.infer_full(dm).numpy())  # the head was initialised when training ended
     z = model.embed(dm).float().numpy()
     km = KMeans(dm.n_classes, n_init=10, random_state=args.seed).fit_predict(z)
     gmm1 = GaussianMixture(dm.n_classes, covariance_type="diag", n_init=1, random_state=args.seed).fit(z).predict(z)
-    out = {"data": args.data, "seed": args.seed, "pretrain_epochs": args.pretrain_epochs,
-           "reconstruction_loss": args.reconstruction_loss, "activation": args.activation,
-           "encoder_init": args.encoder_init, "augment": args.augment, "head_gmm_n_init": args.n_init,
-           "precision": args.precision, "pretrain_eps": args.pretrain_eps, "pretrain_reduction": args.pretrain_reduction,
-           "head_start_acc": round(head_start["acc"], 4), "head_start_nmi": round(head_start["nmi"], 4),
-           "kmeans_acc": round(external_metrics(y, km)["acc"], 4),
-           "sklearn_gmm_1_init_acc": round(external_metrics(y, gmm1)["acc"], 4), "seconds": round(seconds, 1)}
+    out = {
+        "data": args.data,
+        "seed": args.seed,
+        "pretrain_epochs": args.pretrain_epochs,
+        "reconstruction_loss": args.reconstruction_loss,
+        "activation": args.activation,
+        "encoder_init": args.encoder_init,
+        "augment": args.augment,
+        "head_gmm_n_init": args.n_init,
+        "precision": args.precision,
+        "pretrain_eps": args.pretrain_eps,
+        "pretrain_reduction": args.pretrain_reduction,
+        "head_start_acc": round(head_start["acc"], 4),
+        "head_start_nmi": round(head_start["nmi"], 4),
+        "kmeans_acc": round(external_metrics(y, km)["acc"], 4),
+        "sklearn_gmm_1_init_acc": round(external_metrics(y, gmm1)["acc"], 4),
+        "seconds": round(seconds, 1),
+    }
     print(json.dumps(out), flush=True)
 
 

@@ -46,8 +46,19 @@ def main() -> None:
     for rs in args.random_states:
         gmm = GaussianMixture(dm.n_classes, covariance_type="diag", n_init=10, random_state=rs).fit(z.double().numpy())
         m = external_metrics(y, gmm.predict(z.double().numpy()))
-        print(json.dumps({**base, "start": "gmm diag n_init=10", "random_state": rs, "acc": round(m["acc"], 4),
-                          "nmi": round(m["nmi"], 4), "lower_bound": round(float(gmm.lower_bound_), 4)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    **base,
+                    "start": "gmm diag n_init=10",
+                    "random_state": rs,
+                    "acc": round(m["acc"], 4),
+                    "nmi": round(m["nmi"], 4),
+                    "lower_bound": round(float(gmm.lower_bound_), 4),
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -67,10 +67,12 @@ def main() -> None:
         out[f"{init}_fit_s"] = round(time.perf_counter() - t0, 1)
     zd = z.double().numpy()
     zr = PCA(random_state=args.seed).fit_transform(zd)
-    out["diag_pca"] = scores(GaussianMixture(k, covariance_type="diag", n_init=args.n_init,
-                                             random_state=args.seed).fit(zr).predict(zr))
-    out["full"] = scores(GaussianMixture(k, covariance_type="full", n_init=args.n_init,
-                                         random_state=args.seed).fit(zd).predict(zd))
+    out["diag_pca"] = scores(
+        GaussianMixture(k, covariance_type="diag", n_init=args.n_init, random_state=args.seed).fit(zr).predict(zr)
+    )
+    out["full"] = scores(
+        GaussianMixture(k, covariance_type="full", n_init=args.n_init, random_state=args.seed).fit(zd).predict(zd)
+    )
     print(json.dumps(out), flush=True)
 
 

@@ -50,8 +50,14 @@ from probe_vade_start import augment_pretraining, flat_data  # noqa: E402
 class EpochAccuracy(pl.Callback):
     """Prints the head's ACC / NMI on the whole data after each clustering epoch (one JSON line)."""
 
-    def __init__(self, dm, tag: dict, logvar_init: str = "fresh", save_pretrained: str | None = None,
-                 save_prior: str | None = None) -> None:
+    def __init__(
+        self,
+        dm,
+        tag: dict,
+        logvar_init: str = "fresh",
+        save_pretrained: str | None = None,
+        save_prior: str | None = None,
+    ) -> None:
         self.dm, self.tag, self.t0, self.logvar_init = dm, tag, time.perf_counter(), logvar_init
         self.save_pretrained, self.save_prior = save_pretrained, save_prior
 
@@ -64,14 +70,26 @@ class EpochAccuracy(pl.Callback):
         head = module.cluster_head
         with torch.no_grad():
             log_vars = head.log_vars.float()
-            volume = gaussian_mixture_log_joint(z.float(), torch.log_softmax(head.pi_logits.float(), 0),
-                                                head.means.float(), log_vars) - 0.5 * log_vars.sum(1)
+            volume = gaussian_mixture_log_joint(
+                z.float(), torch.log_softmax(head.pi_logits.float(), 0), head.means.float(), log_vars
+            ) - 0.5 * log_vars.sum(1)
         volume_acc = external_metrics(self.dm.y.numpy(), volume.argmax(1).numpy())["acc"]
         module.train(was_training)
         logged = {k: round(float(v), 2) for k, v in module.trainer.callback_metrics.items() if "loss" in k}
-        print(json.dumps({**self.tag, "vade_epoch": epoch, "acc": round(m["acc"], 4), "nmi": round(m["nmi"], 4),
-                          "volume_rule_acc": round(volume_acc, 4),
-                          "seconds": round(time.perf_counter() - self.t0, 1), **logged}), flush=True)
+        print(
+            json.dumps(
+                {
+                    **self.tag,
+                    "vade_epoch": epoch,
+                    "acc": round(m["acc"], 4),
+                    "nmi": round(m["nmi"], 4),
+                    "volume_rule_acc": round(volume_acc, 4),
+                    "seconds": round(time.perf_counter() - self.t0, 1),
+                    **logged,
+                }
+            ),
+            flush=True,
+        )
 
     def on_train_epoch_start(self, trainer, module) -> None:
         if trainer.current_epoch == module.pretrain_epochs:  # callbacks run before the module's hook: initialise here
@@ -89,9 +107,12 @@ class EpochAccuracy(pl.Callback):
                 module.initialize_head()
             if self.save_prior:  # the initial prior, for anchor_clustpy_vade.py --prior-from
                 head = module.cluster_head
-                np.savez(self.save_prior, weights=head.pi.detach().double().numpy(),
-                         means=head.means.detach().double().numpy(),
-                         variances=head.log_vars.detach().double().exp().numpy())
+                np.savez(
+                    self.save_prior,
+                    weights=head.pi.detach().double().numpy(),
+                    means=head.means.detach().double().numpy(),
+                    variances=head.log_vars.detach().double().exp().numpy(),
+                )
             self._report(module, 0)
 
     def on_train_epoch_end(self, trainer, module) -> None:
@@ -111,28 +132,58 @@ def main() -> None:
     p.add_argument("--pretrain-loss", choices=["mse", "bce"], default="mse")
     p.add_argument("--activation", default="relu")
     p.add_argument("--encoder-init", choices=["xavier", "default"], default="xavier")
-    p.add_argument("--logvar-init", choices=["fresh", "copy", "small"], default="fresh",
-                   help="log-variance layer at the start of VaDE: as initialised (fresh), a copy of the pretrained mean "
-                        "layer, or zero weights with bias -4")
-    p.add_argument("--init-from", default=None,
-                   help="state_dict of a pretrained MLPAutoencoder (same widths, e.g. a DEC-protocol autoencoder from "
-                        "scripts/ae_cache.py) loaded before pretraining; its decoder gains the sigmoid output")
-    p.add_argument("--freeze-encoder-pretrain", action="store_true",
-                   help="with --init-from: pretraining adapts only the decoder (to the sigmoid output), the loaded "
-                        "encoder is kept as it is until VaDE starts")
-    p.add_argument("--augment", action="store_true",
-                   help="pretrain on random affine views (rotation 10 deg, shift 10%%, no shear; DEC-DA), images only")
-    p.add_argument("--augment-joint", action="store_true",
-                   help="with --augment: the VaDE epochs train on random views too (ClusteringModule(joint_augmentation))")
-    p.add_argument("--save-pretrained", default=None,
-                   help="save the pretrained autoencoder's state_dict here (reuse: --init-from F --pretrain-epochs 0)")
-    p.add_argument("--save-prior", default=None,
-                   help="save the head's initial prior (weights, means, variances) here, after the GMM fit "
-                        "(numpy .npz; the name must end in .npz)")
-    p.add_argument("--head-init", choices=["gmm", "kmeans"], default="gmm",
-                   help="the prior's initialisation: diagonal GMM (the paper's) or k-means + per-cluster variances")
-    p.add_argument("--mixture-weights", choices=["learned", "uniform"], default="learned",
-                   help="the prior's pi: trained (the paper) or fixed at 1/K")
+    p.add_argument(
+        "--logvar-init",
+        choices=["fresh", "copy", "small"],
+        default="fresh",
+        help="log-variance layer at the start of VaDE: as initialised (fresh), a copy of the pretrained mean "
+        "layer, or zero weights with bias -4",
+    )
+    p.add_argument(
+        "--init-from",
+        default=None,
+        help="state_dict of a pretrained MLPAutoencoder (same widths, e.g. a DEC-protocol autoencoder from "
+        "scripts/ae_cache.py) loaded before pretraining; its decoder gains the sigmoid output",
+    )
+    p.add_argument(
+        "--freeze-encoder-pretrain",
+        action="store_true",
+        help="with --init-from: pretraining adapts only the decoder (to the sigmoid output), the loaded "
+        "encoder is kept as it is until VaDE starts",
+    )
+    p.add_argument(
+        "--augment",
+        action="store_true",
+        help="pretrain on random affine views (rotation 10 deg, shift 10%%, no shear; DEC-DA), images only",
+    )
+    p.add_argument(
+        "--augment-joint",
+        action="store_true",
+        help="with --augment: the VaDE epochs train on random views too (ClusteringModule(joint_augmentation))",
+    )
+    p.add_argument(
+        "--save-pretrained",
+        default=None,
+        help="save the pretrained autoencoder's state_dict here (reuse: --init-from F --pretrain-epochs 0)",
+    )
+    p.add_argument(
+        "--save-prior",
+        default=None,
+        help="save the head's initial prior (weights, means, variances) here, after the GMM fit "
+        "(numpy .npz; the name must end in .npz)",
+    )
+    p.add_argument(
+        "--head-init",
+        choices=["gmm", "kmeans"],
+        default="gmm",
+        help="the prior's initialisation: diagonal GMM (the paper's) or k-means + per-cluster variances",
+    )
+    p.add_argument(
+        "--mixture-weights",
+        choices=["learned", "uniform"],
+        default="learned",
+        help="the prior's pi: trained (the paper) or fixed at 1/K",
+    )
     p.add_argument("--scaling", default="minmax", help="data scaling (the --init-from autoencoder's: unit)")
     p.add_argument("--precision", default="bf16-mixed")
     p.add_argument("--threads", type=int, default=1)
@@ -142,10 +193,19 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     pl.seed_everything(args.seed, verbose=False)
     dm = flat_data(args.data, args.scaling, args.seed)
-    model = VaDE(dm.n_features, dm.n_classes, pretrain_epochs=args.pretrain_epochs, epochs=args.epochs,
-                 pretrain_loss=args.pretrain_loss, activation=args.activation, encoder_init=args.encoder_init,
-                 optimizer={"name": "adam", "lr": args.lr}, init=args.head_init,
-                 mixture_weights=args.mixture_weights, seed=args.seed)
+    model = VaDE(
+        dm.n_features,
+        dm.n_classes,
+        pretrain_epochs=args.pretrain_epochs,
+        epochs=args.epochs,
+        pretrain_loss=args.pretrain_loss,
+        activation=args.activation,
+        encoder_init=args.encoder_init,
+        optimizer={"name": "adam", "lr": args.lr},
+        init=args.head_init,
+        mixture_weights=args.mixture_weights,
+        seed=args.seed,
+    )
     model.cluster_head.reconstruction_weight = args.reconstruction_weight
     if args.init_from:
         missing, unexpected = model.encoder.load_state_dict(torch.load(args.init_from), strict=False)
@@ -160,16 +220,34 @@ def main() -> None:
         raise SystemExit("--augment-joint needs --augment")
     if args.decay != 1.0:
         model.lr_schedule = {"name": "step", "step_size": 10, "gamma": args.decay}
-    tag = {"data": args.data, "seed": args.seed, "pretrain_epochs": args.pretrain_epochs, "lr": args.lr,
-           "decay": args.decay, "reconstruction_weight": args.reconstruction_weight,
-           "pretrain_loss": args.pretrain_loss, "activation": args.activation, "encoder_init": args.encoder_init,
-           "logvar_init": args.logvar_init, "init_from": args.init_from and os.path.basename(args.init_from),
-           "freeze_encoder_pretrain": args.freeze_encoder_pretrain, "augment": args.augment,
-           "augment_joint": args.augment_joint, "head_init": args.head_init,
-           "mixture_weights": args.mixture_weights}
-    pl.Trainer(max_epochs=args.pretrain_epochs + args.epochs, accelerator="cpu", logger=False,
-               enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-               precision=args.precision, callbacks=[EpochAccuracy(dm, tag, args.logvar_init, args.save_pretrained, args.save_prior)]).fit(model, datamodule=dm)
+    tag = {
+        "data": args.data,
+        "seed": args.seed,
+        "pretrain_epochs": args.pretrain_epochs,
+        "lr": args.lr,
+        "decay": args.decay,
+        "reconstruction_weight": args.reconstruction_weight,
+        "pretrain_loss": args.pretrain_loss,
+        "activation": args.activation,
+        "encoder_init": args.encoder_init,
+        "logvar_init": args.logvar_init,
+        "init_from": args.init_from and os.path.basename(args.init_from),
+        "freeze_encoder_pretrain": args.freeze_encoder_pretrain,
+        "augment": args.augment,
+        "augment_joint": args.augment_joint,
+        "head_init": args.head_init,
+        "mixture_weights": args.mixture_weights,
+    }
+    pl.Trainer(
+        max_epochs=args.pretrain_epochs + args.epochs,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        precision=args.precision,
+        callbacks=[EpochAccuracy(dm, tag, args.logvar_init, args.save_pretrained, args.save_prior)],
+    ).fit(model, datamodule=dm)
 
 
 if __name__ == "__main__":

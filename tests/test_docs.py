@@ -13,10 +13,10 @@ import os
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = ("quickstart", "custom_head", "som_tutorial")
@@ -24,8 +24,11 @@ TUTORIALS = ("quickstart", "custom_head", "som_tutorial")
 
 def _api_packages() -> list[str]:
     """The subpackages the API reference documents (docs/_ext/griffe_rst.py): all but pyagc.cli and pyagc.utils."""
-    return sorted(p.parent.name for p in (ROOT / "pyagc").glob("*/__init__.py")
-                  if p.parent.name not in ("cli", "utils") and not p.parent.name.startswith("_"))
+    return sorted(
+        p.parent.name
+        for p in (ROOT / "pyagc").glob("*/__init__.py")
+        if p.parent.name not in ("cli", "utils") and not p.parent.name.startswith("_")
+    )
 
 
 def _docs_tools_missing() -> str | None:
@@ -33,7 +36,7 @@ def _docs_tools_missing() -> str | None:
         try:
             importlib.import_module(module)
         except ImportError:
-            return f"{module} is not installed: the docs extra (pip install -e \".[docs]\") builds the site"
+            return f'{module} is not installed: the docs extra (pip install -e ".[docs]") builds the site'
     return None
 
 
@@ -44,8 +47,14 @@ def site(tmp_path_factory) -> Path:
         pytest.skip(missing)
     out = tmp_path_factory.mktemp("site")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"),
-                             "-d", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"), "-d", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, f"mkdocs build --strict failed:\n{result.stdout}\n{result.stderr}"
     return out
 
@@ -103,8 +112,9 @@ def test_every_export_is_in_the_api_reference(site):
                 continue  # constants (tables of names) are documented where they are used
             # on its package's page, or by its definition's path (explicitly rendered, or on its home package's page)
             names = {f"pyagc.{package}.{name}", f"{value.__module__}.{value.__qualname__}"}
-            names |= {f"pyagc.{other}.{name}" for other in _api_packages()
-                      if value.__module__.startswith(f"pyagc.{other}.")}
+            names |= {
+                f"pyagc.{other}.{name}" for other in _api_packages() if value.__module__.startswith(f"pyagc.{other}.")
+            }
             if not names & ids:
                 missing.append(f"pyagc.{package}.{name}")
     assert not missing, f"exported but not in the API reference: {missing}"

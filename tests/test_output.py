@@ -41,8 +41,13 @@ def piped_run(tmp_path_factory):
     """One ``pyagc-train`` run with stdout and stderr going to pipes (not a terminal), as in a batch job."""
     out = tmp_path_factory.mktemp("piped") / "run"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.run([sys.executable, "-m", "pyagc.cli.train", f"hydra.run.dir={out}", *TINY],
-                          capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyagc.cli.train", f"hydra.run.dir={out}", *TINY],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc, out
 
@@ -60,7 +65,9 @@ def test_progress_through_a_pipe_is_short_lines_without_carriage_returns(piped_r
 def test_train_log_holds_the_summary_and_the_console_shows_it_once(piped_run):
     proc, out = piped_run
     log = (out / "train.log").read_text()
-    acc_line = next(line for line in proc.stdout.splitlines() if line.startswith("[pyagc] DECClusterHead on digits: ACC"))
+    acc_line = next(
+        line for line in proc.stdout.splitlines() if line.startswith("[pyagc] DECClusterHead on digits: ACC")
+    )
     assert acc_line in log and f"[pyagc] outputs in {out}:" in log
     assert "[pyagc] epoch 5/5 " in log  # the progress lines too
     assert proc.stdout.count("[pyagc] DECClusterHead on digits: ACC") == 1  # printed plainly, not also as a record
@@ -123,9 +130,24 @@ def test_assignments_of_an_image_folder_carry_the_image_paths(tmp_path):
             pixels = np.clip(level + rng.normal(0, 20, (8, 8)), 0, 255).astype(np.uint8)
             Image.fromarray(pixels, mode="L").save(root / label / f"{label}_{i}.png")
     out = tmp_path / "run"
-    run(make_cfg(out, ["data=imagefolder", f"data.root={root}", "data.image_size=8", "data.grayscale=true",
-                       "data.flatten=true", "encoder.hidden_dims=[16]", "model.pretrain_epochs=1",
-                       "model.epochs=1", "trainer.enable_progress_bar=false", "plot=false", "logger=none"]))
+    run(
+        make_cfg(
+            out,
+            [
+                "data=imagefolder",
+                f"data.root={root}",
+                "data.image_size=8",
+                "data.grayscale=true",
+                "data.flatten=true",
+                "encoder.hidden_dims=[16]",
+                "model.pretrain_epochs=1",
+                "model.epochs=1",
+                "trainer.enable_progress_bar=false",
+                "plot=false",
+                "logger=none",
+            ],
+        )
+    )
     rows = read_csv(out / "assignments.csv")
     assert list(rows[0]) == ["index", "path", "cluster", "label"]
     expected = [f"{label}/{label}_{i}.png" for label in ("cats", "dogs") for i in range(5)]
@@ -146,9 +168,23 @@ def test_assignments_of_a_table_carry_its_id_column(tmp_path):
         writer.writerow(["sample_id", "a", "b", "c"])
         writer.writerows([[ids[i], *x[i].round(4).tolist()] for i in range(40)])
     out = tmp_path / "run"
-    run(make_cfg(out, ["data=file", f"data.path={path}", "data.id_column=sample_id", "n_clusters=2",
-                       "encoder.hidden_dims=[8]", "model.pretrain_epochs=1", "model.epochs=1",
-                       "trainer.enable_progress_bar=false", "plot=false", "logger=none"]))
+    run(
+        make_cfg(
+            out,
+            [
+                "data=file",
+                f"data.path={path}",
+                "data.id_column=sample_id",
+                "n_clusters=2",
+                "encoder.hidden_dims=[8]",
+                "model.pretrain_epochs=1",
+                "model.epochs=1",
+                "trainer.enable_progress_bar=false",
+                "plot=false",
+                "logger=none",
+            ],
+        )
+    )
     rows = read_csv(out / "assignments.csv")
     assert list(rows[0]) == ["index", "sample_id", "cluster"]
     assert [r["sample_id"] for r in rows] == ids

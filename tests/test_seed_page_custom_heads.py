@@ -120,8 +120,14 @@ def test_page_heads_train_in_the_dmon_preset_with_the_trainer(page_namespace, he
     model = DMoN(encoder=encoder, n_features=64, n_clusters=7, epochs=5)
     model.cluster_head = ns[head_name](n_clusters=7, n_features=64)
     before = model.cluster_head.cluster_centers.detach().clone()
-    trainer = pl.Trainer(max_epochs=5, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False)
+    trainer = pl.Trainer(
+        max_epochs=5,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(model, datamodule=dm)
     assert not torch.equal(before, model.cluster_head.cluster_centers.detach())  # the new head was trained
     labels = model.infer_full(dm)
@@ -137,17 +143,28 @@ def test_graph_head_on_a_table_fails_before_training(page_namespace):
     from pyagc.models import ClusteringModule
 
     dm = TabularDataModule("iris", batch_size=50)
-    model = ClusteringModule(MLPAutoencoder(4, (8,), 3), ns["GraphAwareClusterHead"](n_clusters=3, n_features=3),
-                             pretrain_epochs=0, epochs=1)
-    trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False)
+    model = ClusteringModule(
+        MLPAutoencoder(4, (8,), 3), ns["GraphAwareClusterHead"](n_clusters=3, n_features=3), pretrain_epochs=0, epochs=1
+    )
+    trainer = pl.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     with pytest.raises(ValueError, match="needs a graph: its forward requires edge_index"):
         trainer.fit(model, datamodule=dm)
 
 
-@pytest.mark.parametrize("head_name, data", [("SimpleClusterHead", ["data=iris", "n_clusters=3"]),
-                                             ("GraphAwareClusterHead", ["data=karateclub", "encoder=gcn",
-                                                                        "n_clusters=4", "model.pretrain_epochs=0"])])
+@pytest.mark.parametrize(
+    "head_name, data",
+    [
+        ("SimpleClusterHead", ["data=iris", "n_clusters=3"]),
+        ("GraphAwareClusterHead", ["data=karateclub", "encoder=gcn", "n_clusters=4", "model.pretrain_epochs=0"]),
+    ],
+)
 def test_page_heads_run_from_the_command_line(tmp_path, monkeypatch, head_name, data):
     """``pyagc-train head=user head._target_=module.Head`` with the page's head, unchanged."""
     import sys
@@ -166,9 +183,20 @@ def test_page_heads_run_from_the_command_line(tmp_path, monkeypatch, head_name, 
     GlobalHydra.instance().clear()
     out = tmp_path / "run"
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[
-            f"paths.output_dir={out}", "head=user", "model.pretrain_epochs=2", f"head._target_=page_heads.{head_name}", *data,
-            "model.epochs=2", "plot=false", "logger=none", "callbacks=none"])
+        cfg = compose(
+            config_name="train",
+            overrides=[
+                f"paths.output_dir={out}",
+                "head=user",
+                "model.pretrain_epochs=2",
+                f"head._target_=page_heads.{head_name}",
+                *data,
+                "model.epochs=2",
+                "plot=false",
+                "logger=none",
+                "callbacks=none",
+            ],
+        )
     metrics = run(cfg)
     assert metrics["head"] == head_name and math.isfinite(metrics["nmi"])
     assert (out / "assignments.csv").exists()

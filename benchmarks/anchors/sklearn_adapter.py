@@ -34,11 +34,15 @@ def build(method: str, n_clusters: int, seed: int):
     from sklearn.mixture import GaussianMixture
 
     if method == "kmeans":
-        return KMeans(n_clusters=n_clusters, init="k-means++", n_init=10, random_state=seed), \
-            {"init": "k-means++", "n_init": 10}
+        return KMeans(n_clusters=n_clusters, init="k-means++", n_init=10, random_state=seed), {
+            "init": "k-means++",
+            "n_init": 10,
+        }
     if method == "gmm":
-        return GaussianMixture(n_components=n_clusters, covariance_type="full", n_init=10, random_state=seed), \
-            {"covariance_type": "full", "n_init": 10}
+        return GaussianMixture(n_components=n_clusters, covariance_type="full", n_init=10, random_state=seed), {
+            "covariance_type": "full",
+            "n_init": 10,
+        }
     if method == "agglomerative":
         return AgglomerativeClustering(n_clusters=n_clusters, linkage="ward"), {"linkage": "ward"}
     raise SystemExit(f"sklearn adapter: unknown method {method!r} (kmeans, gmm, agglomerative)")
@@ -60,9 +64,18 @@ def main() -> None:
     labels = model.fit_predict(x)
     fit = time.perf_counter() - start
     np.save(args.out, np.asarray(labels, dtype=np.int64))
-    print(json.dumps({"library": "sklearn", "version": sklearn.__version__, "method": args.method,
-                      "params": {"n_clusters": n_clusters, "random_state": seed, **params},
-                      "time_s": {"fit": fit}, "peak_rss_mb": peak_rss_mb()}))
+    print(
+        json.dumps(
+            {
+                "library": "sklearn",
+                "version": sklearn.__version__,
+                "method": args.method,
+                "params": {"n_clusters": n_clusters, "random_state": seed, **params},
+                "time_s": {"fit": fit},
+                "peak_rss_mb": peak_rss_mb(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

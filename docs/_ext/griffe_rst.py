@@ -36,12 +36,29 @@ _ROLE = re.compile(r":(?:py:)?(class|func|meth|attr|mod|data|obj|exc):`([^`]+)`"
 _MATH_ROLE = re.compile(r":math:`([^`]*)`")
 _MATH_BLOCK = re.compile(r"^(?P<indent>[ \t]*)\.\. math::[ \t]*(?P<first>.*)$")
 _RST_LINK = re.compile(r"(?<![:\w])`([^`<]+?)\s*<(https?://[^>\s]+)>`__?")
-_NUMPY_SECTION = re.compile(r"^[ \t]*(Parameters|Other Parameters|Returns|Yields|Raises|Attributes|Examples|Notes)"
-                            r"[ \t]*\n[ \t]*-{3,}[ \t]*$", re.M)
+_NUMPY_SECTION = re.compile(
+    r"^[ \t]*(Parameters|Other Parameters|Returns|Yields|Raises|Attributes|Examples|Notes)"
+    r"[ \t]*\n[ \t]*-{3,}[ \t]*$",
+    re.M,
+)
 _LITERAL_BLOCK = re.compile(r"(\S)::$")
 _NOT_RENDERED = ("cli", "utils")  # pyagc's subpackages that the API reference leaves out
-_OTHER_LIBRARIES = ("torch", "numpy", "np", "sklearn", "scipy", "pl", "pytorch_lightning", "lightning",
-                    "torch_geometric", "matplotlib", "hydra", "omegaconf", "hdbscan", "IPython")
+_OTHER_LIBRARIES = (
+    "torch",
+    "numpy",
+    "np",
+    "sklearn",
+    "scipy",
+    "pl",
+    "pytorch_lightning",
+    "lightning",
+    "torch_geometric",
+    "matplotlib",
+    "hydra",
+    "omegaconf",
+    "hdbscan",
+    "IPython",
+)
 
 
 class RstToMarkdown(Extension):
@@ -102,8 +119,11 @@ class RstToMarkdown(Extension):
         if path is None:
             if not any(obj.path == p or obj.path.startswith(p + ".") for p in self.packages):
                 return code  # the API reference does not render this docstring (pyagc.cli, pyagc.evaluation)
-            logger.warning("%s: the docstring's reference %s does not resolve to a pyagc object",
-                           _where(obj), f":{kind}:`{target}`")
+            logger.warning(
+                "%s: the docstring's reference %s does not resolve to a pyagc object",
+                _where(obj),
+                f":{kind}:`{target}`",
+            )
             return code
         if not path.startswith(pkg.path + ".") or any(part.startswith("_") for part in path.split(".")):
             return code
@@ -130,8 +150,11 @@ def _where(obj: Object) -> str:
 
 def api_packages(pkg: Module) -> list[Module]:
     """The subpackages the API reference renders: every public one but ``pyagc.cli`` and ``pyagc.utils``."""
-    return [sub for sub in pkg.modules.values()
-            if _is_package(sub) and sub.name not in _NOT_RENDERED and not sub.name.startswith("_")]
+    return [
+        sub
+        for sub in pkg.modules.values()
+        if _is_package(sub) and sub.name not in _NOT_RENDERED and not sub.name.startswith("_")
+    ]
 
 
 def api_layout(pkg: Module) -> dict[str, dict[str, Any]]:
@@ -155,8 +178,14 @@ def api_layout(pkg: Module) -> dict[str, dict[str, Any]]:
             if target is None:
                 continue
             page["canonical"][name] = target
-            home = next((other for other in packages if other != path and target.startswith(other + ".")
-                         and name in exports[other]), None)
+            home = next(
+                (
+                    other
+                    for other in packages
+                    if other != path and target.startswith(other + ".") and name in exports[other]
+                ),
+                None,
+            )
             if home is not None:
                 page["anchors"][name] = None  # filled in below, from the home package
                 continue
@@ -208,8 +237,11 @@ def _runtime_all(module: str) -> list[str]:
 def _canonical(module: Module, name: str) -> str | None:
     member = module.members.get(name)
     if member is None:  # a lazily imported export: the submodule that defines it, else ask Python
-        defined = [sub.members[name].path for sub in module.modules.values()
-                   if name in sub.members and not isinstance(sub.members[name], Alias)]
+        defined = [
+            sub.members[name].path
+            for sub in module.modules.values()
+            if name in sub.members and not isinstance(sub.members[name], Alias)
+        ]
         if len(defined) == 1:
             return defined[0]
         try:
@@ -241,7 +273,7 @@ def _lookup(pkg: Module, path: str) -> Object | Alias | None:
     if not path.startswith(pkg.path + "."):
         return None
     try:
-        return pkg[path[len(pkg.path) + 1:]]
+        return pkg[path[len(pkg.path) + 1 :]]
     except Exception:  # noqa: BLE001 - KeyError, or an alias that does not resolve
         return None
 
@@ -269,8 +301,11 @@ def _resolve(target: str, obj: Object, pkg: Module) -> str | None:
             return _final_path(found) if found is not None else None
         if scope.is_module and not rest:
             # a module docstring naming a method of a class it defines (``:meth:`forward``` for the head's forward)
-            found = [_final_path(_members(cls)[first]) for cls in scope.classes.values()
-                     if not isinstance(cls, Alias) and first in _members(cls)]
+            found = [
+                _final_path(_members(cls)[first])
+                for cls in scope.classes.values()
+                if not isinstance(cls, Alias) and first in _members(cls)
+            ]
             if len(set(found)) == 1:
                 return found[0]
         scope = scope.parent

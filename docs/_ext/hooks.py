@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import griffe
-
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
@@ -36,8 +35,11 @@ API_ORDER = ("clusters", "functional", "encoders", "models", "data", "metrics", 
 _API: dict[str, Any] = {}  # this build's API layout (griffe_rst.api_layout) and package summaries
 BENCHMARKS = ROOT / "benchmarks"
 TUTORIALS = ("quickstart", "custom_head", "som_tutorial")
-_README_TAG = re.compile(r"^<!-- README: (?P<title>.+?)"
-                         r"(?: \((?:(?P<intro>intro)|without: (?P<without>[^)]+))\))? -->[ \t]*$", re.M)
+_README_TAG = re.compile(
+    r"^<!-- README: (?P<title>.+?)"
+    r"(?: \((?:(?P<intro>intro)|without: (?P<without>[^)]+))\))? -->[ \t]*$",
+    re.M,
+)
 _HEADING = re.compile(r"^(#{1,6}) +(.+?)\s*#*\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 
@@ -50,8 +52,10 @@ def benchmark_titles() -> dict[Path, str]:
     """Each benchmark file's navigation title: its first heading (the file name added where two are alike)."""
     titles = {}
     for path in benchmark_files():
-        heading = next((m.group(2) for line in path.read_text(encoding="utf-8").splitlines()
-                        if (m := _HEADING.match(line))), path.stem)
+        heading = next(
+            (m.group(2) for line in path.read_text(encoding="utf-8").splitlines() if (m := _HEADING.match(line))),
+            path.stem,
+        )
         titles[path] = heading.replace("`", "")
     counts: dict[str, int] = {}
     for title in titles.values():
@@ -66,12 +70,22 @@ def on_config(config: MkDocsConfig) -> MkDocsConfig:
     layout = griffe_rst.api_layout(pkg)
     order = {f"pyagc.{name}": i for i, name in enumerate(API_ORDER)}
     _API["layout"] = dict(sorted(layout.items(), key=lambda item: (order.get(item[0], len(order)), item[0])))
-    _API["summary"] = {path: (pkg[path[len("pyagc."):]].docstring.value.split("\n")[0]
-                              if pkg[path[len("pyagc."):]].docstring else "") for path in layout}
+    _API["summary"] = {
+        path: (
+            pkg[path[len("pyagc.") :]].docstring.value.split("\n")[0] if pkg[path[len("pyagc.") :]].docstring else ""
+        )
+        for path in layout
+    }
     for entry in config.nav or []:
         if isinstance(entry, dict) and "API reference" in entry:
-            section = [item for item in entry["API reference"] if not (isinstance(item, dict) and any(
-                str(v).startswith("api/") and v != "api/index.md" for v in item.values()))]
+            section = [
+                item
+                for item in entry["API reference"]
+                if not (
+                    isinstance(item, dict)
+                    and any(str(v).startswith("api/") and v != "api/index.md" for v in item.values())
+                )
+            ]
             entry["API reference"] = section + [{path: _api_uri(path)} for path in _API["layout"]]
     for entry in config.nav or []:
         if isinstance(entry, dict) and "Benchmarks" in entry:
@@ -93,11 +107,20 @@ def _api_uri(package: str) -> str:
 def api_page(package: str, page: dict[str, Any]) -> str:
     """The Markdown of one subpackage's API page: its docstring and exports, rendered by mkdocstrings."""
     members = "[" + ", ".join(page["members"]) + "]" if page["members"] else "false"
-    text = [f"::: {package}", "    options:", "      heading_level: 1", "      show_root_full_path: true",
-            f"      members: {members}", ""]
+    text = [
+        f"::: {package}",
+        "    options:",
+        "      heading_level: 1",
+        "      show_root_full_path: true",
+        f"      members: {members}",
+        "",
+    ]
     text += [line for target in page["explicit"] for line in (f"::: {target}", "")]
-    elsewhere = [f"[`{name}`][{anchor}]" for name, anchor in page["anchors"].items()
-                 if anchor and not anchor.startswith(package + ".") and anchor not in page["explicit"]]
+    elsewhere = [
+        f"[`{name}`][{anchor}]"
+        for name, anchor in page["anchors"].items()
+        if anchor and not anchor.startswith(package + ".") and anchor not in page["explicit"]
+    ]
     if elsewhere:
         text += [f"`{package}` also exports, from where they are documented: {', '.join(elsewhere)}.", ""]
     return "\n".join(text)
@@ -117,18 +140,26 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
 
 def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
     if "<!-- API packages -->" in markdown:
-        rows = [f"| [`{path}`]({_api_uri(path)[len('api/'):]}) | {_API['summary'][path]} |" for path in _API["layout"]]
+        rows = [f"| [`{path}`]({_api_uri(path)[len('api/') :]}) | {_API['summary'][path]} |" for path in _API["layout"]]
         markdown = markdown.replace("<!-- API packages -->", "\n".join(["| package | |", "|---|---|", *rows]))
     if "<!-- README:" not in markdown:
         return markdown
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    return _README_TAG.sub(lambda m: readme_section(
-        readme, m.group("title"), bool(m.group("intro")), page.file.src_uri,
-        without=[t.strip() for t in (m.group("without") or "").split(";") if t.strip()]), markdown)
+    return _README_TAG.sub(
+        lambda m: readme_section(
+            readme,
+            m.group("title"),
+            bool(m.group("intro")),
+            page.file.src_uri,
+            without=[t.strip() for t in (m.group("without") or "").split(";") if t.strip()],
+        ),
+        markdown,
+    )
 
 
-def readme_section(readme: str, title: str, intro_only: bool = False, where: str = "",
-                   without: list[str] | None = None) -> str:
+def readme_section(
+    readme: str, title: str, intro_only: bool = False, where: str = "", without: list[str] | None = None
+) -> str:
     """The body of the README section headed ``title``, its subsections moved up to level 2; ``without``: the
     subsections (with theirs) to leave out."""
     lines = readme.splitlines()
@@ -146,8 +177,10 @@ def readme_section(readme: str, title: str, intro_only: bool = False, where: str
             start, level = i, lvl
             break
     if start is None:
-        raise PluginError(f"{where}: the README has no section headed {title!r} "
-                          f"(its headings: {', '.join(t for _, _, t in headings)})")
+        raise PluginError(
+            f"{where}: the README has no section headed {title!r} "
+            f"(its headings: {', '.join(t for _, _, t in headings)})"
+        )
     end = len(lines)
     for i, lvl, _ in headings:
         if i > start and (lvl <= level or intro_only):

@@ -5,5 +5,14 @@ from pyagc.augmentations.graph import EdgeDropping, FeatureMasking, drop_edges, 
 from pyagc.augmentations.images import ImageAugmentation
 from pyagc.augmentations.tabular import GaussianNoise, RandomFeatureMasking, TabularAugmentation
 
-__all__ = ["FeatureMasking", "EdgeDropping", "mask_features", "drop_edges",
-           "ImageAugmentation", "RandomAffine", "TabularAugmentation", "GaussianNoise", "RandomFeatureMasking"]
+__all__ = [
+    "FeatureMasking",
+    "EdgeDropping",
+    "mask_features",
+    "drop_edges",
+    "ImageAugmentation",
+    "RandomAffine",
+    "TabularAugmentation",
+    "GaussianNoise",
+    "RandomFeatureMasking",
+]

@@ -49,9 +49,15 @@ class RandomAffine(nn.Module):
     Stateless; active in train and eval mode alike (it is called exactly when a view is wanted).
     """
 
-    def __init__(self, degrees: float = 16.0, translate: Sequence[float] = (0.1, 0.1),
-                 shear: float | Sequence[float] = (-8.0, 8.0), image_shape: Sequence[int] | None = None,
-                 fill: float = 0.0, generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self,
+        degrees: float = 16.0,
+        translate: Sequence[float] = (0.1, 0.1),
+        shear: float | Sequence[float] = (-8.0, 8.0),
+        image_shape: Sequence[int] | None = None,
+        fill: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         if float(degrees) < 0:
             raise ValueError(f"degrees must be >= 0, got {degrees}.")
@@ -81,11 +87,12 @@ class RandomAffine(nn.Module):
         u = torch.rand(n, 4, generator=self.generator, dtype=torch.float64)
         theta = torch.deg2rad(self.degrees * (2 * u[:, 0] - 1))
         phi = torch.deg2rad(self.shear[0] + (self.shear[1] - self.shear[0]) * u[:, 1])
-        tx = self.translate[0] * width * (2 * u[:, 2] - 1)   # pixels
+        tx = self.translate[0] * width * (2 * u[:, 2] - 1)  # pixels
         ty = self.translate[1] * height * (2 * u[:, 3] - 1)
         cos, sin, tan = torch.cos(theta), torch.sin(theta), torch.tan(phi)
-        forward = torch.stack([torch.stack([cos, -cos * tan - sin], 1),
-                               torch.stack([sin, -sin * tan + cos], 1)], 1)  # R(theta) S(phi), (n, 2, 2)
+        forward = torch.stack(
+            [torch.stack([cos, -cos * tan - sin], 1), torch.stack([sin, -sin * tan + cos], 1)], 1
+        )  # R(theta) S(phi), (n, 2, 2)
         inverse = torch.linalg.inv(forward)
         half = torch.tensor([width / 2.0, height / 2.0], dtype=torch.float64)
         # pixel offsets p = D u (D = diag(W/2, H/2)); input = A^-1 (output - t)  =>  u_in = D^-1 A^-1 D u_out - D^-1 A^-1 t
@@ -99,22 +106,30 @@ class RandomAffine(nn.Module):
         flat_shape = None
         if self.image_shape is not None:
             if x.dim() != 2 or x.shape[1] != math.prod(self.image_shape):
-                raise ValueError(f"RandomAffine(image_shape={self.image_shape}) expects flat images of shape "
-                                 f"(N, {math.prod(self.image_shape)}), got {tuple(x.shape)}.")
+                raise ValueError(
+                    f"RandomAffine(image_shape={self.image_shape}) expects flat images of shape "
+                    f"(N, {math.prod(self.image_shape)}), got {tuple(x.shape)}."
+                )
             flat_shape = x.shape
             x = x.reshape(x.shape[0], *self.image_shape)
         elif x.dim() != 4:
-            raise ValueError(f"RandomAffine expects image batches (N, C, H, W), got {tuple(x.shape)}; for images "
-                             "stored flat give image_shape=(C, H, W).")
+            raise ValueError(
+                f"RandomAffine expects image batches (N, C, H, W), got {tuple(x.shape)}; for images "
+                "stored flat give image_shape=(C, H, W)."
+            )
         n, _, height, width = x.shape
         dtype = x.dtype
         theta = self.sample_matrices(n, height, width).to(device=x.device, dtype=torch.float32)
         grid = F.affine_grid(theta, [n, x.shape[1], height, width], align_corners=False)
-        y = F.grid_sample(x.float() - self.fill, grid, mode="bilinear", padding_mode="zeros",
-                          align_corners=False) + self.fill
+        y = (
+            F.grid_sample(x.float() - self.fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+            + self.fill
+        )
         y = y.to(dtype)
         return y.reshape(flat_shape) if flat_shape is not None else y
 
     def extra_repr(self) -> str:
-        return (f"degrees={self.degrees}, translate={self.translate}, shear={self.shear}, "
-                f"image_shape={self.image_shape}, fill={self.fill}")
+        return (
+            f"degrees={self.degrees}, translate={self.translate}, shear={self.shear}, "
+            f"image_shape={self.image_shape}, fill={self.fill}"
+        )

@@ -51,8 +51,9 @@ def mask_features(x: Tensor, p: float, generator: torch.Generator | None = None)
     return x * keep.to(x.dtype)
 
 
-def drop_edges(edge_index: Tensor, p: float, generator: torch.Generator | None = None,
-               num_nodes: int | None = None) -> Tensor:
+def drop_edges(
+    edge_index: Tensor, p: float, generator: torch.Generator | None = None, num_nodes: int | None = None
+) -> Tensor:
     r"""Drop each undirected edge of ``edge_index (2, E)`` with probability ``p``.
 
     The two directions :math:`(u, v)` and :math:`(v, u)` of an edge share one draw, so they are
@@ -92,8 +93,9 @@ class EdgeDropping(nn.Module):
         super().__init__()
         self.p = _check_probability(p, "edge dropping probability p")
 
-    def forward(self, edge_index: Tensor, generator: torch.Generator | None = None,
-                num_nodes: int | None = None) -> Tensor:
+    def forward(
+        self, edge_index: Tensor, generator: torch.Generator | None = None, num_nodes: int | None = None
+    ) -> Tensor:
         return drop_edges(edge_index, self.p, generator, num_nodes) if self.training else edge_index
 
     def extra_repr(self) -> str:

@@ -90,11 +90,14 @@ def hsv_to_rgb(x: Tensor) -> Tensor:
     f = h6 - i
     i = torch.remainder(i, 6).long()
     p, q, t = v * (1.0 - s), v * (1.0 - s * f), v * (1.0 - s * (1.0 - f))
-    candidates = torch.stack([
-        torch.stack([v, q, p, p, t, v], 1),  # red for sector 0..5
-        torch.stack([t, v, v, q, p, p], 1),  # green
-        torch.stack([p, p, t, v, v, q], 1),  # blue
-    ], 1)  # (N, 3, 6, H, W)
+    candidates = torch.stack(
+        [
+            torch.stack([v, q, p, p, t, v], 1),  # red for sector 0..5
+            torch.stack([t, v, v, q, p, p], 1),  # green
+            torch.stack([p, p, t, v, v, q], 1),  # blue
+        ],
+        1,
+    )  # (N, 3, 6, H, W)
     index = i.unsqueeze(1).unsqueeze(2).expand(-1, 3, 1, -1, -1)
     return candidates.gather(2, index).squeeze(2)
 
@@ -147,7 +150,11 @@ class ImageAugmentation(nn.Module):
         if not 0.0 <= float(hue) <= 0.5:
             raise ValueError(f"hue must be in [0, 0.5], got {hue}.")
         self.brightness, self.contrast, self.saturation, self.hue = (
-            float(brightness), float(contrast), float(saturation), float(hue))
+            float(brightness),
+            float(contrast),
+            float(saturation),
+            float(hue),
+        )
         self.jitter_p = _probability(jitter_p, "jitter_p")
         self.grayscale_p = _probability(grayscale_p, "grayscale_p")
         self.generator = generator
@@ -167,9 +174,9 @@ class ImageAugmentation(nn.Module):
         area = lo + (hi - lo) * u[:, 0]
         log_lo, log_hi = math.log(self.crop_ratio[0]), math.log(self.crop_ratio[1])
         ratio = torch.exp(log_lo + (log_hi - log_lo) * u[:, 1])
-        width = torch.sqrt(area * ratio).clamp(max=1.0)   # fractions of the image's width / height
+        width = torch.sqrt(area * ratio).clamp(max=1.0)  # fractions of the image's width / height
         height = torch.sqrt(area / ratio).clamp(max=1.0)
-        cx = width / 2 + (1 - width) * u[:, 2]             # crop centre in [0, 1]
+        cx = width / 2 + (1 - width) * u[:, 2]  # crop centre in [0, 1]
         cy = height / 2 + (1 - height) * u[:, 3]
         sign = torch.where(u[:, 4] < 0.5, -1.0, 1.0) if self.horizontal_flip else torch.ones(n)
         theta = torch.zeros(n, 2, 3)
@@ -183,7 +190,8 @@ class ImageAugmentation(nn.Module):
 
     def color_jitter(self, x: Tensor) -> Tensor:
         """Colour jitter (with probability ``jitter_p``) of 1- or 3-channel images and grayscale
-        (``grayscale_p``) of RGB images; single-channel images get brightness and contrast only."""
+        (``grayscale_p``) of RGB images; single-channel images get brightness and contrast only.
+        """
         n = x.shape[0]
         shape = (n, 1, 1, 1)
         rgb = x.shape[1] == 3
@@ -215,8 +223,9 @@ class ImageAugmentation(nn.Module):
                 "without flatten."
             )
         if not x.is_floating_point():
-            raise TypeError(f"ImageAugmentation expects float images in [0, 1], got dtype {x.dtype}; "
-                            "convert with x.float() / 255.")
+            raise TypeError(
+                f"ImageAugmentation expects float images in [0, 1], got dtype {x.dtype}; convert with x.float() / 255."
+            )
         dtype = x.dtype
         y = self.crop_and_flip(x.float())
         if y.shape[1] in (1, 3):
@@ -226,11 +235,14 @@ class ImageAugmentation(nn.Module):
                     raise ValueError(
                         f"ImageAugmentation's colour jitter works on intensities in [0, 1] (it clips to that range), "
                         f"but the batch has values in [{float(lo):.3g}, {float(hi):.3g}]: scale the images to [0, 1] "
-                        "(data.scaling=unit or minmax) or switch the jitter off (jitter_p=0, grayscale_p=0).")
+                        "(data.scaling=unit or minmax) or switch the jitter off (jitter_p=0, grayscale_p=0)."
+                    )
             y = self.color_jitter(y)
         return y.to(dtype)
 
     def extra_repr(self) -> str:
-        return (f"crop_scale={self.crop_scale}, crop_ratio={tuple(round(r, 4) for r in self.crop_ratio)}, "
-                f"horizontal_flip={self.horizontal_flip}, jitter=({self.brightness}, {self.contrast}, "
-                f"{self.saturation}, {self.hue}) p={self.jitter_p}, grayscale_p={self.grayscale_p}")
+        return (
+            f"crop_scale={self.crop_scale}, crop_ratio={tuple(round(r, 4) for r in self.crop_ratio)}, "
+            f"horizontal_flip={self.horizontal_flip}, jitter=({self.brightness}, {self.contrast}, "
+            f"{self.saturation}, {self.hue}) p={self.jitter_p}, grayscale_p={self.grayscale_p}"
+        )

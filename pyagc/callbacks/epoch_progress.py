@@ -1,4 +1,4 @@
-"""A compact progress bar: one bar over all epochs, showing the phase and the epoch's loss.
+r"""A compact progress bar: one bar over all epochs, showing the phase and the epoch's loss.
 
 Deep-clustering runs have many short epochs (digits: 8 batches an epoch, 100+ epochs), so a bar per epoch scrolls;
 this one advances once per epoch. On a terminal (or in a notebook) it is a tqdm bar. When its stream is not a
@@ -25,7 +25,7 @@ LINE_FRACTION = 0.1
 
 
 def _in_notebook() -> bool:
-    """Whether this runs in a Jupyter kernel (where tqdm draws a widget, not ``\\r`` updates)."""
+    r"""Whether this runs in a Jupyter kernel (where tqdm draws a widget, not ``\\r`` updates)."""
     ipython = sys.modules.get("IPython")
     if ipython is None:
         return False
@@ -91,8 +91,14 @@ class EpochProgressBar(ProgressBar):
             self._start = time.perf_counter()
             self._first_epoch = self._last_line_epoch = int(trainer.current_epoch)
             return
-        self._bar = tqdm(total=total, initial=trainer.current_epoch, desc="training", unit="epoch",
-                         dynamic_ncols=True, mininterval=0.5)
+        self._bar = tqdm(
+            total=total,
+            initial=trainer.current_epoch,
+            desc="training",
+            unit="epoch",
+            dynamic_ncols=True,
+            mininterval=0.5,
+        )
 
     @staticmethod
     def _loss(trainer: Any, pl_module: Any) -> tuple[str, Any]:

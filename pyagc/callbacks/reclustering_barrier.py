@@ -59,8 +59,11 @@ def encoder_layers(encoder: nn.Module) -> list[tuple[str, nn.Module]]:
     prefix = "encoder."
     if not isinstance(root, nn.Module):
         root, prefix = encoder, ""
-    return [(prefix + name if name else prefix.rstrip("."), m) for name, m in root.named_modules()
-            if any(True for _ in m.parameters(recurse=False))]
+    return [
+        (prefix + name if name else prefix.rstrip("."), m)
+        for name, m in root.named_modules()
+        if any(True for _ in m.parameters(recurse=False))
+    ]
 
 
 @torch.no_grad()
@@ -98,7 +101,8 @@ def fresh_copy(module: nn.Module, seed: int, init: str = "xavier") -> nn.Module:
 @torch.no_grad()
 def soft_reset_(module: nn.Module, alpha: float, seed: int, init: str = "xavier") -> None:
     r"""In place: :math:`\theta \leftarrow \alpha\theta + (1-\alpha)\phi` for every parameter of ``module``
-    (recursively), :math:`\phi` from :func:`fresh_copy`."""
+    (recursively), :math:`\phi` from :func:`fresh_copy`.
+    """
     fresh = dict(fresh_copy(module, seed, init).named_parameters())
     for name, p in module.named_parameters():
         p.mul_(alpha).add_(fresh[name].to(device=p.device, dtype=p.dtype), alpha=1.0 - alpha)
@@ -118,7 +122,6 @@ def reset_optimizer_state(optimizer: torch.optim.Optimizer, params: Sequence[tor
         for key, value in optimizer.state.get(p, {}).items():
             if key != "step" and torch.is_tensor(value):
                 value.zero_()
-
 
 
 @torch.no_grad()
@@ -169,8 +172,10 @@ def recalibrate_batch_norm(model: ClusteringModule, data: Any | None = None) -> 
     average_tensors_([t for m in tracked for t in (m.running_mean, m.running_var)])
     model.phase_times["initialize"] += time.perf_counter() - start  # part of re-initialising the head
     if not used:
-        rank_zero_warn("recalibrate_batch_norm: no batch of two or more samples reached a batch-norm layer of the "
-                       "encoder; its running statistics were left as they were.")
+        rank_zero_warn(
+            "recalibrate_batch_norm: no batch of two or more samples reached a batch-norm layer of the "
+            "encoder; its running statistics were left as they were."
+        )
     return len(tracked)
 
 
@@ -204,9 +209,18 @@ class ReclusteringBarrier(Callback):
         seed: seed of the fresh weights.
     """
 
-    def __init__(self, reset_interval: int = 20, alpha: float = 0.8, layers: Sequence[str] | None = None,
-                 reset_embedding: bool = False, init: str = "xavier", reset_momentum: bool | str = True,
-                 recluster: bool = True, recalibrate_batch_norm: bool = True, seed: int = 0) -> None:
+    def __init__(
+        self,
+        reset_interval: int = 20,
+        alpha: float = 0.8,
+        layers: Sequence[str] | None = None,
+        reset_embedding: bool = False,
+        init: str = "xavier",
+        reset_momentum: bool | str = True,
+        recluster: bool = True,
+        recalibrate_batch_norm: bool = True,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         if int(reset_interval) < 1:
             raise ValueError(f"reset_interval must be >= 1 epoch, got {reset_interval}.")
@@ -235,15 +249,17 @@ class ReclusteringBarrier(Callback):
     def select_layers(self, encoder: nn.Module) -> list[tuple[str, nn.Module]]:
         """The ``(name, module)`` pairs that a reset touches."""
         if self.layers is not None:
-            valid = [name for name, m in encoder.named_modules()
-                     if name and any(True for _ in m.parameters(recurse=False))]
+            valid = [
+                name for name, m in encoder.named_modules() if name and any(True for _ in m.parameters(recurse=False))
+            ]
             chosen = []
             for name in self.layers:
                 try:
                     module = encoder.get_submodule(name)
                 except AttributeError:
-                    raise ValueError(f"ReclusteringBarrier: the encoder has no submodule {name!r}; layers with "
-                                     f"parameters: {valid}") from None
+                    raise ValueError(
+                        f"ReclusteringBarrier: the encoder has no submodule {name!r}; layers with parameters: {valid}"
+                    ) from None
                 chosen.append((name, module))
             return chosen
         found = encoder_layers(encoder)
@@ -256,8 +272,9 @@ class ReclusteringBarrier(Callback):
 
     # ------------------------------------------------------------------ the three steps
     @torch.no_grad()
-    def apply(self, pl_module: Any, optimizers: Sequence[torch.optim.Optimizer] = (), epoch: int = 0,
-              data: Any | None = None) -> list[str]:
+    def apply(
+        self, pl_module: Any, optimizers: Sequence[torch.optim.Optimizer] = (), epoch: int = 0, data: Any | None = None
+    ) -> list[str]:
         """Run BRB once (soft reset, momentum reset, reclustering); return the names of the reset layers.
 
         Usable without a Trainer: ``data`` is passed to ``pl_module.initialize_head`` (a tensor,
@@ -288,9 +305,11 @@ class ReclusteringBarrier(Callback):
             return  # the module initialises the head itself at the first joint epoch
         names = self.apply(pl_module, trainer.optimizers, epoch=int(trainer.current_epoch))
         self.applied_at.append(int(trainer.current_epoch))
-        rank_zero_info(f"ReclusteringBarrier: epoch {trainer.current_epoch}: soft reset (alpha={self.alpha}) of "
-                       f"{names}, optimizer state reset: {self.reset_momentum}, "
-                       f"head {'re-initialised' if self.recluster else 'kept'}.")
+        rank_zero_info(
+            f"ReclusteringBarrier: epoch {trainer.current_epoch}: soft reset (alpha={self.alpha}) of "
+            f"{names}, optimizer state reset: {self.reset_momentum}, "
+            f"head {'re-initialised' if self.recluster else 'kept'}."
+        )
 
     def extra_repr(self) -> str:  # pragma: no cover - cosmetic
         return f"reset_interval={self.reset_interval}, alpha={self.alpha}"

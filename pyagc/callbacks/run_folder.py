@@ -30,8 +30,18 @@ from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger("pyagc")
 
-__all__ = ["RunLock", "RunFolderLockedError", "RunFolderGuard", "run_name", "is_launching_process",
-           "folder_is_fresh", "remove_run_folder", "acquire_run_lock", "release_run_lock", "LOCK_NAME"]
+__all__ = [
+    "RunLock",
+    "RunFolderLockedError",
+    "RunFolderGuard",
+    "run_name",
+    "is_launching_process",
+    "folder_is_fresh",
+    "remove_run_folder",
+    "acquire_run_lock",
+    "release_run_lock",
+    "LOCK_NAME",
+]
 
 LOCK_NAME = ".pyagc.lock"
 GROUPS_THAT_NAME_A_RUN = ("data", "head", "encoder", "model")
@@ -43,7 +53,8 @@ class RunFolderLockedError(RuntimeError):
 
 def is_launching_process() -> bool:
     """Whether this is the process that owns the run folder: not a DDP worker that Lightning or torchrun started
-    (they run the same command with ``LOCAL_RANK`` / ``RANK`` > 0 and share the folder of rank 0)."""
+    (they run the same command with ``LOCAL_RANK`` / ``RANK`` > 0 and share the folder of rank 0).
+    """
     for var in ("LOCAL_RANK", "RANK", "SLURM_PROCID"):
         value = os.environ.get(var)
         if value not in (None, "", "0"):
@@ -74,7 +85,8 @@ def _pid_alive(pid: int) -> bool:
 
 def _slurm_job() -> dict[str, str]:
     """This process's SLURM job (``SLURM_JOB_ID``) and restart count, when it runs in one: a requeued job keeps its
-    id and counts up ``SLURM_RESTART_COUNT``, so a lock of the same job with another count is its own, stale one."""
+    id and counts up ``SLURM_RESTART_COUNT``, so a lock of the same job with another count is its own, stale one.
+    """
     job = os.environ.get("SLURM_JOB_ID")
     if not job:
         return {}
@@ -95,8 +107,14 @@ class RunLock:
         self.held = False
 
     def _info(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "proc_start": _process_start_time(os.getpid()), "command": " ".join(sys.argv), **_slurm_job()}
+        return {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "proc_start": _process_start_time(os.getpid()),
+            "command": " ".join(sys.argv),
+            **_slurm_job(),
+        }
 
     def read(self) -> dict[str, Any] | None:
         """The owner's record, or ``None`` when there is no lock (or it cannot be read)."""
@@ -125,7 +143,7 @@ class RunLock:
         start = owner.get("proc_start")
         return start is not None and _process_start_time(pid) not in (None, start)
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         self.folder.mkdir(parents=True, exist_ok=True)
         for _ in range(3):
             try:
@@ -141,20 +159,26 @@ class RunLock:
                         os.unlink(self.path.with_name(f"{LOCK_NAME}.stale{os.getpid()}"))
                         log.info("took over the lock of %s left by the dead process %s", self.folder, owner.get("pid"))
                     continue
-                who = (f"pid {owner.get('pid')} on {owner.get('host')}, started {owner.get('started')}"
-                       if owner else "a process that is writing it now")
+                who = (
+                    f"pid {owner.get('pid')} on {owner.get('host')}, started {owner.get('started')}"
+                    if owner
+                    else "a process that is writing it now"
+                )
                 raise RunFolderLockedError(
                     f"the run folder {self.folder} is in use by another pyagc run ({who}: {owner.get('command', '')!r}). "
                     "Two runs in one folder would overwrite each other's checkpoints and logs. Wait for it to "
                     "finish, or give this run its own folder (leave hydra.run.dir at its default, or set "
                     "hydra.run.dir=<another folder>). If that process is gone (e.g. on another host), delete "
-                    f"{self.path}.") from None
+                    f"{self.path}."
+                ) from None
             with os.fdopen(fd, "w") as f:
                 json.dump(self._info(), f)
             self.held = True
             return self
-        raise RunFolderLockedError(f"could not take the lock {self.path}: other processes keep creating it. "
-                                   "Give this run its own hydra.run.dir.")
+        raise RunFolderLockedError(
+            f"could not take the lock {self.path}: other processes keep creating it. "
+            "Give this run its own hydra.run.dir."
+        )
 
     def release(self) -> None:
         if not self.held:
@@ -183,6 +207,7 @@ def acquire_run_lock(folder: str | os.PathLike) -> RunLock | None:
 
 
 def release_run_lock(folder: str | os.PathLike) -> None:
+    """Release the lock this process holds on ``folder`` (if any)."""
     lock = _LOCKS.pop(str(Path(folder).resolve()), None)
     if lock is not None:
         lock.release()
@@ -201,7 +226,8 @@ def _safe(name: Any) -> str:
 
 def run_name(task_name: Any = "train", *, _root_: Any = None) -> str:
     """The run folder's name: ``task_name`` (the experiment), or ``<data>_<head>`` when the command line chose
-    any of the groups data / head / encoder / model (a run composed from groups), unless it set ``task_name``."""
+    any of the groups data / head / encoder / model (a run composed from groups), unless it set ``task_name``.
+    """
     try:
         hydra_node = _root_.hydra if _root_ is not None and "hydra" in _root_ else None
         overrides = list(hydra_node.overrides.task) if hydra_node is not None else []
@@ -224,7 +250,8 @@ if not OmegaConf.has_resolver("pyagc.run_name"):
 # ---------------------------------------------------------------------------------------------------- cleanup
 def folder_is_fresh(folder: str | os.PathLike) -> bool:
     """Whether ``folder`` holds only what Hydra and the lock put there for the run that is starting now
-    (``.hydra/``, empty ``*.log`` files, the lock): such a folder is this run's to remove if it fails early."""
+    (``.hydra/``, empty ``*.log`` files, the lock): such a folder is this run's to remove if it fails early.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         return False
@@ -239,7 +266,8 @@ def folder_is_fresh(folder: str | os.PathLike) -> bool:
 
 def remove_run_folder(folder: str | os.PathLike, stop_at: str | os.PathLike | None = None) -> None:
     """Remove ``folder`` and then its parents that became empty, up to (not including) ``stop_at``'s parent;
-    closes the log files that point into it first."""
+    closes the log files that point into it first.
+    """
     folder = Path(folder).resolve()
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -269,7 +297,8 @@ except ImportError:  # pragma: no cover
 
 class RunFolderGuard(_HydraCallback):
     """Hydra callback: lock the run folder (``hydra.run.dir``) before Hydra writes into it, and a sweep's folder
-    for a ``--multirun``. A refused run writes nothing and exits (code 1) with the lock's message."""
+    for a ``--multirun``. A refused run writes nothing and exits (code 1) with the lock's message.
+    """
 
     def __init__(self) -> None:
         self._locked: list[Path] = []
@@ -285,8 +314,10 @@ class RunFolderGuard(_HydraCallback):
             # Hydra writes anything into the folder
             raise SystemExit(f"Error: {e}") from None
         except OSError as e:
-            raise SystemExit(f"Error: cannot create the run folder {path}: {e}. Set hydra.run.dir=<a writable "
-                             "folder> (or paths.root_dir / PYAGC_ROOT for all runs).") from None
+            raise SystemExit(
+                f"Error: cannot create the run folder {path}: {e}. Set hydra.run.dir=<a writable "
+                "folder> (or paths.root_dir / PYAGC_ROOT for all runs)."
+            ) from None
         self._locked.append(path)
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:

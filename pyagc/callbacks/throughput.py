@@ -28,7 +28,8 @@ from torch import Tensor
 
 def batch_size_of(batch: Any) -> int:
     """Number of samples of a training batch: ``num_seed_nodes`` of a sampled subgraph, else the
-    leading size of ``x`` (dict batches), of the tensor, or of the first element of a tuple."""
+    leading size of ``x`` (dict batches), of the tensor, or of the first element of a tuple.
+    """
     if isinstance(batch, dict):
         if batch.get("num_seed_nodes") is not None:
             return int(batch["num_seed_nodes"])
@@ -83,13 +84,15 @@ class ThroughputMonitor(pl.Callback):
         self._epoch_samples, self._epoch_seconds = 0, 0.0
         self._window_samples, self._window_seconds, self._window_batches = 0, 0.0, 0
 
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
-                             batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         if self._last is None:  # the epoch's first batch: its loading time is not seen
             self._last = perf_counter()
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         now = perf_counter()
         start, self._last = self._last, now
         self._batches_seen += 1
@@ -112,13 +115,26 @@ class ThroughputMonitor(pl.Callback):
         if self._epoch_samples == 0:  # every batch of this epoch was a warm-up batch
             return
         rate = self._epoch_samples / max(self._epoch_seconds, 1e-12)
-        self.history.append({"epoch": trainer.current_epoch, "step": trainer.global_step,
-                             "samples": self._epoch_samples, "seconds": self._epoch_seconds,
-                             "samples_per_sec": rate})
+        self.history.append(
+            {
+                "epoch": trainer.current_epoch,
+                "step": trainer.global_step,
+                "samples": self._epoch_samples,
+                "seconds": self._epoch_seconds,
+                "samples_per_sec": rate,
+            }
+        )
         self._log(trainer, pl_module, f"{self.prefix}/samples_per_sec", rate, on_step=False)
 
     @staticmethod
     def _log(trainer: pl.Trainer, pl_module: pl.LightningModule, name: str, value: float, on_step: bool) -> None:
         distributed = trainer.world_size > 1
-        pl_module.log(name, float(value), on_step=on_step, on_epoch=not on_step, batch_size=1,
-                      sync_dist=distributed, reduce_fx="sum" if distributed else "mean")
+        pl_module.log(
+            name,
+            float(value),
+            on_step=on_step,
+            on_epoch=not on_step,
+            batch_size=1,
+            sync_dist=distributed,
+            reduce_fx="sum" if distributed else "mean",
+        )

@@ -85,7 +85,8 @@ def _usage() -> str:
 def parse_args(argv: Sequence[str]) -> BenchOptions:
     """Read ``key=value`` tokens (``methods=``, ``data=``, ``seeds=``, ``out=``, ``suite=``, ``parallel=``,
     ``timeout=``), ``--parallel N``, ``--dry-run``; everything else is an override for every run. A suite gives
-    the defaults; the command line wins (its overrides come after the suite's)."""
+    the defaults; the command line wins (its overrides come after the suite's).
+    """
     given: dict[str, str] = {}
     overrides: list[str] = []
     dry_run = False
@@ -106,8 +107,10 @@ def parse_args(argv: Sequence[str]) -> BenchOptions:
         elif tok.startswith("-"):
             raise BenchError(f"unknown option {tok}; see pyagc-bench --help")
         elif "=" not in tok:
-            raise BenchError(f"{tok!r}: expected key=value (methods=..., data=..., seeds=..., out=..., suite=..., "
-                             "or a pyagc-train override)")
+            raise BenchError(
+                f"{tok!r}: expected key=value (methods=..., data=..., seeds=..., out=..., suite=..., "
+                "or a pyagc-train override)"
+            )
         else:
             key, value = tok.split("=", 1)
             if key in _OPTIONS:
@@ -142,13 +145,23 @@ def parse_args(argv: Sequence[str]) -> BenchOptions:
         names = [m if isinstance(m, str) else str(m.get("name")) for m in methods]
         datas = [d if isinstance(d, str) else str(d.get("name")) for d in data] or ["default"]
         out = Path("outputs/bench") / safe_name(f"{'-'.join(names)}__{'-'.join(datas)}")[:120]
-    return BenchOptions(methods=methods, data=data, seeds=seeds, out=out, parallel=parallel, timeout=timeout,
-                        overrides=[*(suite.overrides if suite else []), *overrides], suite=suite, dry_run=dry_run)
+    return BenchOptions(
+        methods=methods,
+        data=data,
+        seeds=seeds,
+        out=out,
+        parallel=parallel,
+        timeout=timeout,
+        overrides=[*(suite.overrides if suite else []), *overrides],
+        suite=suite,
+        dry_run=dry_run,
+    )
 
 
 def resolve_heads(methods: Sequence[Method]) -> list[Method]:
     """Fill in the overrides of the ``head`` methods from their declarations, in one
-    ``python -m pyagc.cli.pairing`` process (torch is imported there, not here)."""
+    ``python -m pyagc.cli.pairing`` process (torch is imported there, not here).
+    """
     heads = sorted({head_name(m) for m in methods if m.kind == "head"})
     if not heads:
         return list(methods)
@@ -157,8 +170,7 @@ def resolve_heads(methods: Sequence[Method]) -> list[Method]:
     if proc.returncode != 0:
         raise BenchError(f"could not read the head declarations of {', '.join(heads)}:\n{proc.stderr[-3000:]}")
     pairing = json.loads(proc.stdout.strip().splitlines()[-1])
-    return [replace(m, resolved=tuple(pairing[head_name(m)]["overrides"])) if m.kind == "head" else m
-            for m in methods]
+    return [replace(m, resolved=tuple(pairing[head_name(m)]["overrides"])) if m.kind == "head" else m for m in methods]
 
 
 def _threads(spec_overrides: Sequence[str], parallel: int) -> tuple[list[str], int | None]:
@@ -182,8 +194,16 @@ def _command(spec: RunSpec, out: Path, parallel: int) -> tuple[list[str], list[s
     if threads:
         env.setdefault("OMP_NUM_THREADS", str(threads))
     if spec.method.kind == "anchor":
-        cmd = [sys.executable, "-m", "pyagc.cli.bench_anchor_run", f"--library={spec.method.library}",
-               f"--method={spec.method.anchor_name}", f"--run-dir={run_dir}", "--", *overrides]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pyagc.cli.bench_anchor_run",
+            f"--library={spec.method.library}",
+            f"--method={spec.method.anchor_name}",
+            f"--run-dir={run_dir}",
+            "--",
+            *overrides,
+        ]
     else:
         cmd = [sys.executable, "-m", "pyagc.cli.train", *overrides, f"hydra.run.dir={run_dir}"]
     return cmd, overrides, env, threads
@@ -200,8 +220,9 @@ def _relative(path: Path, out: Path) -> str:
         return str(path)
 
 
-def _run_one(spec: RunSpec, opts: BenchOptions, bench_command: str, running: dict[int, subprocess.Popen]
-             ) -> dict[str, Any]:
+def _run_one(
+    spec: RunSpec, opts: BenchOptions, bench_command: str, running: dict[int, subprocess.Popen]
+) -> dict[str, Any]:
     """Run one spec in its own process and return its record."""
     from pyagc.cli.bench_machine import machine_info
     from pyagc.cli.bench_process import error_tail, run_process
@@ -212,8 +233,7 @@ def _run_one(spec: RunSpec, opts: BenchOptions, bench_command: str, running: dic
     if run_dir.exists():  # an earlier attempt that did not finish: start afresh
         shutil.rmtree(run_dir, ignore_errors=True)
     started = _now()
-    result = run_process(cmd, log, env=env, timeout=opts.timeout,
-                         on_start=lambda p: running.__setitem__(p.pid, p))
+    result = run_process(cmd, log, env=env, timeout=opts.timeout, on_start=lambda p: running.__setitem__(p.pid, p))
     metrics: dict[str, Any] = {}
     metrics_path = run_dir / "metrics.json"
     if metrics_path.is_file():
@@ -232,35 +252,64 @@ def _run_one(spec: RunSpec, opts: BenchOptions, bench_command: str, running: dic
     gpu = "peak_gpu_mb" in metrics
     machine = machine_info()
     return {
-        "method": spec.method.label, "method_spec": spec.method.spec, "kind": spec.method.kind,
-        "data": spec.data.label, "data_name": metrics.get("data"), "seed": spec.seed,
-        "status": "ok" if ok else "failed", "returncode": result.returncode, "error_line": error_line,
-        "error": error, "timed_out": result.timed_out,
-        "wall_s": round(result.wall_s, 3), "process_peak_rss_mb": result.peak_rss_mb,
-        "started_at": started, "finished_at": _now(),
+        "method": spec.method.label,
+        "method_spec": spec.method.spec,
+        "kind": spec.method.kind,
+        "data": spec.data.label,
+        "data_name": metrics.get("data"),
+        "seed": spec.seed,
+        "status": "ok" if ok else "failed",
+        "returncode": result.returncode,
+        "error_line": error_line,
+        "error": error,
+        "timed_out": result.timed_out,
+        "wall_s": round(result.wall_s, 3),
+        "process_peak_rss_mb": result.peak_rss_mb,
+        "started_at": started,
+        "finished_at": _now(),
         "device": ("gpu: " + ", ".join(machine["gpus"])) if gpu and machine["gpus"] else ("gpu" if gpu else "cpu"),
-        "threads": threads, "overrides": overrides, "user_overrides": spec.user_overrides,
-        "command": shlex.join(cmd), "run_dir": _relative(run_dir, out), "log": _relative(log, out),
-        "metrics": metrics, "machine": machine, "suite": opts.suite.name if opts.suite else None,
-        "bench_command": bench_command, "key": spec.key,
+        "threads": threads,
+        "overrides": overrides,
+        "user_overrides": spec.user_overrides,
+        "command": shlex.join(cmd),
+        "run_dir": _relative(run_dir, out),
+        "log": _relative(log, out),
+        "metrics": metrics,
+        "machine": machine,
+        "suite": opts.suite.name if opts.suite else None,
+        "bench_command": bench_command,
+        "key": spec.key,
     }
 
 
-def _run_safely(spec: RunSpec, opts: BenchOptions, bench_command: str, running: dict[int, subprocess.Popen]
-                ) -> dict[str, Any]:
+def _run_safely(
+    spec: RunSpec, opts: BenchOptions, bench_command: str, running: dict[int, subprocess.Popen]
+) -> dict[str, Any]:
     """:func:`_run_one`, with an error of the bench itself (not of the run) recorded as the run's failure."""
     try:
         return _run_one(spec, opts, bench_command, running)
     except Exception as e:
         import traceback
 
-        return {"method": spec.method.label, "method_spec": spec.method.spec, "kind": spec.method.kind,
-                "data": spec.data.label, "seed": spec.seed, "status": "failed", "returncode": None,
-                "error_line": f"pyagc-bench: {type(e).__name__}: {e}", "error": traceback.format_exc()[-4000:],
-                "started_at": _now(), "user_overrides": spec.user_overrides, "metrics": {},
-                "run_dir": _relative(spec.folder(opts.out), opts.out), "log": _relative(spec.log_path(opts.out),
-                                                                                         opts.out),
-                "suite": opts.suite.name if opts.suite else None, "bench_command": bench_command, "key": spec.key}
+        return {
+            "method": spec.method.label,
+            "method_spec": spec.method.spec,
+            "kind": spec.method.kind,
+            "data": spec.data.label,
+            "seed": spec.seed,
+            "status": "failed",
+            "returncode": None,
+            "error_line": f"pyagc-bench: {type(e).__name__}: {e}",
+            "error": traceback.format_exc()[-4000:],
+            "started_at": _now(),
+            "user_overrides": spec.user_overrides,
+            "metrics": {},
+            "run_dir": _relative(spec.folder(opts.out), opts.out),
+            "log": _relative(spec.log_path(opts.out), opts.out),
+            "suite": opts.suite.name if opts.suite else None,
+            "bench_command": bench_command,
+            "key": spec.key,
+        }
 
 
 def write_tables(opts: BenchOptions, records: Sequence[dict[str, Any]] | None = None) -> None:
@@ -291,16 +340,20 @@ def _line(i: int, n: int, record: dict[str, Any]) -> str:
 
 def run_bench(opts: BenchOptions, bench_command: str = "pyagc-bench") -> int:
     """Run the plan of ``opts``: skip the runs already done, run the others (``opts.parallel`` at once), append a
-    record per run and rewrite the tables after each. Returns 0 when every run is ok, else 1."""
+    record per run and rewrite the tables after each. Returns 0 when every run is ok, else 1.
+    """
     methods = [resolve_method(m) for m in make_methods(opts.methods)]
     data = make_data(opts.data)
     plan = plan_runs(methods, data, opts.seeds, opts.overrides)
     results = opts.out / RESULTS
     done = done_keys(read_records(results))
     pending = [s for s in plan if s.key not in done]
-    print(f"[pyagc-bench] {len(plan)} runs ({len(methods)} methods x {len(data)} data x {len(opts.seeds)} seeds), "
-          f"{len(plan) - len(pending)} already done, {len(pending)} to run into {opts.out}"
-          + (f", {opts.parallel} at once" if opts.parallel > 1 else ""), flush=True)
+    print(
+        f"[pyagc-bench] {len(plan)} runs ({len(methods)} methods x {len(data)} data x {len(opts.seeds)} seeds), "
+        f"{len(plan) - len(pending)} already done, {len(pending)} to run into {opts.out}"
+        + (f", {opts.parallel} at once" if opts.parallel > 1 else ""),
+        flush=True,
+    )
     needed = {s.method.label for s in pending}
     resolved = {m.label: m for m in resolve_heads([m for m in methods if m.label in needed])}
     pending = [replace(s, method=resolved[s.method.label]) for s in pending]
@@ -354,14 +407,18 @@ def run_bench(opts: BenchOptions, bench_command: str = "pyagc-bench") -> int:
     table = text.split("## Mean ± std over seeds", 1)[-1].split("\n\n")[1] if "## Mean ± std" in text else ""
     if table:
         print(table)
-    print(f"[pyagc-bench] {opts.out / 'results.md'}, results.png, {RESULTS}"
-          + (f"; {failed} run(s) failed" if failed else ""), flush=True)
+    print(
+        f"[pyagc-bench] {opts.out / 'results.md'}, results.png, {RESULTS}"
+        + (f"; {failed} run(s) failed" if failed else ""),
+        flush=True,
+    )
     return 1 if failed else 0
 
 
 def publish(out: Path, name: str, results_dir: Path) -> Path:
     """Merge the records of ``out/results.jsonl`` into ``results_dir/NAME.jsonl`` (the latest record of each run
-    replaces an earlier one with the same key), then regenerate the report."""
+    replaces an earlier one with the same key), then regenerate the report.
+    """
     from pyagc.cli.bench_records import latest_records
     from pyagc.cli.bench_tables import write_report
 

@@ -47,7 +47,8 @@ def _section(cfg: Any, key: str) -> Any:
 
 def prepare_inputs(overrides: Sequence[str], run_dir: Path) -> tuple[dict[str, Any], Any, Any, Any]:
     """Compose the config, load and preprocess the data as ``pyagc-train`` does, and write ``run_dir/inputs.npz``.
-    Returns (the inputs, the features, the labels or ``None``, the data module)."""
+    Returns (the inputs, the features, the labels or ``None``, the data module).
+    """
     import numpy as np
     import torch
 
@@ -60,21 +61,33 @@ def prepare_inputs(overrides: Sequence[str], run_dir: Path) -> tuple[dict[str, A
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
     if getattr(datamodule, "is_graph", False):
-        raise ValueError(f"anchors take feature vectors; {datamodule.name} is a graph (its node features would "
-                         "be clustered without the graph)")
+        raise ValueError(
+            f"anchors take feature vectors; {datamodule.name} is a graph (its node features would "
+            "be clustered without the graph)"
+        )
     x = datamodule.x.detach().cpu().numpy().reshape(datamodule.n_samples, -1).astype(np.float32)
     y = None if datamodule.y is None else datamodule.y.detach().cpu().numpy()
     params = {k: _section(cfg, k) for k in ("model", "encoder", "head", "data")}
-    inputs = {"n_clusters": resolve_n_clusters(cfg, datamodule), "seed": int(cfg.seed),
-              "threads": threads or 0, "params": params}
+    inputs = {
+        "n_clusters": resolve_n_clusters(cfg, datamodule),
+        "seed": int(cfg.seed),
+        "threads": threads or 0,
+        "params": params,
+    }
     run_dir.mkdir(parents=True, exist_ok=True)
-    np.savez(run_dir / "inputs.npz", x=x, n_clusters=inputs["n_clusters"], seed=inputs["seed"],
-             threads=inputs["threads"], params=json.dumps(params, default=str))
+    np.savez(
+        run_dir / "inputs.npz",
+        x=x,
+        n_clusters=inputs["n_clusters"],
+        seed=inputs["seed"],
+        threads=inputs["threads"],
+        params=json.dumps(params, default=str),
+    )
     return inputs, x, y, datamodule
 
 
 def score(x: Any, y: Any, labels: Any) -> dict[str, Any]:
-    """pyagc's scores of ``labels``: external ones when there are labels ``y``, internal ones on ``x``."""
+    """Pyagc's scores of ``labels``: external ones when there are labels ``y``, internal ones on ``x``."""
     import numpy as np
 
     from pyagc.metrics.external import external_metrics
@@ -106,6 +119,7 @@ def _last_json(text: str) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one anchor method on one data config and print its JSON record; returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m pyagc.cli.bench_anchor_run", description=__doc__.split("\n")[0])
     parser.add_argument("--library", required=True)
     parser.add_argument("--method", required=True)
@@ -127,8 +141,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if inputs["threads"]:
         env["OMP_NUM_THREADS"] = str(inputs["threads"])
-    cmd = [python, str(adapter), "--method", args.method, "--inputs", str(run_dir / "inputs.npz"),
-           "--out", str(labels_path)]
+    cmd = [
+        python,
+        str(adapter),
+        "--method",
+        args.method,
+        "--inputs",
+        str(run_dir / "inputs.npz"),
+        "--out",
+        str(labels_path),
+    ]
     print(f"[pyagc-bench] anchor {args.library}:{args.method}: {' '.join(cmd)}", flush=True)
     result = run_process(cmd, run_dir / "adapter.log", env=env)
     log = (run_dir / "adapter.log").read_text(encoding="utf-8", errors="replace")
@@ -141,27 +163,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     import resource
 
     own_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    metrics.update({
-        "experiment": f"{args.library}:{args.method}",
-        "seed": int(inputs["seed"]),
-        "data": datamodule.name,
-        "head": f"{args.library}:{args.method}",
-        "encoder": None,
-        "library": reply.get("library", args.library),
-        "library_version": reply.get("version"),
-        "anchor_python": python,
-        "adapter": str(adapter),
-        "anchor_params": reply.get("params"),
-        "time_s": {"fit": round(float(fit), 3) if fit is not None else None,
-                   "adapter": round(result.wall_s, 3), "total": round(time.perf_counter() - start, 3)},
-        # the adapter's own peak (this process only loaded and scored the data); wait4's figure for the adapter would
-        # include this process's memory from before its exec
-        "peak_rss_mb": reply.get("peak_rss_mb"), "runner_peak_rss_mb": own_peak,
-    })
+    metrics.update(
+        {
+            "experiment": f"{args.library}:{args.method}",
+            "seed": int(inputs["seed"]),
+            "data": datamodule.name,
+            "head": f"{args.library}:{args.method}",
+            "encoder": None,
+            "library": reply.get("library", args.library),
+            "library_version": reply.get("version"),
+            "anchor_python": python,
+            "adapter": str(adapter),
+            "anchor_params": reply.get("params"),
+            "time_s": {
+                "fit": round(float(fit), 3) if fit is not None else None,
+                "adapter": round(result.wall_s, 3),
+                "total": round(time.perf_counter() - start, 3),
+            },
+            # the adapter's own peak (this process only loaded and scored the data); wait4's figure for the adapter would
+            # include this process's memory from before its exec
+            "peak_rss_mb": reply.get("peak_rss_mb"),
+            "runner_peak_rss_mb": own_peak,
+        }
+    )
     (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str) + "\n", encoding="utf-8")
     shown = "  ".join(f"{k.upper()} {metrics[k]:.4f}" for k in ("acc", "nmi", "ari", "f1") if k in metrics)
-    print(f"[pyagc] {args.library}:{args.method} on {datamodule.name}: {shown or 'no labels to score'}  "
-          f"(fit {metrics['time_s']['fit']} s)", flush=True)
+    print(
+        f"[pyagc] {args.library}:{args.method} on {datamodule.name}: {shown or 'no labels to score'}  "
+        f"(fit {metrics['time_s']['fit']} s)",
+        flush=True,
+    )
     return 0
 
 

@@ -33,8 +33,15 @@ from pathlib import Path
 
 from pyagc.cli.bench_plan import BenchError
 
-__all__ = ["LIBRARIES", "AnchorLibrary", "adapter_path", "anchor_home", "anchor_python", "setup_anchor",
-           "setup_commands"]
+__all__ = [
+    "LIBRARIES",
+    "AnchorLibrary",
+    "adapter_path",
+    "anchor_home",
+    "anchor_python",
+    "setup_anchor",
+    "setup_commands",
+]
 
 
 @dataclass(frozen=True)
@@ -64,7 +71,8 @@ def _library(name: str) -> AnchorLibrary:
 
 def anchor_home() -> Path:
     """Where ``setup-anchor`` puts the environments: ``$PYAGC_ANCHOR_HOME``, else
-    ``$XDG_CACHE_HOME/pyagc/anchors`` (``~/.cache/pyagc/anchors``)."""
+    ``$XDG_CACHE_HOME/pyagc/anchors`` (``~/.cache/pyagc/anchors``).
+    """
     if os.environ.get("PYAGC_ANCHOR_HOME"):
         return Path(os.environ["PYAGC_ANCHOR_HOME"]).expanduser()
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
@@ -94,14 +102,17 @@ def anchor_python(library: str) -> str:
         return sys.executable
     exe = _venv_python(anchor_home() / library)
     if not exe.exists():
-        raise BenchError(f"no environment for the anchor library {library!r} at {exe.parent.parent}: make it with "
-                         f"`pyagc-bench setup-anchor {library}`, or point ${var} at a Python that has it")
+        raise BenchError(
+            f"no environment for the anchor library {library!r} at {exe.parent.parent}: make it with "
+            f"`pyagc-bench setup-anchor {library}`, or point ${var} at a Python that has it"
+        )
     return str(exe)
 
 
 def adapter_dirs() -> list[Path]:
     """Where adapters are looked for: ``$PYAGC_ANCHOR_ADAPTERS``, then ``benchmarks/anchors`` under the working
-    directory and under the source tree."""
+    directory and under the source tree.
+    """
     from pyagc.cli.bench_machine import source_root
 
     dirs = [Path(p).expanduser() for p in os.environ.get("PYAGC_ANCHOR_ADAPTERS", "").split(os.pathsep) if p]
@@ -111,29 +122,36 @@ def adapter_dirs() -> list[Path]:
 
 def adapter_path(library: str, method: str) -> Path:
     """The adapter of ``library:method``: ``LIBRARY_METHOD.py``, else ``LIBRARY_adapter.py``, in
-    :func:`adapter_dirs`."""
+    :func:`adapter_dirs`.
+    """
     for d in adapter_dirs():
         for name in (f"{library}_{method}.py", f"{library}_adapter.py"):
             if (d / name).is_file():
                 return d / name
-    raise BenchError(f"anchor {library}:{method}: no adapter {library}_adapter.py (or {library}_{method}.py) in "
-                     f"{', '.join(str(d) for d in adapter_dirs())}")
+    raise BenchError(
+        f"anchor {library}:{method}: no adapter {library}_adapter.py (or {library}_{method}.py) in "
+        f"{', '.join(str(d) for d in adapter_dirs())}"
+    )
 
 
 def setup_commands(library: str, where: Path | None = None, python: str | None = None) -> list[list[str]]:
     """The commands that make ``library``'s environment: a virtual environment and ``pip install`` of the
-    library (with numpy, which the adapter protocol uses)."""
+    library (with numpy, which the adapter protocol uses).
+    """
     where = anchor_home() / library if where is None else Path(where)
     lib = _library(library)
     exe = str(_venv_python(where))
-    return [[python or sys.executable, "-m", "venv", str(where)],
-            [exe, "-m", "pip", "install", "--upgrade", "pip"],
-            [exe, "-m", "pip", "install", *lib.packages, "numpy"]]
+    return [
+        [python or sys.executable, "-m", "venv", str(where)],
+        [exe, "-m", "pip", "install", "--upgrade", "pip"],
+        [exe, "-m", "pip", "install", *lib.packages, "numpy"],
+    ]
 
 
 def setup_anchor(library: str, where: Path | None = None, dry_run: bool = False) -> int:
     """``pyagc-bench setup-anchor LIBRARY``: make (or update) the library's environment; ``dry_run``: print the
-    commands only. Returns the exit code."""
+    commands only. Returns the exit code.
+    """
     commands = setup_commands(library, where)
     for cmd in commands:
         print("$ " + " ".join(cmd), flush=True)

@@ -18,8 +18,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CPU_FLAGS", "available_cores", "cpu_info", "git_revision", "gpu_names", "machine_info", "package_version",
-           "source_root"]
+__all__ = [
+    "CPU_FLAGS",
+    "available_cores",
+    "cpu_info",
+    "git_revision",
+    "gpu_names",
+    "machine_info",
+    "package_version",
+    "source_root",
+]
 
 # the CPU instructions a record names (present or not)
 CPU_FLAGS = ("amx_bf16", "avx512_bf16", "avx512f", "avx2")
@@ -35,7 +43,8 @@ def available_cores() -> int:
 
 def cpu_info(cpuinfo: str | Path = "/proc/cpuinfo") -> dict[str, Any]:
     """``{"model": ..., "flags": {"amx_bf16": bool, ...}}`` from ``/proc/cpuinfo`` (Linux); elsewhere the model
-    from :func:`platform.processor` and no flags."""
+    from :func:`platform.processor` and no flags.
+    """
     model, flags = "", set()
     try:
         text = Path(cpuinfo).read_text(errors="replace")
@@ -59,8 +68,9 @@ def gpu_names() -> list[str]:
     if exe is None:
         return []
     try:
-        out = subprocess.run([exe, "--query-gpu=name,memory.total", "--format=csv,noheader"], capture_output=True,
-                             text=True, timeout=10)
+        out = subprocess.run(
+            [exe, "--query-gpu=name,memory.total", "--format=csv,noheader"], capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return []
     return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else []
@@ -81,7 +91,8 @@ def source_root() -> Path:
 
 def git_revision(root: str | Path | None = None) -> dict[str, Any] | None:
     """``{"commit": sha, "dirty": bool}`` of the git tree at ``root`` (default: :func:`source_root`); ``dirty``:
-    tracked files differ from the commit. ``None`` outside a git tree or without git."""
+    tracked files differ from the commit. ``None`` outside a git tree or without git.
+    """
     exe = shutil.which("git")
     root = Path(root) if root is not None else source_root()
     if exe is None or not (root / ".git").exists():
@@ -90,8 +101,12 @@ def git_revision(root: str | Path | None = None) -> dict[str, Any] | None:
         sha = subprocess.run([exe, "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=20)
         if sha.returncode != 0:
             return None
-        dirty = subprocess.run([exe, "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=60)
+        dirty = subprocess.run(
+            [exe, "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": sha.stdout.strip(), "dirty": bool(dirty.stdout.strip()) if dirty.returncode == 0 else None}

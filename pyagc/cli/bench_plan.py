@@ -10,7 +10,7 @@ A *method* is
 
 A suite (``benchmarks/suites/NAME.yaml``) may also give a method its own label and overrides::
 
-    methods:
+Methods:
       - kmeans
       - {name: dec_50_50, method: dec_digits, overrides: [model.pretrain_epochs=50, model.epochs=50]}
     data: [iris, {name: wine_minmax, data: wine, overrides: [data.scaling=minmax]}]
@@ -35,9 +35,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BenchError", "Data", "Method", "RunSpec", "Suite", "config_dir", "find_suite", "load_suite",
-           "merge_overrides", "override_key", "parse_seeds", "plan_runs", "resolve_method", "safe_name",
-           "split_list"]
+__all__ = [
+    "BenchError",
+    "Data",
+    "Method",
+    "RunSpec",
+    "Suite",
+    "config_dir",
+    "find_suite",
+    "load_suite",
+    "merge_overrides",
+    "override_key",
+    "parse_seeds",
+    "plan_runs",
+    "resolve_method",
+    "safe_name",
+    "split_list",
+]
 
 
 class BenchError(ValueError):
@@ -98,7 +112,8 @@ def parse_seeds(value: Any) -> list[int]:
 
 def override_key(override: str) -> str:
     """The config key an override sets: ``+model.x=1`` -> ``model.x``, ``model/augmentation=tabular`` ->
-    ``model/augmentation``, ``~head.tol`` -> ``head.tol``."""
+    ``model/augmentation``, ``~head.tol`` -> ``head.tol``.
+    """
     return override.split("=", 1)[0].lstrip("+~").strip()
 
 
@@ -123,7 +138,8 @@ def safe_name(text: str) -> str:
 class Method:
     """One method of a benchmark: ``label`` (its name in records and tables), ``spec`` (what it was asked as), its
     own ``overrides`` (a suite entry's), and, once resolved, its ``kind`` (``experiment`` / ``head`` /
-    ``anchor``) and the ``resolved`` overrides that select it (``experiment=...``; ``head=... model=...``)."""
+    ``anchor``) and the ``resolved`` overrides that select it (``experiment=...``; ``head=... model=...``).
+    """
 
     label: str
     spec: str
@@ -144,7 +160,8 @@ class Method:
 @dataclass(frozen=True)
 class Data:
     """One data set of a benchmark: ``label`` and the overrides that select it (``data=iris`` and a suite
-    entry's own); no overrides: each method's own data (an experiment's)."""
+    entry's own); no overrides: each method's own data (an experiment's).
+    """
 
     label: str
     overrides: tuple[str, ...] = ()
@@ -167,8 +184,16 @@ class RunSpec:
     @property
     def key(self) -> str:
         """What identifies the run for resuming."""
-        return json.dumps({"method": self.method.label, "spec": self.method.spec, "data": self.data.label,
-                           "seed": self.seed, "overrides": self.user_overrides}, sort_keys=True)
+        return json.dumps(
+            {
+                "method": self.method.label,
+                "spec": self.method.spec,
+                "data": self.data.label,
+                "seed": self.seed,
+                "overrides": self.user_overrides,
+            },
+            sort_keys=True,
+        )
 
     def overrides(self, extra: Sequence[str] = ()) -> list[str]:
         """The run's Hydra overrides: the method's resolved ones, then the user's, the seed and ``extra``."""
@@ -180,7 +205,8 @@ class RunSpec:
 
     def log_path(self, out: Path) -> Path:
         """``OUT/logs/<method>/<data>/seed<k>.log``: the run's console output (outside its run folder, which
-        pyagc-train removes when a run fails before its first epoch)."""
+        pyagc-train removes when a run fails before its first epoch).
+        """
         return out / "logs" / safe_name(self.method.label) / safe_name(self.data.label) / f"seed{self.seed}.log"
 
 
@@ -226,7 +252,8 @@ def make_data(items: Sequence[Any]) -> list[Data]:
 
 def resolve_method(method: Method) -> Method:
     """The method with its kind and the overrides that select it; a head's pairing is filled in later
-    (:func:`pyagc.cli.bench.resolve_heads`: it needs torch). Raises :class:`BenchError` for an unknown name."""
+    (:func:`pyagc.cli.bench.resolve_heads`: it needs torch). Raises :class:`BenchError` for an unknown name.
+    """
     spec = method.spec.strip()
     if ":" in spec and "=" not in spec:
         library, _, name = spec.partition(":")
@@ -248,9 +275,11 @@ def resolve_method(method: Method) -> Method:
         return Method(method.label, spec, method.overrides, "experiment", (f"experiment={spec}",))
     if spec in heads:
         return Method(method.label, spec, method.overrides, "head", ())
-    raise BenchError(f"method {spec!r} is neither an experiment nor a head config, nor LIBRARY:NAME.\n"
-                     f"  experiments: {', '.join(experiments)}\n  heads: {', '.join(heads)}\n"
-                     f"  anchors: sklearn:kmeans, clustpy:NAME, ... (benchmarks/anchors/)")
+    raise BenchError(
+        f"method {spec!r} is neither an experiment nor a head config, nor LIBRARY:NAME.\n"
+        f"  experiments: {', '.join(experiments)}\n  heads: {', '.join(heads)}\n"
+        f"  anchors: sklearn:kmeans, clustpy:NAME, ... (benchmarks/anchors/)"
+    )
 
 
 def head_name(method: Method) -> str:
@@ -258,8 +287,9 @@ def head_name(method: Method) -> str:
     return method.spec.split("=", 1)[1] if method.spec.startswith("head=") else method.spec
 
 
-def plan_runs(methods: Sequence[Method], data: Sequence[Data], seeds: Sequence[int],
-              common: Sequence[str] = ()) -> list[RunSpec]:
+def plan_runs(
+    methods: Sequence[Method], data: Sequence[Data], seeds: Sequence[int], common: Sequence[str] = ()
+) -> list[RunSpec]:
     """Every run, for each seed, for each data set, for each method (round-robin: alternating methods)."""
     return [RunSpec(m, d, s, tuple(common)) for s in seeds for d in data for m in methods]
 
@@ -282,7 +312,8 @@ class Suite:
 
 def find_suite(name: str, roots: Sequence[Path] = ()) -> Path:
     """``NAME`` -> ``benchmarks/suites/NAME.yaml`` under the working directory or the source tree; a path as it
-    is."""
+    is.
+    """
     path = Path(name).expanduser()
     if path.suffix in (".yaml", ".yml") or path.is_file():
         if path.is_file():
@@ -302,7 +333,8 @@ def find_suite(name: str, roots: Sequence[Path] = ()) -> Path:
 
 def load_suite(name: str) -> Suite:
     """Read a suite file (YAML): ``methods`` (required), ``data``, ``seeds``, ``overrides``, ``out``,
-    ``parallel``, ``timeout``, ``description``."""
+    ``parallel``, ``timeout``, ``description``.
+    """
     import yaml
 
     path = find_suite(name)
@@ -324,7 +356,15 @@ def load_suite(name: str) -> Suite:
     overrides = raw.get("overrides") or []
     if isinstance(overrides, str):
         overrides = overrides.split()
-    return Suite(name=path.stem, path=path, methods=as_list(raw["methods"]), data=as_list(raw.get("data")),
-                 seeds=parse_seeds(raw.get("seeds", [0])), overrides=[str(o) for o in overrides],
-                 out=raw.get("out"), parallel=raw.get("parallel"), timeout=raw.get("timeout"),
-                 description=str(raw.get("description") or "").strip())
+    return Suite(
+        name=path.stem,
+        path=path,
+        methods=as_list(raw["methods"]),
+        data=as_list(raw.get("data")),
+        seeds=parse_seeds(raw.get("seeds", [0])),
+        overrides=[str(o) for o in overrides],
+        out=raw.get("out"),
+        parallel=raw.get("parallel"),
+        timeout=raw.get("timeout"),
+        description=str(raw.get("description") or "").strip(),
+    )

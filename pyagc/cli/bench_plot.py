@@ -1,6 +1,7 @@
 """``results.png`` of a ``pyagc-bench`` folder: one panel per headline metric (and the fit time), the methods side
 by side, a bar at each method's mean over the seeds, the standard deviation as an error bar and a dot per seed.
-One row of panels per data set."""
+One row of panels per data set.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ __all__ = ["plot_results"]
 
 def plot_results(records: Sequence[dict[str, Any]], path: str | Path, title: str = "") -> Path | None:
     """Draw the records' headline metrics to ``path`` (PNG, matplotlib's Agg backend); ``None`` without an ok
-    run to draw."""
+    run to draw.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -33,8 +35,7 @@ def plot_results(records: Sequence[dict[str, Any]], path: str | Path, title: str
     datas = list(dict.fromkeys(g.data for g in groups))
     by_key = {(g.method, g.data): g for g in groups}
     width = max(3.2, 0.55 * len(methods) + 1.6)
-    fig, axes = plt.subplots(len(datas), len(panels), figsize=(width * len(panels), 3.4 * len(datas)),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(datas), len(panels), figsize=(width * len(panels), 3.4 * len(datas)), squeeze=False)
     colours = plt.get_cmap("tab10")
     for row, data in enumerate(datas):
         for col, metric in enumerate(panels):
@@ -52,8 +53,7 @@ def plot_results(records: Sequence[dict[str, Any]], path: str | Path, title: str
                 ax.scatter(i + jitter, vals, s=14, color=colour, zorder=3)
             ax.set_xticks(range(len(methods)))
             ax.set_xticklabels(methods, rotation=30, ha="right", fontsize=8)
-            ax.set_title(f"{LABELS.get(metric, metric)}" + (f" — {data}" if len(datas) > 1 or data else ""),
-                         fontsize=9)
+            ax.set_title(f"{LABELS.get(metric, metric)}" + (f" — {data}" if len(datas) > 1 or data else ""), fontsize=9)
             ax.grid(axis="y", alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=10)

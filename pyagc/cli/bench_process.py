@@ -30,18 +30,25 @@ class ProcessResult:
     timed_out: bool = False
 
 
-def run_process(cmd: Sequence[str], log_path: str | Path, env: dict[str, str] | None = None,
-                timeout: float | None = None, cwd: str | Path | None = None,
-                on_start: Callable[[subprocess.Popen], None] | None = None) -> ProcessResult:
+def run_process(
+    cmd: Sequence[str],
+    log_path: str | Path,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    cwd: str | Path | None = None,
+    on_start: Callable[[subprocess.Popen], None] | None = None,
+) -> ProcessResult:
     """Run ``cmd`` with its stdout and stderr written to ``log_path`` (replaced); wait for it and measure it.
-    ``on_start`` gets the process once started (to stop it from elsewhere)."""
+    ``on_start`` gets the process once started (to stop it from elsewhere).
+    """
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     timed_out = threading.Event()
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(list(cmd), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, cwd=cwd)
+        proc = subprocess.Popen(
+            list(cmd), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd
+        )
         if on_start is not None:
             on_start(proc)
 
@@ -61,8 +68,9 @@ def run_process(cmd: Sequence[str], log_path: str | Path, env: dict[str, str] | 
         finally:
             if timer is not None:
                 timer.cancel()
-    return ProcessResult(returncode=code, wall_s=time.perf_counter() - start, peak_rss_mb=peak,
-                         timed_out=timed_out.is_set())
+    return ProcessResult(
+        returncode=code, wall_s=time.perf_counter() - start, peak_rss_mb=peak, timed_out=timed_out.is_set()
+    )
 
 
 def _signal(proc: subprocess.Popen, sig: int) -> None:
@@ -93,7 +101,8 @@ def _wait(proc: subprocess.Popen) -> tuple[int, float | None]:
 
 def error_tail(log_path: str | Path, max_chars: int = 4000) -> tuple[str, str]:
     """The end of a failed run's log (at most ``max_chars``) and its most telling line: the last
-    ``SomeError: message`` line, else the first line of the last paragraph (Hydra's config errors)."""
+    ``SomeError: message`` line, else the first line of the last paragraph (Hydra's config errors).
+    """
     try:
         text = Path(log_path).read_text(encoding="utf-8", errors="replace")
     except OSError:

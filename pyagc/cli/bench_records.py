@@ -26,8 +26,20 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EXTERNAL", "GRAPH", "INTERNAL", "RESOURCES", "Group", "append_record", "done_keys", "group_records",
-           "headline_metrics", "latest_records", "read_records", "value"]
+__all__ = [
+    "EXTERNAL",
+    "GRAPH",
+    "INTERNAL",
+    "RESOURCES",
+    "Group",
+    "append_record",
+    "done_keys",
+    "group_records",
+    "headline_metrics",
+    "latest_records",
+    "read_records",
+    "value",
+]
 
 RESULTS = "results.jsonl"
 # labelled data: the external scores; no labels: the clusters' internal scores on the input features (the same
@@ -116,7 +128,8 @@ def _number(v: Any) -> float | None:
 
 def value(record: dict[str, Any], name: str) -> float | None:
     """A record's value of ``name``: a key of its ``metrics``; ``fit_s`` / ``total_s`` (the run's ``time_s``),
-    ``wall_s`` (the runner's), ``peak_rss_mb`` (the run's own, else its process's as the runner measured it)."""
+    ``wall_s`` (the runner's), ``peak_rss_mb`` (the run's own, else its process's as the runner measured it).
+    """
     metrics = record.get("metrics") or {}
     if name in ("fit_s", "total_s"):
         times = metrics.get("time_s") or {}
@@ -130,7 +143,8 @@ def value(record: dict[str, Any], name: str) -> float | None:
 
 def headline_metrics(records: Sequence[dict[str, Any]]) -> list[str]:
     """The metrics a table shows: ACC / NMI / ARI / F1 when a run had labels, the input-space internal scores
-    when one had none, modularity / conductance for graphs."""
+    when one had none, modularity / conductance for graphs.
+    """
     ok = [r for r in records if r.get("status") == "ok"]
     labelled = [value(r, "acc") is not None for r in ok]
     out: list[str] = []
@@ -146,7 +160,8 @@ def headline_metrics(records: Sequence[dict[str, Any]]) -> list[str]:
 @dataclass
 class Group:
     """The runs of one method on one data set: ``ok`` and ``failed`` records, and per metric the values of the
-    ok runs (in seed order) with their mean and standard deviation (``np.std``, ddof = 0)."""
+    ok runs (in seed order) with their mean and standard deviation (``np.std``, ddof = 0).
+    """
 
     method: str
     data: str
@@ -169,7 +184,8 @@ class Group:
 
 def group_records(records: Sequence[dict[str, Any]]) -> list[Group]:
     """The latest record per run grouped by (method, data), in the order the methods and data first appear;
-    within a group by seed."""
+    within a group by seed.
+    """
     latest = latest_records(records)
     method_order: dict[str, int] = {}
     data_order: dict[str, int] = {}
@@ -177,9 +193,12 @@ def group_records(records: Sequence[dict[str, Any]]) -> list[Group]:
         method_order.setdefault(str(r.get("method")), len(method_order))
         data_order.setdefault(str(r.get("data")), len(data_order))
     groups: dict[tuple[str, str], Group] = {}
-    for r in sorted(latest, key=lambda r: (method_order[str(r.get("method"))], data_order[str(r.get("data"))],
-                                           int(r.get("seed", 0)))):
-        g = groups.setdefault((str(r.get("method")), str(r.get("data"))), Group(str(r.get("method")),
-                                                                                 str(r.get("data"))))
+    for r in sorted(
+        latest,
+        key=lambda r: (method_order[str(r.get("method"))], data_order[str(r.get("data"))], int(r.get("seed", 0))),
+    ):
+        g = groups.setdefault(
+            (str(r.get("method")), str(r.get("data"))), Group(str(r.get("method")), str(r.get("data")))
+        )
         (g.ok if r.get("status") == "ok" else g.failed).append(r)
     return list(groups.values())

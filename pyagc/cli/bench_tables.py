@@ -20,21 +20,45 @@ from pyagc.cli.bench_records import (
     value,
 )
 
-__all__ = ["README_END", "README_START", "fmt", "format_machine", "render_index", "render_readme_block",
-           "render_results", "replace_readme_block", "suite_description", "write_if_changed", "write_report"]
+__all__ = [
+    "README_END",
+    "README_START",
+    "fmt",
+    "format_machine",
+    "render_index",
+    "render_readme_block",
+    "render_results",
+    "replace_readme_block",
+    "suite_description",
+    "write_if_changed",
+    "write_report",
+]
 
-LABELS = {"acc": "ACC", "nmi": "NMI", "ari": "ARI", "f1": "F1", "input_silhouette": "silhouette (input)",
-          "input_davies_bouldin": "Davies-Bouldin (input)", "input_calinski_harabasz": "Calinski-Harabasz (input)",
-          "silhouette": "silhouette", "davies_bouldin": "Davies-Bouldin", "calinski_harabasz": "Calinski-Harabasz",
-          "modularity": "modularity", "conductance": "conductance", "fit_s": "fit s", "wall_s": "wall s",
-          "peak_rss_mb": "peak RSS MiB"}
+LABELS = {
+    "acc": "ACC",
+    "nmi": "NMI",
+    "ari": "ARI",
+    "f1": "F1",
+    "input_silhouette": "silhouette (input)",
+    "input_davies_bouldin": "Davies-Bouldin (input)",
+    "input_calinski_harabasz": "Calinski-Harabasz (input)",
+    "silhouette": "silhouette",
+    "davies_bouldin": "Davies-Bouldin",
+    "calinski_harabasz": "Calinski-Harabasz",
+    "modularity": "modularity",
+    "conductance": "conductance",
+    "fit_s": "fit s",
+    "wall_s": "wall s",
+    "peak_rss_mb": "peak RSS MiB",
+}
 README_START = "<!-- bench:readme:start -->"
 README_END = "<!-- bench:readme:end -->"
 
 
 def fmt(name: str, v: float | None, like: float | None = None) -> str:
     """A value as the tables print it: scores with 4 decimals, Calinski-Harabasz with 1, times with 1 (2 under
-    10 s), memory whole; ``like``: the precision that value would get (a std printed as its mean)."""
+    10 s), memory whole; ``like``: the precision that value would get (a std printed as its mean).
+    """
     if v is None:
         return "—"
     if name == "peak_rss_mb":
@@ -70,8 +94,11 @@ def format_machine(m: dict[str, Any]) -> str:
     lacks = [label for f, label in names.items() if f in flags and not flags.get(f)]
     cpu = f"{m.get('cpu_model') or '?'}, {m.get('cores', '?')} cores"
     if flags:
-        cpu += f" ({', '.join(has) or 'no AMX / AVX-512 BF16 / AVX2'}" + (f"; no {', '.join(lacks)}" if has and lacks
-                                                                          else "") + ")"
+        cpu += (
+            f" ({', '.join(has) or 'no AMX / AVX-512 BF16 / AVX2'}"
+            + (f"; no {', '.join(lacks)}" if has and lacks else "")
+            + ")"
+        )
     gpus = ", ".join(m.get("gpus") or []) or "no GPU"
     git = m.get("git") or {}
     rev = f"git {str(git.get('commit', ''))[:10]}{' (modified)' if git.get('dirty') else ''}" if git else "no git"
@@ -85,8 +112,9 @@ def _distinct(items: list[str]) -> list[tuple[str, int]]:
     return list(counts.items())
 
 
-def render_results(records: Sequence[dict[str, Any]], title: str, description: str = "",
-                   show_paths: bool = True) -> str:
+def render_results(
+    records: Sequence[dict[str, Any]], title: str, description: str = "", show_paths: bool = True
+) -> str:
     """The Markdown of a bench's records: setup, mean ± std per method and data, every run, the failures."""
     groups = group_records(records)
     latest = [r for g in groups for r in (*g.ok, *g.failed)]
@@ -116,24 +144,34 @@ def render_results(records: Sequence[dict[str, Any]], title: str, description: s
     for g in groups:
         seeds = f"{len(g.ok)}" + (f" (+{len(g.failed)} failed)" if g.failed else "")
         lines.append(_row([f"`{g.method}`", g.data, seeds, *(_mean_std(g, c) for c in cols)]))
-    lines += ["", ("Std is numpy's (population, ddof = 0), as ClustPy's `evaluate_dataset`. fit s: the run's training "
-                   "time (`time_s.fit` of metrics.json; ClustPy's runtime); wall s: the whole process (start-up, data, "
-                   "evaluation); peak RSS: the run's process.")]
+    lines += [
+        "",
+        (
+            "Std is numpy's (population, ddof = 0), as ClustPy's `evaluate_dataset`. fit s: the run's training "
+            "time (`time_s.fit` of metrics.json; ClustPy's runtime); wall s: the whole process (start-up, data, "
+            "evaluation); peak RSS: the run's process."
+        ),
+    ]
     if any(m.startswith("input_") for m in metrics):
-        lines += [("Runs without labels are compared by the internal scores of their clusters on the input features "
-                   "(the same space for every method). Internal scores reward compact clusters, not correct ones: "
-                   "read them as a hint, next to a look at the clusters, never as accuracy.")]
+        lines += [
+            (
+                "Runs without labels are compared by the internal scores of their clusters on the input features "
+                "(the same space for every method). Internal scores reward compact clusters, not correct ones: "
+                "read them as a hint, next to a look at the clusters, never as accuracy."
+            )
+        ]
     lines.append("")
 
     lines += ["## Runs", ""]
     run_cols = [*metrics, *RESOURCES]
     extra = ["run folder"] if show_paths else []
-    lines += _header(["method", "data", "seed", "status", *(LABELS.get(c, c) for c in run_cols), *extra],
-                     [2, *range(4, 4 + len(run_cols))])
+    lines += _header(
+        ["method", "data", "seed", "status", *(LABELS.get(c, c) for c in run_cols), *extra],
+        [2, *range(4, 4 + len(run_cols))],
+    )
     for g in groups:
         for r in sorted([*g.ok, *g.failed], key=lambda r: int(r.get("seed", 0))):
-            cells = [f"`{g.method}`", g.data, r.get("seed"), r.get("status"),
-                     *(fmt(c, value(r, c)) for c in run_cols)]
+            cells = [f"`{g.method}`", g.data, r.get("seed"), r.get("status"), *(fmt(c, value(r, c)) for c in run_cols)]
             if show_paths:
                 cells.append(f"`{r.get('run_dir', '')}`")
             lines.append(_row(cells))
@@ -145,8 +183,10 @@ def render_results(records: Sequence[dict[str, Any]], title: str, description: s
         for r in failed:
             why = r.get("error_line") or (str(r.get("error") or "").strip().splitlines() or ["?"])[-1]
             where = f" (log `{r.get('log')}`)" if show_paths and r.get("log") else ""
-            lines.append(f"- `{r.get('method')}` on {r.get('data')}, seed {r.get('seed')}: exit "
-                         f"{r.get('returncode')}: `{why}`{where}")
+            lines.append(
+                f"- `{r.get('method')}` on {r.get('data')}, seed {r.get('seed')}: exit "
+                f"{r.get('returncode')}: `{why}`{where}"
+            )
         lines.append("")
 
     lines += ["## Overrides", ""]
@@ -176,10 +216,16 @@ def write_if_changed(path: Path, text: str) -> bool:
 
 def render_index(files: Sequence[Path]) -> str:
     """``benchmarks/results/README.md``: every results file with its methods, data, runs and machine."""
-    lines = ["# Benchmark results", "",
-             ("Generated by `pyagc-bench report` from the `*.jsonl` files here (one record per run); each `NAME.md` is "
-              "the table of `NAME.jsonl`. Do not edit by hand: rerun the suite (`pyagc-bench suite=NAME`), "
-              "`pyagc-bench publish`, then `pyagc-bench report`."), ""]
+    lines = [
+        "# Benchmark results",
+        "",
+        (
+            "Generated by `pyagc-bench report` from the `*.jsonl` files here (one record per run); each `NAME.md` is "
+            "the table of `NAME.jsonl`. Do not edit by hand: rerun the suite (`pyagc-bench suite=NAME`), "
+            "`pyagc-bench publish`, then `pyagc-bench report`."
+        ),
+        "",
+    ]
     lines += _header(["results", "methods", "data", "runs", "machine"], (3,))
     for f in files:
         records = read_records(f)
@@ -188,11 +234,23 @@ def render_index(files: Sequence[Path]) -> str:
         data = list(dict.fromkeys(g.data for g in groups))
         n_ok = sum(len(g.ok) for g in groups)
         n_failed = sum(len(g.failed) for g in groups)
-        cpus = list(dict.fromkeys(str((r.get("machine") or {}).get("cpu_model") or "?")
-                                  for g in groups for r in (*g.ok, *g.failed)))
+        cpus = list(
+            dict.fromkeys(
+                str((r.get("machine") or {}).get("cpu_model") or "?") for g in groups for r in (*g.ok, *g.failed)
+            )
+        )
         runs = f"{n_ok}" + (f" (+{n_failed} failed)" if n_failed else "")
-        lines.append(_row([f"[{f.stem}]({f.stem}.md)", ", ".join(f"`{m}`" for m in methods), ", ".join(data), runs,
-                           "; ".join(cpus)]))
+        lines.append(
+            _row(
+                [
+                    f"[{f.stem}]({f.stem}.md)",
+                    ", ".join(f"`{m}`" for m in methods),
+                    ", ".join(data),
+                    runs,
+                    "; ".join(cpus),
+                ]
+            )
+        )
     lines.append("")
     return "\n".join(lines)
 
@@ -215,14 +273,16 @@ def suite_description(results_dir: Path, records: Sequence[dict[str, Any]]) -> s
 
 def write_report(results_dir: str | Path) -> list[Path]:
     """Regenerate ``NAME.md`` for every ``NAME.jsonl`` in ``results_dir`` and the index ``README.md``; returns the
-    files written (unchanged files are not rewritten)."""
+    files written (unchanged files are not rewritten).
+    """
     results_dir = Path(results_dir)
     files = sorted(results_dir.glob("*.jsonl"))
     written = []
     for f in files:
         records = read_records(f)
-        text = render_results(records, title=f"Benchmark: {f.stem}",
-                              description=suite_description(results_dir, records), show_paths=False)
+        text = render_results(
+            records, title=f"Benchmark: {f.stem}", description=suite_description(results_dir, records), show_paths=False
+        )
         if write_if_changed(f.with_suffix(".md"), text):
             written.append(f.with_suffix(".md"))
     index = results_dir / "README.md"
@@ -233,7 +293,8 @@ def write_report(results_dir: str | Path) -> list[Path]:
 
 def render_readme_block(files: Sequence[Path]) -> str:
     """The README's benchmark table: per results file, method and data, the headline metrics' mean ± std over the
-    seeds and the fit time, with a link to the file's page."""
+    seeds and the fit time, with a link to the file's page.
+    """
     lines = [README_START, ""]
     rows: list[list[str]] = []
     all_metrics: list[str] = []
@@ -244,14 +305,22 @@ def render_readme_block(files: Sequence[Path]) -> str:
         all_metrics += [m for m in metrics if m not in all_metrics]
         per_file.append((f, groups))
     cols = [*all_metrics, "fit_s"]
-    lines += _header(["benchmark", "method", "data", "seeds", *(LABELS.get(c, c) for c in cols)],
-                     range(3, 4 + len(cols)))
+    lines += _header(
+        ["benchmark", "method", "data", "seeds", *(LABELS.get(c, c) for c in cols)], range(3, 4 + len(cols))
+    )
     for f, groups in per_file:
         for g in groups:
             if not g.ok:
                 continue
-            rows.append([f"[{f.stem}](benchmarks/results/{f.stem}.md)", f"`{g.method}`", g.data, str(len(g.ok)),
-                         *(_mean_std(g, c) for c in cols)])
+            rows.append(
+                [
+                    f"[{f.stem}](benchmarks/results/{f.stem}.md)",
+                    f"`{g.method}`",
+                    g.data,
+                    str(len(g.ok)),
+                    *(_mean_std(g, c) for c in cols),
+                ]
+            )
     lines += [_row(r) for r in rows]
     lines += ["", README_END]
     return "\n".join(lines)
@@ -263,4 +332,4 @@ def replace_readme_block(readme_text: str, block: str) -> str:
     end = readme_text.find(README_END)
     if start < 0 or end < start:
         raise ValueError(f"the README has no {README_START} ... {README_END} block to replace")
-    return readme_text[:start] + block + readme_text[end + len(README_END):]
+    return readme_text[:start] + block + readme_text[end + len(README_END) :]

@@ -14,7 +14,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 def instantiate(cfg: Any, *args: Any, **kwargs: Any) -> Any:
     """``hydra.utils.instantiate`` that re-raises the component's own error (not Hydra's wrapper),
-    so a bad value gives the component's message and exception type."""
+    so a bad value gives the component's message and exception type.
+    """
     try:
         return hydra_instantiate(cfg, *args, **kwargs)
     except InstantiationException as e:
@@ -43,7 +44,8 @@ def _group_choice(group: str) -> str | None:
 
 def encoder_kind(encoder_cfg: Any) -> str:
     """What an encoder config takes: ``"graph"`` (needs ``edge_index``), ``"image"`` (``(C, H, W)`` inputs) or
-    ``"vector"`` (flat features: tables, flattened images, node features)."""
+    ``"vector"`` (flat features: tables, flattened images, node features).
+    """
     from hydra.utils import get_class
 
     try:
@@ -88,27 +90,36 @@ def _encoder_config_name(encoder_cfg: Any) -> str:
         except Exception:
             continue
         if str(shipped.get("_target_")) == target and all(
-                shipped.get(k) == encoder_cfg.get(k) for k in ("arch", "conv", "variational") if k in shipped):
+            shipped.get(k) == encoder_cfg.get(k) for k in ("arch", "conv", "variational") if k in shipped
+        ):
             return path.stem
     return target.rsplit(".", 1)[-1]
 
 
 def check_encoder_fits_data(encoder_cfg: DictConfig, datamodule: Any) -> None:
     """A ``ValueError`` naming the encoders that fit when the encoder cannot take the data (a graph encoder on a
-    table, an image encoder on a table or a graph), before the encoder is built."""
+    table, an image encoder on a table or a graph), before the encoder is built.
+    """
     kind, data = encoder_kind(encoder_cfg), data_kind(datamodule)
     if kind in _FITS[data]:
         return
     name = _group_choice("encoder") or _encoder_config_name(encoder_cfg)
     shape = tuple(datamodule.input_shape)
-    what = {"table": f"a table ({shape[0] if shape else '?'} features per sample)",
-            "image": f"images of shape {shape}", "graph": "a graph"}[data]
+    what = {
+        "table": f"a table ({shape[0] if shape else '?'} features per sample)",
+        "image": f"images of shape {shape}",
+        "graph": "a graph",
+    }[data]
     need = {"graph": "needs a graph (edge_index)", "image": "takes images (C, H, W)"}[kind]
     fit = ", ".join(encoders_for(data))
-    extra = {"graph": " Or use graph data (data=cora, citeseer, karateclub).",
-             "image": " Or use image data that is not flattened (data=mnist, usps, fashion_mnist, imagefolder)."}[kind]
-    raise ValueError(f"encoder={name} {need}, but the data {getattr(datamodule, 'name', '')!r} is {what}. "
-                     f"Encoders that fit it: {fit} (encoder=NAME).{extra}")
+    extra = {
+        "graph": " Or use graph data (data=cora, citeseer, karateclub).",
+        "image": " Or use image data that is not flattened (data=mnist, usps, fashion_mnist, imagefolder).",
+    }[kind]
+    raise ValueError(
+        f"encoder={name} {need}, but the data {getattr(datamodule, 'name', '')!r} is {what}. "
+        f"Encoders that fit it: {fit} (encoder=NAME).{extra}"
+    )
 
 
 def _check_missing(cfg: DictConfig) -> None:
@@ -117,9 +128,11 @@ def _check_missing(cfg: DictConfig) -> None:
         return
     key = missing[0]
     if key == "data.path":
-        raise ValueError("data.path is not set: data=file reads your own features. Give the file with "
-                         "data.path=/path/to/features.npy (.npy, .csv, .txt or .data.gz) and, to score the clusters, "
-                         "data.labels_path=/path/to/labels.npy.")
+        raise ValueError(
+            "data.path is not set: data=file reads your own features. Give the file with "
+            "data.path=/path/to/features.npy (.npy, .csv, .txt or .data.gz) and, to score the clusters, "
+            "data.labels_path=/path/to/labels.npy."
+        )
     others = f" (also unset: {', '.join(missing[1:])})" if len(missing) > 1 else ""
     raise ValueError(f"{key} is not set (it is ??? in its config){others}: give it on the command line, {key}=VALUE.")
 
@@ -141,13 +154,15 @@ def _check_optimizers(cfg: DictConfig) -> None:
         lr = spec.get("lr")
         if lr is not None:
             if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-                raise ValueError(f"{key}.lr must be a positive number (the learning rate), got {lr!r}; "
-                                 f"e.g. {key}.lr=0.001.")
+                raise ValueError(
+                    f"{key}.lr must be a positive number (the learning rate), got {lr!r}; e.g. {key}.lr=0.001."
+                )
         try:
             build_optimizer([torch.nn.Parameter(torch.zeros(1))], spec)
         except (ValueError, TypeError) as e:
-            raise ValueError(f"{key} is not a valid optimizer setting ({e}); fix the key under {key} "
-                             f"(now {spec}).") from None
+            raise ValueError(
+                f"{key} is not a valid optimizer setting ({e}); fix the key under {key} (now {spec})."
+            ) from None
 
 
 def _check_data_files(cfg: DictConfig) -> None:
@@ -161,8 +176,9 @@ def _check_data_files(cfg: DictConfig) -> None:
         path = Path(str(value)).expanduser()
         if not path.exists():
             where = "" if path.is_absolute() else f"; a relative path is read from the working directory {Path.cwd()}"
-            raise FileNotFoundError(f"data.{key}={value}: no such file ({path.resolve()}{where}). Give the path of "
-                                    f"your {what} file.")
+            raise FileNotFoundError(
+                f"data.{key}={value}: no such file ({path.resolve()}{where}). Give the path of your {what} file."
+            )
         if path.is_dir():
             raise FileNotFoundError(f"data.{key}={value} is a folder; give the {what} file inside it.")
 
@@ -172,7 +188,8 @@ def validate_config(cfg: DictConfig) -> None:
     unset mandatory values (``???``), the optimizers' settings (``model.optimizer``, ``model.pretrain_optimizer``),
     the trainer's accelerator on this machine, that data files named by the config exist, and that the packages of
     the chosen loggers are installed. Raises ``ValueError`` / ``FileNotFoundError`` naming the config key and what
-    to do, ``ModuleNotFoundError`` naming the extra to install (``pip install -e '.[tensorboard]'``)."""
+    to do, ``ModuleNotFoundError`` naming the extra to install (``pip install -e '.[tensorboard]'``).
+    """
     from pyagc.utils.accelerator import check_accelerator
     from pyagc.utils.experiment_loggers import check_experiment_loggers
 
@@ -208,6 +225,7 @@ def fill_encoder_dims(encoder_cfg: DictConfig, datamodule: Any) -> DictConfig:
 
 
 def resolve_n_clusters(cfg: DictConfig, datamodule: Any) -> int:
+    """``cfg.n_clusters`` when set, else the data's number of classes."""
     if cfg.get("n_clusters") is not None:
         return int(cfg.n_clusters)
     k = datamodule.n_classes
@@ -225,7 +243,7 @@ def build_components(cfg: DictConfig, datamodule: Any) -> tuple[Any, DictConfig,
         if "n_clusters" not in head_cfg or head_cfg.n_clusters is None:
             head_cfg.n_clusters = resolve_n_clusters(cfg, datamodule)
         if "n_features" in head_cfg and head_cfg.n_features is None:
-            head_cfg.n_features = int(getattr(encoder, "latent_dim"))
+            head_cfg.n_features = int(encoder.latent_dim)
     head = instantiate(head_cfg)
     model = instantiate(cfg.model, encoder=encoder, head=head, _convert_="all")
     model.pyagc_config = {

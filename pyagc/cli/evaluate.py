@@ -30,16 +30,18 @@ def __getattr__(name: str) -> Any:
 
 def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict[str, Any]:
     """Evaluate ``cfg.ckpt`` on ``cfg.data`` (default: the training data); returns the metrics. ``overrides``: the
-    command line's (default: the running Hydra job's), to tell the data settings a user asked for from defaults."""
+    command line's (default: the running Hydra job's), to tell the data settings a user asked for from defaults.
+    """
     if not cfg.get("ckpt"):
-        raise ValueError("pass ckpt=<path to a checkpoint written by pyagc-train>, e.g. outputs/.../checkpoints/last.ckpt")
+        raise ValueError(
+            "pass ckpt=<path to a checkpoint written by pyagc-train>, e.g. outputs/.../checkpoints/last.ckpt"
+        )
     # imported here, not at the top: ``pyagc-eval --help`` and config errors answer without loading torch
     import pytorch_lightning as pl
 
     from pyagc.cli.prediction import datamodule_for, explicit_data_keys, load_trained, resolve_device
     from pyagc.data.preprocessing import DataMismatchError
     from pyagc.evaluation import evaluate, save_outputs
-
     from pyagc.utils.logs import report
     from pyagc.utils.plotting import check_projection
 
@@ -55,13 +57,22 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict[str, Any]:
     if in_features is not None and len(tuple(datamodule.input_shape)) == 1 and datamodule.n_features != in_features:
         raise DataMismatchError(
             f"the model was trained on {in_features} features but {datamodule.what} has {datamodule.n_features}; "
-            "evaluate it on data of the same kind.")
+            "evaluate it on data of the same kind."
+        )
     result = evaluate(model, datamodule)
     out = Path(cfg.paths.output_dir)
-    paths = save_outputs(result, out, extra={"checkpoint": str(cfg.ckpt), "data": datamodule.name,
-                                             "preprocessing": datamodule.preprocessor.describe()},
-                         plot=plot, projection=projection,
-                         title=f"{type(model.cluster_head).__name__} on {datamodule.name}")
+    paths = save_outputs(
+        result,
+        out,
+        extra={
+            "checkpoint": str(cfg.ckpt),
+            "data": datamodule.name,
+            "preprocessing": datamodule.preprocessor.describe(),
+        },
+        plot=plot,
+        projection=projection,
+        title=f"{type(model.cluster_head).__name__} on {datamodule.name}",
+    )
     m = result["metrics"]
     shown = "  ".join(f"{k.upper()} {m[k]:.4f}" for k in ("acc", "nmi", "ari", "f1") if k in m)
     report(f"[pyagc] {datamodule.name}: {shown or 'no labels to score'}")  # printed, and logged to eval.log
@@ -72,6 +83,7 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="eval")
 def main(cfg: DictConfig) -> None:
+    """``pyagc-eval``: evaluate a saved model (see the module docstring)."""
     run(cfg)
 
 

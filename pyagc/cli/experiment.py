@@ -28,10 +28,10 @@ from pyagc.cli.build import build_components, instantiate, validate_config
 from pyagc.evaluation import evaluate, is_rank_zero, save_outputs
 from pyagc.metrics.internal import input_space_metrics
 from pyagc.models.validation import validate_pairing
-from pyagc.utils.memory import peak_memory_mb
 from pyagc.utils.checkpoint_io import check_checkpoint_matches_model, find_resume_checkpoint, load_checkpoint
 from pyagc.utils.experiment_loggers import log_run_results
 from pyagc.utils.logs import report
+from pyagc.utils.memory import peak_memory_mb
 from pyagc.utils.plotting import check_projection
 
 __all__ = ["RunState", "resolve_ckpt_path", "run", "throughput_summary"]
@@ -39,11 +39,16 @@ __all__ = ["RunState", "resolve_ckpt_path", "run", "throughput_summary"]
 log = logging.getLogger("pyagc")
 
 # Lightning's notes that do not apply to clustering runs (few batches per epoch, no val loop).
-for _pattern in (".*smaller than the logging interval.*", ".*does not have many workers.*",
-                 ".*LeafSpec.*is deprecated.*", ".*dirpath has changed.*"):
+for _pattern in (
+    ".*smaller than the logging interval.*",
+    ".*does not have many workers.*",
+    ".*LeafSpec.*is deprecated.*",
+    ".*dirpath has changed.*",
+):
     warnings.filterwarnings("ignore", _pattern)
 logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(
-    lambda record: "litlogger" not in record.getMessage())
+    lambda record: "litlogger" not in record.getMessage()
+)
 
 
 def throughput_summary(callbacks: list) -> dict[str, Any]:
@@ -64,7 +69,8 @@ def _instantiate_list(cfg: DictConfig | None) -> list[Any]:
 @dataclass
 class RunState:
     """What the entry point needs to know about a run that stopped: its trainer (once built), how many epochs it
-    finished in this process, the checkpoint it resumed from."""
+    finished in this process, the checkpoint it resumed from.
+    """
 
     trainer: pl.Trainer | None = None
     epochs_finished: int = 0
@@ -85,7 +91,8 @@ class _EpochCounter(Callback):
 def resolve_ckpt_path(value: Any, output_dir: Path, model: torch.nn.Module) -> str | None:
     """The checkpoint to resume from for ``ckpt_path=value``, checked to be a pyagc training checkpoint of this
     model: ``None`` / ``null`` -> none; ``auto`` -> the newest checkpoint in the run folder, or none (a fresh
-    start) when it has none; a path -> that file. Raises ``FileNotFoundError`` / ``ValueError`` with the reason."""
+    start) when it has none; a path -> that file. Raises ``FileNotFoundError`` / ``ValueError`` with the reason.
+    """
     if value is None or str(value).strip().lower() in ("", "null", "none"):
         return None
     if str(value).strip().lower() == "auto":
@@ -149,9 +156,11 @@ def run(cfg: DictConfig, state: RunState | None = None) -> dict[str, Any]:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     except SIGTERMException:
         ckpt_cb = trainer.checkpoint_callback
-        raise RunInterrupted(INTERRUPT.signum or signal.SIGTERM,
-                             checkpoint=getattr(ckpt_cb, "interrupted_path", None) or None,
-                             during_training=True) from None
+        raise RunInterrupted(
+            INTERRUPT.signum or signal.SIGTERM,
+            checkpoint=getattr(ckpt_cb, "interrupted_path", None) or None,
+            during_training=True,
+        ) from None
     finally:
         INTERRUPT.attach(None)
     fit_time = time.perf_counter() - start
@@ -178,21 +187,28 @@ def run(cfg: DictConfig, state: RunState | None = None) -> dict[str, Any]:
         "joint_steps": int(model.joint_steps),
         "world_size": int(trainer.world_size),
         "ddp_init_max_abs_diff": model.ddp_init_max_abs_diff,
-        "time_s": {**{k: round(v, 3) for k, v in model.phase_times.items()}, "fit": round(fit_time, 3),
-                   "total": round(time.perf_counter() - start, 3)},
+        "time_s": {
+            **{k: round(v, 3) for k, v in model.phase_times.items()},
+            "fit": round(fit_time, 3),
+            "total": round(time.perf_counter() - start, 3),
+        },
         **peak_memory_mb(),
         **throughput_summary(callbacks),
         "checkpoint": str(last_ckpt) if last_ckpt else None,
     }
-    paths = save_outputs(result, output_dir, extra=extra, plot=plot, projection=projection,
-                         title=f"{extra['head']} on {datamodule.name}")
+    paths = save_outputs(
+        result, output_dir, extra=extra, plot=plot, projection=projection, title=f"{extra['head']} on {datamodule.name}"
+    )
     metrics = {**result["metrics"], **extra}
     # hyperparameters, final metrics and plots to every logger (the losses reached them during training)
     log_run_results(trainer.loggers, cfg, metrics, paths, step=int(trainer.global_step))
     if is_rank_zero():  # printed as it is and logged (train.log); report() leaves other ranks out too
         shown = "  ".join(f"{k.upper()} {metrics[k]:.4f}" for k in ("acc", "nmi", "ari", "f1") if k in metrics)
-        lines = [f"[pyagc] {extra['head']} on {datamodule.name}: {shown or 'no labels to score'}"
-                 f"  ({metrics['time_s']['total']:.1f} s)", f"[pyagc] outputs in {output_dir}:"]
+        lines = [
+            f"[pyagc] {extra['head']} on {datamodule.name}: {shown or 'no labels to score'}"
+            f"  ({metrics['time_s']['total']:.1f} s)",
+            f"[pyagc] outputs in {output_dir}:",
+        ]
         lines += [f"  {name:<12}{path}" for name, path in {**paths, "checkpoint": last_ckpt}.items() if path]
         print(flush=True)  # a blank line after the progress bar
         for line in lines:

@@ -73,15 +73,20 @@ def head_needs(head: str) -> HeadNeeds:
 
     cfg = _compose([f"head={head}"])
     probe = instantiate(cfg.head, n_clusters=4, n_features=10)
-    return HeadNeeds(graph=bool(probe.requires_graph), variational=bool(probe.uses_variational),
-                     bernoulli=getattr(probe, "reconstruction", None) == "bce", views=bool(probe.uses_views))
+    return HeadNeeds(
+        graph=bool(probe.requires_graph),
+        variational=bool(probe.uses_variational),
+        bernoulli=getattr(probe, "reconstruction", None) == "bce",
+        views=bool(probe.uses_views),
+    )
 
 
 def pairing_overrides(head: str, needs: HeadNeeds | None = None) -> list[str]:
     """The overrides that run the head config ``head`` as a method: ``head=NAME``, ``model=NAME`` when
     ``configs/model/NAME.yaml`` exists (the head's training recipe), and what its declaration needs (the encoder,
     the input scaling, the views). The data stay the caller's: a graph head on a table fails before training,
-    saying it needs a graph."""
+    saying it needs a graph.
+    """
     needs = head_needs(head) if needs is None else needs
     out = [f"head={head}"]
     has_model = (_config_dir() / "model" / f"{head}.yaml").is_file()
@@ -101,7 +106,8 @@ def pairing_overrides(head: str, needs: HeadNeeds | None = None) -> list[str]:
 def head_overrides(head: str) -> list[str]:
     """What a head config needs to run on small data (the head smoke tests): a small graph when it requires
     ``edge_index``; otherwise small tabular data, with a variational encoder (and inputs in [0, 1] for its
-    Bernoulli likelihood) when it names ``mu`` / ``logvar`` and an augmentation when it names ``views``."""
+    Bernoulli likelihood) when it names ``mu`` / ``logvar`` and an augmentation when it names ``views``.
+    """
     needs = head_needs(head)
     if needs.graph:
         return list(SMOKE_GRAPH)

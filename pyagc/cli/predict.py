@@ -23,7 +23,8 @@ __all__ = ["TrainedModel", "load_trained", "datamodule_for", "resolve_device", "
 
 def _first_set(*values: Any) -> Any:
     """``${pyagc.first_set:a,b,...}``: the first value that is set (not null / empty); configs/predict.yaml puts its
-    run folder at ``out`` when given."""
+    run folder at ``out`` when given.
+    """
     return next((v for v in values if v is not None and str(v).strip() not in ("", "null", "None")), None)
 
 
@@ -41,6 +42,7 @@ def __getattr__(name: str) -> Any:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="predict")
 def main(cfg: DictConfig) -> None:
+    """``pyagc-predict``: assign new data with a saved model (see the module docstring)."""
     from pyagc.cli.prediction import run
 
     run(cfg)

@@ -67,8 +67,9 @@ def _read_checkpoint(path: str | os.PathLike, key: str) -> dict[str, Any]:
         return load_checkpoint(path, map_location="cpu", key=key)
     p = Path(path).expanduser()
     if not p.is_file():
-        raise FileNotFoundError(f"{key}={path}: no such checkpoint file ({p.resolve()}); pass "
-                                f"{key}=<run dir>/checkpoints/last.ckpt.")
+        raise FileNotFoundError(
+            f"{key}={path}: no such checkpoint file ({p.resolve()}); pass {key}=<run dir>/checkpoints/last.ckpt."
+        )
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file gets the same advice
@@ -93,8 +94,10 @@ def load_trained(path: str | os.PathLike, key: str = "ckpt") -> TrainedModel:
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as e:
-        raise ValueError(f"{key}={path}: the weights do not fit the model its config describes "
-                         f"({str(e).splitlines()[0]}); the file may come from another pyagc version.") from None
+        raise ValueError(
+            f"{key}={path}: the weights do not fit the model its config describes "
+            f"({str(e).splitlines()[0]}); the file may come from another pyagc version."
+        ) from None
     model.pyagc_config = conf
     model.eval()
     preprocessor = preprocessor_from_checkpoint(ckpt)
@@ -108,11 +111,17 @@ def load_trained(path: str | os.PathLike, key: str = "ckpt") -> TrainedModel:
 
 def _refit_on_training_data(data_config: dict[str, Any], path: str | os.PathLike) -> Preprocessor:
     if not data_config:
-        raise ValueError(f"ckpt={path} holds no preprocessing and no data config to rebuild it from; retrain the "
-                         "model with this pyagc version, which saves it in the checkpoint.")
-    warnings.warn(f"ckpt={path} was written by an older pyagc that did not save the preprocessing; fitting it again "
-                  f"on the training data the checkpoint names ({data_config.get('name') or data_config.get('path')}). "
-                  "Retrain to make the checkpoint self-contained.", UserWarning, stacklevel=3)
+        raise ValueError(
+            f"ckpt={path} holds no preprocessing and no data config to rebuild it from; retrain the "
+            "model with this pyagc version, which saves it in the checkpoint."
+        )
+    warnings.warn(
+        f"ckpt={path} was written by an older pyagc that did not save the preprocessing; fitting it again "
+        f"on the training data the checkpoint names ({data_config.get('name') or data_config.get('path')}). "
+        "Retrain to make the checkpoint self-contained.",
+        UserWarning,
+        stacklevel=3,
+    )
     dm = instantiate(OmegaConf.create(data_config))
     dm.setup("fit")
     return dm.preprocessor
@@ -120,7 +129,8 @@ def _refit_on_training_data(data_config: dict[str, Any], path: str | os.PathLike
 
 def explicit_data_keys(overrides: list[str] | None = None) -> set[str]:
     """The ``data.*`` keys set on the command line (``data.scaling=standard`` -> ``{"scaling"}``); ``overrides``
-    default to the running Hydra job's (none outside one)."""
+    default to the running Hydra job's (none outside one).
+    """
     if overrides is None:
         try:
             from hydra.core.hydra_config import HydraConfig
@@ -132,7 +142,7 @@ def explicit_data_keys(overrides: list[str] | None = None) -> set[str]:
     for o in overrides:
         name = o.split("=", 1)[0].lstrip("+~")
         if name.startswith("data."):
-            keys.add(name[len("data."):].split(".", 1)[0])
+            keys.add(name[len("data.") :].split(".", 1)[0])
     return keys
 
 
@@ -142,7 +152,7 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def _check_missing_data_keys(data_cfg: DictConfig) -> None:
-    missing = sorted(k[len("data."):] if k.startswith("data.") else k for k in OmegaConf.missing_keys(data_cfg))
+    missing = sorted(k[len("data.") :] if k.startswith("data.") else k for k in OmegaConf.missing_keys(data_cfg))
     if not missing:
         return
     key = missing[0]
@@ -155,7 +165,8 @@ def _check_missing_data_keys(data_cfg: DictConfig) -> None:
 
 def _check_kind(cfg: DictConfig, pre: Preprocessor) -> None:
     """The kind check of :meth:`~pyagc.data.ClusteringDataModule.use_preprocessor`, before the config is touched (so
-    that data of another kind gets that error, not warnings about its settings)."""
+    that data of another kind gets that error, not warnings about its settings).
+    """
     from hydra.utils import get_class
 
     try:
@@ -167,8 +178,13 @@ def _check_kind(cfg: DictConfig, pre: Preprocessor) -> None:
         from pyagc.data.base import kind_mismatch_error
 
         name = cfg.get("name")
-        what = f"data file {cfg.path}" if cfg.get("path") else f"image folder {cfg.root}" \
-            if name == "imagefolder" else f"data {name!r}"
+        what = (
+            f"data file {cfg.path}"
+            if cfg.get("path")
+            else f"image folder {cfg.root}"
+            if name == "imagefolder"
+            else f"data {name!r}"
+        )
         raise kind_mismatch_error(pre, kind, what)
 
 
@@ -182,8 +198,11 @@ def datamodule_for(trained: TrainedModel, data_cfg: DictConfig | dict | None, ex
     """
     pre = trained.preprocessor
     given = data_cfg is not None
-    cfg = OmegaConf.create(trained.data_config) if not given else (
-        data_cfg.copy() if isinstance(data_cfg, DictConfig) else OmegaConf.create(dict(data_cfg)))
+    cfg = (
+        OmegaConf.create(trained.data_config)
+        if not given
+        else (data_cfg.copy() if isinstance(data_cfg, DictConfig) else OmegaConf.create(dict(data_cfg)))
+    )
     if "_target_" not in cfg:
         raise ValueError("the data config has no _target_; pick one with data=NAME (e.g. data=file data.path=FILE).")
     _check_missing_data_keys(cfg)
@@ -199,11 +218,14 @@ def datamodule_for(trained: TrainedModel, data_cfg: DictConfig | dict | None, ex
                     f"data.{key}={cfg.get(key)} asks for other preprocessing than the model's: it was trained with "
                     f"data.{key}={saved} ({source}, saved in the checkpoint) and takes new data only that way. Drop "
                     f"data.{key}=... (the model's preprocessing is applied), or train a model with data.{key}="
-                    f"{cfg.get(key)}.")
+                    f"{cfg.get(key)}."
+                )
             warnings.warn(
                 f"the data config sets {key}={cfg.get(key)} (its default), but the model was trained with "
                 f"{key}={saved} ({source}); the model's preprocessing is applied, not refitted on this data.",
-                UserWarning, stacklevel=2)
+                UserWarning,
+                stacklevel=2,
+            )
             cfg[key] = saved
     datamodule = instantiate(cfg)
     datamodule.use_preprocessor(pre)
@@ -216,9 +238,11 @@ def _print_summary(metrics: dict[str, Any], paths: dict[str, Path], what: str, h
 
     shown = "  ".join(f"{k.upper()} {metrics[k]:.4f}" for k in ("acc", "nmi", "ari", "f1") if k in metrics)
     rate = metrics.get("samples_per_s")
-    report(f"[pyagc] {head} assigned {metrics['n_samples']} samples of {what} to {metrics['n_clusters_found']} of "
-           f"{metrics['n_clusters']} clusters in {metrics['time_s']:.1f} s"
-           f"{f' ({rate:,.0f} samples/s)' if rate else ''}{': ' + shown if shown else ''}")
+    report(
+        f"[pyagc] {head} assigned {metrics['n_samples']} samples of {what} to {metrics['n_clusters_found']} of "
+        f"{metrics['n_clusters']} clusters in {metrics['time_s']:.1f} s"
+        f"{f' ({rate:,.0f} samples/s)' if rate else ''}{': ' + shown if shown else ''}"
+    )
     for name, path in paths.items():
         report(f"  {name:<17}{path}")
 
@@ -226,10 +250,12 @@ def _print_summary(metrics: dict[str, Any], paths: dict[str, Path], what: str, h
 def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict[str, Any]:
     """Predict with ``cfg.ckpt`` on ``cfg.data`` (default: the training data); returns the metrics written to
     ``metrics.json``. ``overrides``: the command line's (default: the running Hydra job's), to tell the data
-    settings a user asked for from config defaults."""
+    settings a user asked for from config defaults.
+    """
     if not cfg.get("ckpt"):
-        raise ValueError("pass ckpt=<path to a checkpoint written by pyagc-train>, e.g. "
-                         "ckpt=outputs/.../checkpoints/last.ckpt")
+        raise ValueError(
+            "pass ckpt=<path to a checkpoint written by pyagc-train>, e.g. ckpt=outputs/.../checkpoints/last.ckpt"
+        )
     batch_size = int(cfg.get("batch_size") or 4096)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
@@ -251,14 +277,32 @@ def run(cfg: DictConfig, overrides: list[str] | None = None) -> dict[str, Any]:
     return result["metrics"]
 
 
-def _predict(model: Any, datamodule: Any, out: Path, cfg: DictConfig, device: torch.device, batch_size: int,
-             n_rows: int | None) -> dict[str, Any]:
+def _predict(
+    model: Any, datamodule: Any, out: Path, cfg: DictConfig, device: torch.device, batch_size: int, n_rows: int | None
+) -> dict[str, Any]:
     from pyagc.evaluation import predict
 
-    extra = {"checkpoint": str(cfg.ckpt), "data": datamodule.what, "head": type(model.cluster_head).__name__,
-             "preprocessing": datamodule.preprocessor.describe(), "batch_size": batch_size, "device": str(device)}
-    return predict(model, datamodule.predict_batches(batch_size), out, n_rows=n_rows, id_name=datamodule.id_name,
-                   soft=bool(cfg.get("soft", False)), embeddings=bool(cfg.get("embeddings", False)), device=device,
-                   sample_size=int(cfg.get("metrics_sample", 5000)), seed=int(cfg.seed),
-                   plot=bool(cfg.get("plot", False)), title=f"{extra['head']} on {datamodule.name}", extra=extra,
-                   projection=str(cfg.get("plot_projection") or "pca"))
+    extra = {
+        "checkpoint": str(cfg.ckpt),
+        "data": datamodule.what,
+        "head": type(model.cluster_head).__name__,
+        "preprocessing": datamodule.preprocessor.describe(),
+        "batch_size": batch_size,
+        "device": str(device),
+    }
+    return predict(
+        model,
+        datamodule.predict_batches(batch_size),
+        out,
+        n_rows=n_rows,
+        id_name=datamodule.id_name,
+        soft=bool(cfg.get("soft", False)),
+        embeddings=bool(cfg.get("embeddings", False)),
+        device=device,
+        sample_size=int(cfg.get("metrics_sample", 5000)),
+        seed=int(cfg.seed),
+        plot=bool(cfg.get("plot", False)),
+        title=f"{extra['head']} on {datamodule.name}",
+        extra=extra,
+        projection=str(cfg.get("plot_projection") or "pca"),
+    )

@@ -18,9 +18,9 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 from hydra.experimental.callback import Callback
@@ -29,8 +29,18 @@ from omegaconf import DictConfig, OmegaConf
 from pyagc.cli.sweeps import DEFAULT_OBJECTIVE, is_optuna_sweep, metric_direction
 from pyagc.utils.checkpoint_io import atomic_replace
 
-KEYS = ("acc", "nmi", "ari", "f1", "silhouette", "davies_bouldin", "calinski_harabasz", "input_silhouette",
-        "modularity", "conductance")
+KEYS = (
+    "acc",
+    "nmi",
+    "ari",
+    "f1",
+    "silhouette",
+    "davies_bouldin",
+    "calinski_harabasz",
+    "input_silhouette",
+    "modularity",
+    "conductance",
+)
 STATE_DIR = ".pyagc_sweep"
 
 
@@ -56,7 +66,8 @@ def _recorded_failures(sweep_dir: Path) -> list[dict[str, Any]]:
 @contextlib.contextmanager
 def _sweep_lock(sweep_dir: Path) -> Iterator[None]:
     """An exclusive ``flock`` on ``<sweep>/.pyagc_sweep/summary.lock`` while a process rewrites the summary (jobs
-    that end at the same time in separate processes); without ``flock`` (some network file systems) no lock."""
+    that end at the same time in separate processes); without ``flock`` (some network file systems) no lock.
+    """
     try:
         import fcntl
 
@@ -89,8 +100,9 @@ def best_run(runs: list[dict[str, Any]], metric: str, direction: str) -> dict[st
     return max(scored, key=lambda r: sign * float(r[metric]))
 
 
-def summarize(sweep_dir: str | Path, failed: list[dict[str, Any]] | None = None,
-              objective: dict[str, Any] | None = None) -> dict[str, Any]:
+def summarize(
+    sweep_dir: str | Path, failed: list[dict[str, Any]] | None = None, objective: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Mean and std of each metric over the runs under ``sweep_dir``; writes ``summary.json`` and ``.md``.
 
     ``failed``: the jobs that failed, as ``{"job", "run_dir", "overrides", "error"}`` dicts (besides those the jobs
@@ -117,8 +129,14 @@ def summarize(sweep_dir: str | Path, failed: list[dict[str, Any]] | None = None,
         if data["run_dir"] in failed_dirs:  # a failed trial (e.g. its objective was NaN), or an earlier sweep's
             continue
         runs.append(data)
-    summary: dict[str, Any] = {"n_runs": len(runs), "n_failed": len(failed), "runs": runs, "failed": failed,
-                               "mean": {}, "std": {}}
+    summary: dict[str, Any] = {
+        "n_runs": len(runs),
+        "n_failed": len(failed),
+        "runs": runs,
+        "failed": failed,
+        "mean": {},
+        "std": {},
+    }
     keys = list(KEYS)
     metric = str((objective or {}).get("metric") or "")
     if metric and metric not in keys and any(_is_number(r.get(metric)) for r in runs):
@@ -139,10 +157,19 @@ def summarize(sweep_dir: str | Path, failed: list[dict[str, Any]] | None = None,
         if best is not None:
             overrides = _overrides(sweep_dir / best["run_dir"])
             params = [o for o in overrides if o.split("=", 1)[0] in set(objective.get("params") or ())]
-            summary["best"] = {"run_dir": best["run_dir"], "metric": metric, "value": float(best[metric]),
-                               "direction": direction, "params": params, "overrides": overrides}
-            best_lines = [f"Best trial ({direction} {metric}): run {best['run_dir']}, {metric} = {best[metric]:.4f}",
-                          "", f"    {' '.join(params or overrides)}"]
+            summary["best"] = {
+                "run_dir": best["run_dir"],
+                "metric": metric,
+                "value": float(best[metric]),
+                "direction": direction,
+                "params": params,
+                "overrides": overrides,
+            }
+            best_lines = [
+                f"Best trial ({direction} {metric}): run {best['run_dir']}, {metric} = {best[metric]:.4f}",
+                "",
+                f"    {' '.join(params or overrides)}",
+            ]
         results = sweep_dir / "optimization_results.yaml"
         if results.is_file():
             with contextlib.suppress(Exception):
@@ -150,17 +177,23 @@ def summarize(sweep_dir: str | Path, failed: list[dict[str, Any]] | None = None,
                 summary["optuna"] = optuna
                 if isinstance(optuna, dict) and "best_params" in optuna:
                     best_params = " ".join(f"{k}={v}" for k, v in optuna["best_params"].items())
-                    best_lines += ["", f"Optuna's best ({results.name}): {best_params}; value "
-                                       f"{optuna.get('best_value')}"]
+                    best_lines += [
+                        "",
+                        f"Optuna's best ({results.name}): {best_params}; value {optuna.get('best_value')}",
+                    ]
     text = json.dumps(summary, indent=2, default=str)
     atomic_replace(lambda tmp: Path(tmp).write_text(text), sweep_dir / "summary.json", fsync=False)
     shown = [k for k in keys if k in summary["mean"]]
     lines = ["| run | seed | " + " | ".join(shown) + " |", "|---|---|" + "---|" * len(shown)]
     for r in runs:
-        lines.append(f"| {r['run_dir']} | {r.get('seed')} | " + " | ".join(
-            f"{r[k]:.4f}" if _is_number(r.get(k)) else "" for k in shown) + " |")
-    lines.append("| mean ± std | | " + " | ".join(
-        f"{summary['mean'][k]:.4f} ± {summary['std'][k]:.4f}" for k in shown) + " |")
+        lines.append(
+            f"| {r['run_dir']} | {r.get('seed')} | "
+            + " | ".join(f"{r[k]:.4f}" if _is_number(r.get(k)) else "" for k in shown)
+            + " |"
+        )
+    lines.append(
+        "| mean ± std | | " + " | ".join(f"{summary['mean'][k]:.4f} ± {summary['std'][k]:.4f}" for k in shown) + " |"
+    )
     if best_lines:
         lines += ["", *best_lines]
     if failed:
@@ -187,27 +220,35 @@ def sweep_objective_spec(config: DictConfig) -> dict[str, Any] | None:
         direction = list(direction)[0] if len(direction) else "maximize"
     direction = str(getattr(direction, "name", direction)).lower()
     params = OmegaConf.select(hydra_cfg, "sweeper.params", default=None) or {}
-    return {"metric": str(config.get("optimized_metric") or DEFAULT_OBJECTIVE),
-            "direction": "minimize" if direction.endswith("minimize") else "maximize",
-            "params": [str(k) for k in params]}
+    return {
+        "metric": str(config.get("optimized_metric") or DEFAULT_OBJECTIVE),
+        "direction": "minimize" if direction.endswith("minimize") else "maximize",
+        "params": [str(k) for k in params],
+    }
 
 
 def check_objective(config: DictConfig) -> None:
     """Stop an Optuna sweep before its first trial when ``hydra.sweeper.direction`` goes the wrong way for
     ``optimized_metric`` (maximizing Davies-Bouldin, minimizing ACC), and warn about internal scores on the
-    learned embedding (they reward collapse and differ between embedding sizes)."""
+    learned embedding (they reward collapse and differ between embedding sizes).
+    """
     spec = sweep_objective_spec(config)
     if spec is None:
         return
     metric, direction = spec["metric"], spec["direction"]
     expected = metric_direction(metric)
     if expected is not None and expected != direction:
-        raise SystemExit(f"Error: optimized_metric={metric} is better when {'lower' if expected == 'minimize' else 'higher'}, "
-                         f"but the sweep would {direction} it: set hydra.sweeper.direction={expected}.")
+        raise SystemExit(
+            f"Error: optimized_metric={metric} is better when {'lower' if expected == 'minimize' else 'higher'}, "
+            f"but the sweep would {direction} it: set hydra.sweeper.direction={expected}."
+        )
     if metric in ("silhouette", "davies_bouldin", "calinski_harabasz"):
-        print(f"[pyagc] warning: optimized_metric={metric} scores the clusters on the learned embedding, which an "
-              "encoder that collapses each cluster to a point scores best, and which is not comparable between "
-              f"embedding sizes; input_{metric} scores them on the input features.", flush=True)
+        print(
+            f"[pyagc] warning: optimized_metric={metric} scores the clusters on the learned embedding, which an "
+            "encoder that collapses each cluster to a point scores best, and which is not comparable between "
+            f"embedding sizes; input_{metric} scores them on the input features.",
+            flush=True,
+        )
 
 
 class MultirunSummary(Callback):
@@ -242,7 +283,8 @@ class MultirunSummary(Callback):
             if status == "FAILED":
                 error = getattr(job_return, "_return_value", None)
                 entry = {
-                    "job": job, "run_dir": rel,
+                    "job": job,
+                    "run_dir": rel,
                     "overrides": list(getattr(job_return, "overrides", None) or []),
                     "error": f"{type(error).__name__}: {error}" if error is not None else "unknown error",
                 }
@@ -256,8 +298,11 @@ class MultirunSummary(Callback):
                         record.unlink()  # this job failed before (a sweep run again into its folder)
                 summarize(sweep_dir, self.failed, sweep_objective_spec(config))
             if entry is not None:
-                print(f"[pyagc] job {job} failed ({entry['error'].splitlines()[0]}); "
-                      f"summary so far in {sweep_dir / 'summary.md'}", flush=True)
+                print(
+                    f"[pyagc] job {job} failed ({entry['error'].splitlines()[0]}); "
+                    f"summary so far in {sweep_dir / 'summary.md'}",
+                    flush=True,
+                )
         except Exception as e:  # the summary must never hide the job's own result
             print(f"[pyagc] could not write the sweep summary: {type(e).__name__}: {e}", flush=True)
 
@@ -266,5 +311,7 @@ class MultirunSummary(Callback):
         with _sweep_lock(sweep_dir):
             summary = summarize(sweep_dir, self.failed, sweep_objective_spec(config))
         if summary["n_runs"] or summary["n_failed"]:
-            print(f"[pyagc] {summary['n_runs']} runs, {summary['n_failed']} failed; summary in {sweep_dir / 'summary.md'}")
+            print(
+                f"[pyagc] {summary['n_runs']} runs, {summary['n_failed']} failed; summary in {sweep_dir / 'summary.md'}"
+            )
             print((sweep_dir / "summary.md").read_text())

@@ -26,16 +26,27 @@ log = logging.getLogger("pyagc")
 # optuna imports alembic, whose plugin registry logs 7 "setup plugin ..." lines at the start of every Optuna sweep
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
-__all__ = ["DEFAULT_OBJECTIVE", "HIGHER_IS_BETTER", "LOWER_IS_BETTER", "LABEL_METRICS", "metric_direction",
-           "tasks_per_node", "gpus_per_node", "slurm_restart_count", "resume_requeued_job", "is_optuna_sweep",
-           "sweep_objective"]
+__all__ = [
+    "DEFAULT_OBJECTIVE",
+    "HIGHER_IS_BETTER",
+    "LOWER_IS_BETTER",
+    "LABEL_METRICS",
+    "metric_direction",
+    "tasks_per_node",
+    "gpus_per_node",
+    "slurm_restart_count",
+    "resume_requeued_job",
+    "is_optuna_sweep",
+    "sweep_objective",
+]
 
 # The default objective of a sweep: the silhouette of the run's clusters on the *input* features (a fixed space,
 # the same for every trial whatever its embedding size; no labels needed). See README "Hyperparameter search".
 DEFAULT_OBJECTIVE = "input_silhouette"
 LABEL_METRICS = frozenset({"acc", "nmi", "ari", "f1"})
-HIGHER_IS_BETTER = frozenset({*LABEL_METRICS, "silhouette", "calinski_harabasz", "input_silhouette",
-                              "input_calinski_harabasz", "modularity"})
+HIGHER_IS_BETTER = frozenset(
+    {*LABEL_METRICS, "silhouette", "calinski_harabasz", "input_silhouette", "input_calinski_harabasz", "modularity"}
+)
 LOWER_IS_BETTER = frozenset({"davies_bouldin", "input_davies_bouldin", "conductance"})
 
 
@@ -74,13 +85,15 @@ def tasks_per_node(devices: Any) -> int:
         raise ValueError(
             f"hydra/launcher=submitit_slurm starts one SLURM task per device, so trainer.devices must be a number, "
             f"not {devices!r}: set trainer.devices=<GPUs per node> (trainer=slurm trainer.devices=4) or "
-            "hydra.launcher.tasks_per_node / gpus_per_node yourself.")
+            "hydra.launcher.tasks_per_node / gpus_per_node yourself."
+        )
     return n
 
 
 def gpus_per_node(accelerator: Any, devices: Any) -> int:
     """GPUs to ask the launcher for: 0 for a CPU trainer, else ``trainer.devices`` (``-1`` / ``auto``: the GPUs
-    this machine has, for ``submitit_local``)."""
+    this machine has, for ``submitit_local``).
+    """
     if str(accelerator or "auto").lower() == "cpu":
         return 0
     n = _device_count(devices)
@@ -100,8 +113,11 @@ for _name, _fn in (("pyagc.tasks_per_node", tasks_per_node), ("pyagc.gpus_per_no
 # configs/hydra/launcher/submitit_{slurm,local}.yaml replace the plugin's configs of the same names (so that
 # hydra/launcher=submitit_slurm gets pyagc's settings); Hydra still checks them against the plugin's schema and says
 # that this check is deprecated, on every run: not a problem of the user's command
-warnings.filterwarnings("ignore", message=r"(?s).*'hydra/launcher/submitit_(slurm|local)' is validated against "
-                                          r"ConfigStore schema")
+warnings.filterwarnings(
+    "ignore",
+    message=r"(?s).*'hydra/launcher/submitit_(slurm|local)' is validated against "
+    r"ConfigStore schema",
+)
 
 
 # ---------------------------------------------------------------------------------------------------- requeue
@@ -116,13 +132,17 @@ def slurm_restart_count() -> int:
 def resume_requeued_job(cfg: DictConfig) -> bool:
     """In a requeued SLURM job whose config names no checkpoint, set ``ckpt_path=auto``: the job runs again in the
     same run folder (a fixed ``hydra.run.dir``, or its sweep subfolder under ``submitit_slurm``) and resumes from
-    its newest checkpoint. Returns whether it did."""
+    its newest checkpoint. Returns whether it did.
+    """
     if cfg.get("ckpt_path") is not None or slurm_restart_count() < 1:
         return False
     with open_dict(cfg):
         cfg.ckpt_path = "auto"
-    log.info("SLURM job %s was requeued (restart %d): ckpt_path=auto, resuming from the run folder's newest checkpoint",
-             os.environ.get("SLURM_JOB_ID", "?"), slurm_restart_count())
+    log.info(
+        "SLURM job %s was requeued (restart %d): ckpt_path=auto, resuming from the run folder's newest checkpoint",
+        os.environ.get("SLURM_JOB_ID", "?"),
+        slurm_restart_count(),
+    )
     return True
 
 
@@ -140,8 +160,9 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
 
 
-def sweep_objective(cfg: DictConfig, metrics: dict[str, Any], hydra_cfg: Any = None, raise_on_missing: bool = False
-                    ) -> float | None:
+def sweep_objective(
+    cfg: DictConfig, metrics: dict[str, Any], hydra_cfg: Any = None, raise_on_missing: bool = False
+) -> float | None:
     """The value of ``optimized_metric`` (default :data:`DEFAULT_OBJECTIVE`) in ``metrics``.
 
     A value that is missing (``acc`` without labels) or not finite (a silhouette of one cluster) is ``None`` in a

@@ -25,8 +25,13 @@ from typing import TYPE_CHECKING, Any
 import hydra
 from omegaconf import DictConfig
 
-from pyagc.callbacks.run_folder import (acquire_run_lock, folder_is_fresh, is_launching_process, release_run_lock,
-                                        remove_run_folder)
+from pyagc.callbacks.run_folder import (
+    acquire_run_lock,
+    folder_is_fresh,
+    is_launching_process,
+    release_run_lock,
+    remove_run_folder,
+)
 from pyagc.cli.build import config_dir
 from pyagc.cli.sweeps import resume_requeued_job, sweep_objective  # also the launchers' resolvers
 
@@ -59,7 +64,8 @@ def _log_to_files(message: str, level: int = logging.ERROR) -> None:
 
 def resume_command(run_dir: Path) -> str:
     """The command that resumes the run in ``run_dir``: this run's overrides with ``hydra.run.dir=<run_dir>`` and
-    ``ckpt_path=auto``."""
+    ``ckpt_path=auto``.
+    """
     from hydra.core.hydra_config import HydraConfig
 
     overrides: list[str] = []
@@ -77,8 +83,13 @@ def resume_command(run_dir: Path) -> str:
 
 def _report_interrupt(stop: RunInterrupted, run_dir: Path, state: RunState) -> None:
     trainer = state.trainer
-    where = (f" at epoch {trainer.current_epoch} (step {trainer.global_step})"
-             if trainer is not None and stop.during_training else " before training" if trainer is None else "")
+    where = (
+        f" at epoch {trainer.current_epoch} (step {trainer.global_step})"
+        if trainer is not None and stop.during_training
+        else " before training"
+        if trainer is None
+        else ""
+    )
     ckpts = sorted((run_dir / "checkpoints").glob("*.ckpt")) if run_dir.is_dir() else []
     lines = [f"[pyagc] stopped by {stop.signal_name}{where}; exit code {stop.code}."]
     if stop.checkpoint:
@@ -86,7 +97,9 @@ def _report_interrupt(stop: RunInterrupted, run_dir: Path, state: RunState) -> N
     if ckpts:
         lines.append(f"[pyagc] resume with: {resume_command(run_dir)}")
     elif stop.during_training:
-        lines.append("[pyagc] no checkpoint was written (no checkpoint callback: callbacks=none?); rerun from the start.")
+        lines.append(
+            "[pyagc] no checkpoint was written (no checkpoint callback: callbacks=none?); rerun from the start."
+        )
     message = "\n".join(lines)
     print(message, file=sys.stderr, flush=True)
     _log_to_files(message, logging.WARNING)
@@ -96,7 +109,8 @@ def _report_interrupt(stop: RunInterrupted, run_dir: Path, state: RunState) -> N
 def main(cfg: DictConfig) -> float | None:
     """``pyagc-train``: lock the run folder, train and evaluate; on a failure before the first epoch remove the
     folder Hydra created for this run, on a later one say why in ``train.log``; on SIGTERM / SIGINT exit with
-    ``128 + signal`` after writing a checkpoint."""
+    ``128 + signal`` after writing a checkpoint.
+    """
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -122,12 +136,18 @@ def main(cfg: DictConfig) -> float | None:
         if launching and stop is not None:
             _report_interrupt(stop, run_dir, state)
         elif launching and isinstance(e, Exception) and not (fresh and early):
-            _log_to_files(f"run failed after {state.epochs_finished} epoch(s) in this process: "
-                          f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
+            _log_to_files(
+                f"run failed after {state.epochs_finished} epoch(s) in this process: "
+                f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
+            )
             ckpt = run_dir / "checkpoints" / "last.ckpt"
             if ckpt.is_file():
-                print(f"[pyagc] run failed: its checkpoints and logs are kept in {run_dir}; after fixing the cause, "
-                      f"resume with: {resume_command(run_dir)}", file=sys.stderr, flush=True)
+                print(
+                    f"[pyagc] run failed: its checkpoints and logs are kept in {run_dir}; after fixing the cause, "
+                    f"resume with: {resume_command(run_dir)}",
+                    file=sys.stderr,
+                    flush=True,
+                )
         if launching and fresh and early:
             multirun = hydra_cfg.mode == RunMode.MULTIRUN
             remove_run_folder(run_dir, stop_at=None if multirun else cfg.paths.get("log_dir"))

@@ -4,9 +4,9 @@ from pyagc.clusters.acedec import ACeDeCClusterHead, ACeDeCSplit
 from pyagc.clusters.base import BaseClusterHead, LossOutput, as_loss_output
 from pyagc.clusters.contrastive import ContrastiveClusterHead
 from pyagc.clusters.dcn import DCNClusterHead
+from pyagc.clusters.dec import DECClusterHead, kl_divergence, student_t_assignment, target_distribution
 from pyagc.clusters.deepect import DeepECTClusterHead
 from pyagc.clusters.dipencoder import DipEncoderClusterHead
-from pyagc.clusters.dec import DECClusterHead, kl_divergence, student_t_assignment, target_distribution
 from pyagc.clusters.dmon import DMoNClusterHead, collapse_regularization, spectral_modularity_loss
 from pyagc.clusters.idec import IDECClusterHead
 from pyagc.clusters.kmeans import KMeansClusterHead, KMeansResult, kmeans, pairwise_sq_dists

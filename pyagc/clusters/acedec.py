@@ -276,8 +276,7 @@ class ACeDeCClusterHead(BaseClusterHead):
                 "training set first (ClusteringModule does this before joint training)."
             )
 
-    def forward(self, z: Tensor, x: Tensor | None = None, x_hat: Tensor | None = None,
-                **context: Any) -> LossOutput:
+    def forward(self, z: Tensor, x: Tensor | None = None, x_hat: Tensor | None = None, **context: Any) -> LossOutput:
         self.check_embeddings(z, self.n_features)
         if x is None or x_hat is None:
             raise ValueError(
@@ -303,8 +302,10 @@ class ACeDeCClusterHead(BaseClusterHead):
             total = self.reconstruction_weight * rec + 0.5 * (cluster_space + shared_space)
         if self.training and torch.is_grad_enabled():
             self._update_centers(zr.detach(), labels, beta_cs.detach())
-        return LossOutput(total=total, components={"cluster_space": cluster_space, "shared_space": shared_space,
-                                                   "reconstruction": rec})
+        return LossOutput(
+            total=total,
+            components={"cluster_space": cluster_space, "shared_space": shared_space, "reconstruction": rec},
+        )
 
     @torch.no_grad()
     def _update_centers(self, zr: Tensor, labels: Tensor, beta_cs: Tensor) -> None:
@@ -356,8 +357,7 @@ class ACeDeCClusterHead(BaseClusterHead):
                 counts = torch.bincount(labels, minlength=self.n_clusters).float()
                 sums = torch.zeros_like(self.centers).index_add_(0, labels, zr)
                 hit = counts > 0
-                self.centers.copy_(torch.where(hit.unsqueeze(1), sums / counts.clamp_min(1).unsqueeze(1),
-                                               self.centers))
+                self.centers.copy_(torch.where(hit.unsqueeze(1), sums / counts.clamp_min(1).unsqueeze(1), self.centers))
             self.shared_center.copy_(zr.mean(0))
         self.empty_batches.zero_()
 
@@ -370,9 +370,15 @@ class ACeDeCClusterHead(BaseClusterHead):
             zr = z.float() @ self.rotation.to(z.device)
         mask = self.cluster_space_mask().to(z.device)
         cdims, sdims = mask.nonzero().flatten(), (~mask).nonzero().flatten()
-        return ACeDeCSplit(clustered=zr[:, cdims], shared=zr[:, sdims], rotated=zr,
-                           beta_cluster=self.beta_cluster.detach().to(z.device), cluster_dims=cdims,
-                           shared_dims=sdims, centers=self.centers.to(z.device)[:, cdims])
+        return ACeDeCSplit(
+            clustered=zr[:, cdims],
+            shared=zr[:, sdims],
+            rotated=zr,
+            beta_cluster=self.beta_cluster.detach().to(z.device),
+            cluster_dims=cdims,
+            shared_dims=sdims,
+            centers=self.centers.to(z.device)[:, cdims],
+        )
 
     @torch.no_grad()
     def cluster(self, z: Tensor, soft: bool = False) -> Tensor:
@@ -381,8 +387,10 @@ class ACeDeCClusterHead(BaseClusterHead):
         return torch.softmax(-d, dim=1) if soft else d.argmin(1)
 
     def extra_repr(self) -> str:
-        return (f"n_clusters={self.n_clusters}, n_features={self.n_features}, "
-                f"reconstruction_weight={self.reconstruction_weight}, beta_lr_multiplier={self.beta_lr_multiplier}")
+        return (
+            f"n_clusters={self.n_clusters}, n_features={self.n_features}, "
+            f"reconstruction_weight={self.reconstruction_weight}, beta_lr_multiplier={self.beta_lr_multiplier}"
+        )
 
 
 __all__ = ["ACeDeCClusterHead", "ACeDeCSplit"]

@@ -74,21 +74,30 @@ class LossOutput:
 
 def _forward_context(forward: Callable) -> tuple[dict[str, bool], bool]:
     """The context names ``forward(self, z, ...)`` takes, each mapped to whether it is required (no default),
-    and whether it takes ``**context`` (then it receives every context the pipeline has)."""
+    and whether it takes ``**context`` (then it receives every context the pipeline has).
+    """
     params = list(inspect.signature(forward).parameters.values())[2:]  # skip self and z
-    names = {p.name: p.default is inspect.Parameter.empty for p in params
-             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    names = {
+        p.name: p.default is inspect.Parameter.empty
+        for p in params
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+    }
     return names, any(p.kind is p.VAR_KEYWORD for p in params)
 
 
 def _flags_of(names: dict[str, bool] | frozenset[str], required: frozenset[str]) -> dict[str, bool]:
-    return {"requires_graph": "edge_index" in required, "uses_reconstruction": "x_hat" in names,
-            "uses_views": "views" in names, "uses_variational": bool({"mu", "logvar"} & set(names))}
+    return {
+        "requires_graph": "edge_index" in required,
+        "uses_reconstruction": "x_hat" in names,
+        "uses_views": "views" in names,
+        "uses_variational": bool({"mu", "logvar"} & set(names)),
+    }
 
 
 class _ContextFlag:
     """A read-only flag derived from a head's context (``head.uses_views``) or, on the class, from its
-    ``forward`` signature (``ContrastiveClusterHead.uses_views``)."""
+    ``forward`` signature (``ContrastiveClusterHead.uses_views``).
+    """
 
     def __init__(self, doc: str) -> None:
         self.__doc__ = doc
@@ -107,7 +116,8 @@ class _ContextFlag:
     def __set__(self, obj: Any, value: Any) -> None:
         raise AttributeError(
             f"{type(obj).__name__}.{self.name} follows from forward()'s signature and cannot be set; name the "
-            "context in forward(self, z, ...), or override the head's context_names property.")
+            "context in forward(self, z, ...), or override the head's context_names property."
+        )
 
 
 class BaseClusterHead(nn.Module):
@@ -179,19 +189,23 @@ class BaseClusterHead(nn.Module):
         for flag in _CONTEXT_FLAGS:
             if flag in cls.__dict__ and not isinstance(cls.__dict__[flag], _ContextFlag):
                 if bool(cls.__dict__[flag]) != derived[flag]:
-                    hint = {"requires_graph": "a required `edge_index` parameter",
-                            "uses_reconstruction": "an `x_hat` parameter", "uses_views": "a `views` parameter",
-                            "uses_variational": "`mu` / `logvar` parameters"}[flag]
+                    hint = {
+                        "requires_graph": "a required `edge_index` parameter",
+                        "uses_reconstruction": "an `x_hat` parameter",
+                        "uses_views": "a `views` parameter",
+                        "uses_variational": "`mu` / `logvar` parameters",
+                    }[flag]
                     raise TypeError(
                         f"{cls.__name__} sets {flag} = {cls.__dict__[flag]!r}, but a head's context follows from "
                         f"its forward() signature: give forward(self, z, ...) {hint} "
-                        f"({'add' if cls.__dict__[flag] else 'remove'} it) and drop the flag.")
+                        f"({'add' if cls.__dict__[flag] else 'remove'} it) and drop the flag."
+                    )
                 delattr(cls, flag)  # agrees with the signature: the derived property answers
         for method in ("forward", "cluster"):
             if method in cls.__dict__ and not getattr(cls.__dict__[method], "_pyagc_checked", False):
                 setattr(cls, method, _checked(cls.__dict__[method]))
         if "initialize" in cls.__dict__ and not getattr(cls.__dict__["initialize"], "_pyagc_checked", False):
-            setattr(cls, "initialize", _marking(cls.__dict__["initialize"]))
+            cls.initialize = _marking(cls.__dict__["initialize"])
 
     def __init__(self, n_clusters: int | None = None) -> None:
         super().__init__()
@@ -245,7 +259,8 @@ class BaseClusterHead(nn.Module):
             what = "; ".join(f"{n}: {KNOWN_CONTEXT.get(n, 'not a context name pyagc knows')}" for n in missing)
             raise ValueError(
                 f"{type(self).__name__}.forward needs {', '.join(missing)}, which this batch does not give ({what}). "
-                f"The context pyagc gives: {', '.join(KNOWN_CONTEXT)}.")
+                f"The context pyagc gives: {', '.join(KNOWN_CONTEXT)}."
+            )
         if self.receives_all_context:
             return {k: v for k, v in context.items() if v is not None or k in names}
         return {k: v for k, v in context.items() if k in names}
@@ -275,7 +290,8 @@ class BaseClusterHead(nn.Module):
     @torch.no_grad()
     def finalize(self, z: Tensor, **context: Any) -> None:
         """Derive the final assignment rule from the embeddings of the whole training set after joint training
-        (optional; called when ``requires_finalization``)."""
+        (optional; called when ``requires_finalization``).
+        """
 
     def _check_call(self, names: dict[str, bool], args: tuple, kwargs: dict[str, Any]) -> None:
         """A clear error when a ``forward`` with parameters ``names`` is called without context it requires."""
@@ -285,25 +301,31 @@ class BaseClusterHead(nn.Module):
             what = "; ".join(f"{n}: {KNOWN_CONTEXT.get(n, 'not a context name pyagc knows')}" for n in missing)
             raise ValueError(
                 f"{type(self).__name__} needs the graph / context {', '.join(missing)} ({what}): call "
-                f"head(z, {', '.join(f'{n}={n}' for n in missing)}); the training pipeline passes it automatically.")
+                f"head(z, {', '.join(f'{n}={n}' for n in missing)}); the training pipeline passes it automatically."
+            )
 
     # ------------------------------------------------------------------ first use
     def _ensure_ready(self, z: Any) -> None:
         """At the first ``forward`` / ``cluster``: ``n_clusters`` is set, and a head that needs an
-        initialisation is initialised (from ``z``, with a warning, when nobody called :meth:`initialize`)."""
+        initialisation is initialised (from ``z``, with a warning, when nobody called :meth:`initialize`).
+        """
         if self.__dict__.get("_pyagc_ready") or self.__dict__.get("_pyagc_initializing"):
             return
         if self.n_clusters is None:
             raise ValueError(
                 f"{type(self).__name__}.n_clusters was never set: pass it to BaseClusterHead.__init__"
-                "(n_clusters) or set self.n_clusters = K in your __init__.")
+                "(n_clusters) or set self.n_clusters = K in your __init__."
+            )
         if self.requires_initialization and not self.is_initialized:
             if not isinstance(z, Tensor) or z.dim() != 2 or not bool(torch.isfinite(z).all()):
                 return  # the head's own checks explain what is wrong with z
             warnings.warn(
                 f"{type(self).__name__} was used before initialize(): it initialises itself now from these "
                 f"{z.shape[0]} embeddings. Call head.initialize(z_all) with the embeddings of the whole data set "
-                "first (the training pipeline does) for a better start.", UserWarning, stacklevel=4)
+                "first (the training pipeline does) for a better start.",
+                UserWarning,
+                stacklevel=4,
+            )
             self.initialize(z.detach())
         self.__dict__["_pyagc_ready"] = True
 
@@ -319,8 +341,12 @@ class BaseClusterHead(nn.Module):
     @staticmethod
     def check_n_features(n_features: Any) -> int:
         """``n_features`` as a positive int, or a clear error (heads call it in ``__init__``)."""
-        if isinstance(n_features, bool) or not isinstance(n_features, (int, float)) or int(n_features) < 1 \
-                or int(n_features) != n_features:
+        if (
+            isinstance(n_features, bool)
+            or not isinstance(n_features, (int, float))
+            or int(n_features) < 1
+            or int(n_features) != n_features
+        ):
             raise ValueError(
                 f"n_features must be a positive integer, got {n_features!r}. Set it to the encoder's latent "
                 "size (from the command line, `n_features: null` in a head config is filled from the encoder)."
@@ -330,9 +356,7 @@ class BaseClusterHead(nn.Module):
     def check_embeddings(self, z: Tensor, expected_dim: int | None = None) -> None:
         """Raise a clear error for embeddings of the wrong shape or with NaN/inf."""
         if z.dim() != 2:
-            raise ValueError(
-                f"{type(self).__name__} expects embeddings of shape (N, F), got {tuple(z.shape)}."
-            )
+            raise ValueError(f"{type(self).__name__} expects embeddings of shape (N, F), got {tuple(z.shape)}.")
         if expected_dim is not None and z.shape[1] != expected_dim:
             raise ValueError(
                 f"{type(self).__name__} was built for {expected_dim}-dimensional embeddings but "
@@ -353,8 +377,9 @@ class BaseClusterHead(nn.Module):
                 "lower n_clusters or use more data."
             )
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
-                              unexpected_keys, error_msgs):  # noqa: D401 - torch hook
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):  # noqa: D401 - torch hook
         for name in self._resizable_buffers:
             key = prefix + name
             if key in state_dict:
@@ -362,8 +387,9 @@ class BaseClusterHead(nn.Module):
                 incoming = state_dict[key]
                 if current is None or current.shape != incoming.shape:
                     self._buffers[name] = torch.empty_like(incoming)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
-                                      unexpected_keys, error_msgs)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     def extra_repr(self) -> str:
         return f"n_clusters={self.n_clusters}"
@@ -383,7 +409,6 @@ def as_loss_output(loss: Tensor | LossOutput) -> LossOutput:
 
 def _checked(method: Callable) -> Callable:
     """Wrap a head's ``forward`` / ``cluster`` with the first-use checks of :meth:`BaseClusterHead._ensure_ready`."""
-
     # the names of *this* forward (a subclass's forward may call super().forward(z) with less context)
     names = _forward_context(method)[0] if method.__name__ == "forward" else None
 

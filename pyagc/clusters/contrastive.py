@@ -76,8 +76,9 @@ def nt_xent(a: Tensor, b: Tensor, temperature: float) -> Tensor:
     Computed in float32 (outside autocast).
     """
     if a.shape != b.shape or a.dim() != 2:
-        raise ValueError(f"nt_xent expects two (M, D) tensors of the same shape, got {tuple(a.shape)} and "
-                         f"{tuple(b.shape)}.")
+        raise ValueError(
+            f"nt_xent expects two (M, D) tensors of the same shape, got {tuple(a.shape)} and {tuple(b.shape)}."
+        )
     if temperature <= 0:
         raise ValueError(f"the temperature must be positive, got {temperature}.")
     with torch.autocast(device_type=a.device.type, enabled=False):
@@ -93,13 +94,15 @@ def nt_xent(a: Tensor, b: Tensor, temperature: float) -> Tensor:
 def cluster_contrastive_loss(p_a: Tensor, p_b: Tensor, temperature: float) -> Tensor:
     r"""The cluster-level contrastive loss :math:`\mathcal L_{clu}'`: NT-Xent over the **columns** of the
     two views' assignment matrices ``p_a, p_b (N, K)`` (cluster :math:`j` of view a and of view b are
-    positives)."""
+    positives).
+    """
     return nt_xent(p_a.t(), p_b.t(), temperature)
 
 
 def assignment_entropy(p: Tensor) -> Tensor:
     r"""Entropy :math:`-\sum_j P_j \log P_j` of the cluster-assignment marginal
-    :math:`P_j = \sum_t p_{tj} / \lVert \mathbf p \rVert_1` of an assignment matrix ``p (N, K)`` (float32)."""
+    :math:`P_j = \sum_t p_{tj} / \lVert \mathbf p \rVert_1` of an assignment matrix ``p (N, K)`` (float32).
+    """
     with torch.autocast(device_type=p.device.type, enabled=False):
         p = p.float()
         marginal = p.sum(0) / p.sum()
@@ -128,7 +131,7 @@ def merge_columns(p: Tensor, n_clusters: int) -> Tensor:
     groups = [[j] for j in range(n_columns)]
     while len(groups) > int(n_clusters):
         winner = merged.argmax(1)
-        members = F.one_hot(winner, len(groups)).double()          # (N, G)
+        members = F.one_hot(winner, len(groups)).double()  # (N, G)
         counts = members.sum(0)
         confusion = (members.T @ merged) / counts.clamp_min(1).unsqueeze(1)  # C[i, j]: mean p_j over A_i
         dead = (counts == 0).nonzero().flatten()
@@ -142,7 +145,7 @@ def merge_columns(p: Tensor, n_clusters: int) -> Tensor:
         i, j = min(i, j), max(i, j)
         merged[:, i] += merged[:, j]
         groups[i] += groups.pop(j)
-        merged = torch.cat([merged[:, :j], merged[:, j + 1:]], dim=1)
+        merged = torch.cat([merged[:, :j], merged[:, j + 1 :]], dim=1)
     mapping = torch.empty(n_columns, dtype=torch.long)
     for g, cols in enumerate(sorted(groups, key=min)):
         mapping[cols] = g
@@ -190,10 +193,13 @@ class ContrastiveClusterHead(BaseClusterHead):
         overclusters: int | None = None,
     ) -> None:
         super().__init__(n_clusters)
-        if overclusters is not None and (isinstance(overclusters, bool) or int(overclusters) != overclusters
-                                         or int(overclusters) <= self.n_clusters):
-            raise ValueError(f"overclusters must be a number of columns larger than n_clusters={self.n_clusters} "
-                             f"(e.g. {self.n_clusters + 1}) or None, got {overclusters!r}.")
+        if overclusters is not None and (
+            isinstance(overclusters, bool) or int(overclusters) != overclusters or int(overclusters) <= self.n_clusters
+        ):
+            raise ValueError(
+                f"overclusters must be a number of columns larger than n_clusters={self.n_clusters} "
+                f"(e.g. {self.n_clusters + 1}) or None, got {overclusters!r}."
+            )
         n_features = self.check_n_features(n_features)
         if int(instance_dim) < 1:
             raise ValueError(f"instance_dim must be a positive integer, got {instance_dim}.")
@@ -226,7 +232,8 @@ class ContrastiveClusterHead(BaseClusterHead):
 
     def cluster_probabilities(self, z: Tensor) -> Tensor:
         """Soft assignments ``Y (N, K')`` of the cluster projection (softmax over its columns, float32; with
-        ``overclusters`` before the merge, see :meth:`cluster` for the ``K`` clusters)."""
+        ``overclusters`` before the merge, see :meth:`cluster` for the ``K`` clusters).
+        """
         logits = self.cluster_projection(self._as_param_dtype(z))
         return torch.softmax(logits.float(), dim=1)
 
@@ -244,14 +251,17 @@ class ContrastiveClusterHead(BaseClusterHead):
                 "or batches that carry 'views'."
             )
         if not isinstance(views, (tuple, list)) or len(views) != 2:
-            raise ValueError(f"views must be a pair (z_a, z_b) of view embeddings, got {type(views).__name__}"
-                             f"{'' if not isinstance(views, (tuple, list)) else f' of length {len(views)}'}.")
+            raise ValueError(
+                f"views must be a pair (z_a, z_b) of view embeddings, got {type(views).__name__}"
+                f"{'' if not isinstance(views, (tuple, list)) else f' of length {len(views)}'}."
+            )
         z_a, z_b = views
         self.check_embeddings(z_a, self.n_features)
         self.check_embeddings(z_b, self.n_features)
         if z_a.shape != z_b.shape:
-            raise ValueError(f"the two views' embeddings must have the same shape, got {tuple(z_a.shape)} and "
-                             f"{tuple(z_b.shape)}.")
+            raise ValueError(
+                f"the two views' embeddings must have the same shape, got {tuple(z_a.shape)} and {tuple(z_b.shape)}."
+            )
         if z_a.shape[0] < 2:
             raise ValueError(f"contrastive losses need at least 2 samples per batch, got {z_a.shape[0]}.")
         return z_a, z_b
@@ -270,7 +280,8 @@ class ContrastiveClusterHead(BaseClusterHead):
     @torch.no_grad()
     def finalize(self, z: Tensor, **context: Any) -> None:
         """With ``overclusters``: merge the :math:`K'` columns into ``n_clusters`` by their confusion over the
-        embeddings ``z`` of the whole training set (:func:`merge_columns`)."""
+        embeddings ``z`` of the whole training set (:func:`merge_columns`).
+        """
         if self.overclusters is None:
             return
         self.check_embeddings(z, self.n_features)
@@ -284,10 +295,13 @@ class ContrastiveClusterHead(BaseClusterHead):
         if self.overclusters is not None:
             mapping = self.column_to_cluster if bool(self._merged) else merge_columns(p, self.n_clusters)
             p = torch.zeros(p.shape[0], self.n_clusters, dtype=p.dtype, device=p.device).index_add_(
-                1, mapping.to(p.device), p)
+                1, mapping.to(p.device), p
+            )
         return p if soft else p.argmax(1)
 
     def extra_repr(self) -> str:
-        return (f"n_clusters={self.n_clusters}, n_features={self.n_features}, instance_dim={self.instance_dim}, "
-                f"hidden_dim={self.hidden_dim}, tau_i={self.tau_i}, tau_c={self.tau_c}"
-                + (f", overclusters={self.overclusters}" if self.overclusters is not None else ""))
+        return (
+            f"n_clusters={self.n_clusters}, n_features={self.n_features}, instance_dim={self.instance_dim}, "
+            f"hidden_dim={self.hidden_dim}, tau_i={self.tau_i}, tau_c={self.tau_c}"
+            + (f", overclusters={self.overclusters}" if self.overclusters is not None else "")
+        )

@@ -134,12 +134,12 @@ class DCNClusterHead(BaseClusterHead):
 
     # ------------------------------------------------------------------ loss
     def assign(self, z: Tensor) -> Tensor:
-        """Hard assignments :math:`\\arg\\min_k \\lVert \\mathbf z_i - \\mathbf m_k \\rVert^2` (float32 distances)."""
+        r"""Hard assignments :math:`\\arg\\min_k \\lVert \\mathbf z_i - \\mathbf m_k \\rVert^2` (float32 distances)."""
         with torch.autocast(device_type=z.device.type, enabled=False):
             return pairwise_sq_dists(z.detach().float(), self.centers.float()).argmin(1)
 
     def kmeans_loss(self, z: Tensor, labels: Tensor) -> Tensor:
-        """:math:`\\frac1B\\sum_i \\lVert \\mathbf z_i - \\mathbf m_{s_i} \\rVert^2` (gradient into ``z`` only)."""
+        r""":math:`\\frac1B\\sum_i \\lVert \\mathbf z_i - \\mathbf m_{s_i} \\rVert^2` (gradient into ``z`` only)."""
         with torch.autocast(device_type=z.device.type, enabled=False):
             assigned = self.centers.float().index_select(0, labels)  # a copy: later centre updates don't touch it
             return (z.float() - assigned).pow(2).sum(1).mean()
@@ -148,7 +148,8 @@ class DCNClusterHead(BaseClusterHead):
     def update_centers(self, z: Tensor, labels: Tensor) -> None:
         r"""The paper's per-sample update
         :math:`\mathbf m_k \leftarrow \mathbf m_k - \frac{1}{c_k}(\mathbf m_k - \mathbf z_i)` for every sample of
-        the batch, in closed form (sums and counts added over all processes under DDP)."""
+        the batch, in closed form (sums and counts added over all processes under DDP).
+        """
         zf = z.detach().float()
         sums = torch.zeros(self.n_clusters, self.n_features, device=zf.device, dtype=torch.float32)
         sums.index_add_(0, labels, zf)
@@ -163,8 +164,14 @@ class DCNClusterHead(BaseClusterHead):
         self.centers.copy_(centers.to(self.centers.dtype))
         self.counts.add_(n.round().to(self.counts.dtype))
 
-    def forward(self, z: Tensor, x: Tensor | None = None, x_hat: Tensor | None = None,
-                index: Tensor | None = None, **context: Any) -> LossOutput:
+    def forward(
+        self,
+        z: Tensor,
+        x: Tensor | None = None,
+        x_hat: Tensor | None = None,
+        index: Tensor | None = None,
+        **context: Any,
+    ) -> LossOutput:
         self.check_embeddings(z, self.n_features)
         if x is None or x_hat is None:
             raise ValueError(
@@ -218,5 +225,7 @@ class DCNClusterHead(BaseClusterHead):
             return d.argmin(1)
 
     def extra_repr(self) -> str:
-        return (f"n_clusters={self.n_clusters}, n_features={self.n_features}, lambda_={self.lambda_}, "
-                f"initial_count={self.initial_count}")
+        return (
+            f"n_clusters={self.n_clusters}, n_features={self.n_features}, lambda_={self.lambda_}, "
+            f"initial_count={self.initial_count}"
+        )

@@ -44,7 +44,8 @@ from pyagc.functional.kmeans import kmeans, pairwise_sq_dists
 
 def student_t_assignment(z: Tensor, centers: Tensor, alpha: float = 1.0) -> Tensor:
     """Soft assignments ``q`` (N, K) of DEC's Student-t kernel (always computed in float32:
-    the expanded squared distance cancels catastrophically in bfloat16)."""
+    the expanded squared distance cancels catastrophically in bfloat16).
+    """
     with torch.autocast(device_type=z.device.type, enabled=False):
         return _student_t(z.float(), centers.float(), alpha)
 
@@ -62,7 +63,7 @@ def target_distribution(q: Tensor) -> Tensor:
 
 
 def kl_divergence(p: Tensor, q: Tensor) -> Tensor:
-    """Batch mean of :math:`\\sum_j p_{ij}\\log(p_{ij}/q_{ij})`."""
+    r"""Batch mean of :math:`\\sum_j p_{ij}\\log(p_{ij}/q_{ij})`."""
     return (p * (p.clamp_min(1e-12).log() - q.clamp_min(1e-12).log())).sum(1).mean()
 
 
@@ -103,7 +104,9 @@ class DECClusterHead(BaseClusterHead):
         if alpha <= 0:
             raise ValueError(f"alpha must be positive, got {alpha}.")
         if update_interval is not None and int(update_interval) < 1:
-            raise ValueError(f"update_interval must be >= 1 step (or None for per-batch targets), got {update_interval}.")
+            raise ValueError(
+                f"update_interval must be >= 1 step (or None for per-batch targets), got {update_interval}."
+            )
         self.n_features = self.check_n_features(n_features)
         self.alpha = float(alpha)
         self.refresh_interval = None if update_interval is None else int(update_interval)
@@ -159,7 +162,8 @@ class DECClusterHead(BaseClusterHead):
 
     def clustering_loss(self, z: Tensor, index: Tensor | None, view: Tensor | None = None) -> Tensor:
         """KL(P || Q) of the batch; with ``view`` (embeddings of augmented copies) the mean of it and
-        KL(P || Q_view), P from the clean ``z``."""
+        KL(P || Q_view), P from the clean ``z``.
+        """
         q = self.soft_assign(z)
         p = self._target_for(q, index)
         kl = kl_divergence(p, q)
@@ -188,8 +192,9 @@ class DECClusterHead(BaseClusterHead):
         names = super().context_names
         return names if self.augmentation_invariance else names - {"views"}
 
-    def forward(self, z: Tensor, index: Tensor | None = None,
-                views: tuple[Tensor, Tensor] | None = None) -> Tensor | LossOutput:
+    def forward(
+        self, z: Tensor, index: Tensor | None = None, views: tuple[Tensor, Tensor] | None = None
+    ) -> Tensor | LossOutput:
         self.check_embeddings(z, self.n_features)
         kl = self.clustering_loss(z, index, self._view_of(z, views))
         return LossOutput(total=kl, components={"kl": kl})
@@ -201,6 +206,8 @@ class DECClusterHead(BaseClusterHead):
         return q if soft else q.argmax(1)
 
     def extra_repr(self) -> str:
-        return (f"n_clusters={self.n_clusters}, n_features={self.n_features}, alpha={self.alpha}, "
-                f"update_interval={self.refresh_interval}"
-                + (", augmentation_invariance=True" if self.augmentation_invariance else ""))
+        return (
+            f"n_clusters={self.n_clusters}, n_features={self.n_features}, alpha={self.alpha}, "
+            f"update_interval={self.refresh_interval}"
+            + (", augmentation_invariance=True" if self.augmentation_invariance else "")
+        )

@@ -299,8 +299,9 @@ class DeepECTClusterHead(BaseClusterHead):
 
     @torch.no_grad()
     def grow(self, z: Tensor) -> int | None:
-        """Split the leaf with the largest :math:`\\sum_{i\\in C_j}\\lVert z_i-\\mu_j\\rVert^2` over ``z`` by
-        2-means; return its slot, or ``None`` when the tree has ``max_leaves`` leaves or no leaf has 2 points."""
+        r"""Split the leaf with the largest :math:`\\sum_{i\\in C_j}\\lVert z_i-\\mu_j\\rVert^2` over ``z`` by
+        2-means; return its slot, or ``None`` when the tree has ``max_leaves`` leaves or no leaf has 2 points.
+        """
         if self.n_leaves >= self.max_leaves:
             return None
         z = z.detach().float().to(self.centers.device)
@@ -346,8 +347,7 @@ class DeepECTClusterHead(BaseClusterHead):
         l_dc = (proj.abs() * member[:, nonroot].to(z32.dtype)).sum() / (z32.shape[0] * max(len(nonroot), 1))
         return l_nc, l_dc, member, counts
 
-    def forward(self, z: Tensor, x: Tensor | None = None, x_hat: Tensor | None = None,
-                **context: Any) -> LossOutput:
+    def forward(self, z: Tensor, x: Tensor | None = None, x_hat: Tensor | None = None, **context: Any) -> LossOutput:
         self.check_embeddings(z, self.n_features)
         self._require_initialized("forward")
         if x is None or x_hat is None:
@@ -363,8 +363,10 @@ class DeepECTClusterHead(BaseClusterHead):
             total = self.reconstruction_weight * recon + self.clustering_weight * (l_nc + l_dc)
         if self.training:
             self.update_tree(z.detach().float(), member, counts)
-        return LossOutput(total=total, components={"node_center": l_nc.detach(), "projection": l_dc.detach(),
-                                                   "reconstruction": recon.detach()})
+        return LossOutput(
+            total=total,
+            components={"node_center": l_nc.detach(), "projection": l_dc.detach(), "reconstruction": recon.detach()},
+        )
 
     @torch.no_grad()
     def update_tree(self, z: Tensor, member: Tensor, counts: Tensor) -> list[int]:
@@ -394,7 +396,8 @@ class DeepECTClusterHead(BaseClusterHead):
     def _projection_center_grad(self, z: Tensor, member: Tensor) -> Tensor:
         r"""Gradient of :math:`\mathcal L_{DC}` on the leaf centres through the split directions
         :math:`(\boldsymbol\mu_l - \boldsymbol\mu_r) / \operatorname{sg}\lVert\boldsymbol\mu_l - \boldsymbol\mu_r\rVert`
-        (inner centres are functions of the leaves but get none, as in clustpy)."""
+        (inner centres are functions of the leaves but get none, as in clustpy).
+        """
         grad = torch.zeros_like(self.centers)
         inner = (self.alive & ~self.is_leaf).nonzero().flatten()
         n_nonroot = int((self.alive & (self.parent >= 0)).sum())
@@ -414,10 +417,12 @@ class DeepECTClusterHead(BaseClusterHead):
         grad[~(self.alive & self.is_leaf)] = 0.0
         return grad
 
-    def _adam_step(self, slots: Tensor, grad: Tensor, betas: tuple[float, float] = (0.9, 0.999),
-                   eps: float = 1e-8) -> None:
+    def _adam_step(
+        self, slots: Tensor, grad: Tensor, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+    ) -> None:
         r"""One Adam step of the centres ``slots`` with gradient ``grad``; rows with a zero gradient keep
-        their state and position (no gradient, no step)."""
+        their state and position (no gradient, no step).
+        """
         keep = grad.abs().sum(1) > 0
         slots, grad = slots[keep], grad[keep]
         if not slots.numel():
@@ -508,7 +513,8 @@ class DeepECTClusterHead(BaseClusterHead):
         ``soft=True`` gives their one-hot matrix ``(N, K)`` (DeepECT's assignment is hard).
 
         The default keeps the head contract (labels in ``0..n_clusters-1``), so evaluation, the CLI and
-        ``infer_full`` score the flat clustering at the requested number of clusters."""
+        ``infer_full`` score the flat clustering at the requested number of clusters.
+        """
         self.check_embeddings(z, self.n_features)
         self._require_initialized("cluster")
         node_of, leaves = self._assign(z.float().to(self.centers.device))
@@ -545,15 +551,21 @@ class DeepECTClusterHead(BaseClusterHead):
     @torch.no_grad()
     def tree(self) -> dict[str, Tensor]:
         """The current tree with compact node ids ``0..M'-1``: ``parent`` (-1 at the root), ``slot``
-        (buffer slot of each node), ``is_leaf``, ``centers``, ``weights``, ``split_order``."""
+        (buffer slot of each node), ``is_leaf``, ``centers``, ``weights``, ``split_order``.
+        """
         slots = self.alive.nonzero().flatten()
         index = torch.full_like(self.parent, -1)
         index[slots] = torch.arange(len(slots), device=slots.device)
         par = self.parent[slots]
         parent = torch.where(par >= 0, index[par.clamp_min(0)], par)
-        return {"parent": parent.cpu(), "slot": slots.cpu(), "is_leaf": self.is_leaf[slots].cpu(),
-                "centers": self.centers[slots].cpu(), "weights": self.weights[slots].cpu(),
-                "split_order": self.split_order[slots].cpu()}
+        return {
+            "parent": parent.cpu(),
+            "slot": slots.cpu(),
+            "is_leaf": self.is_leaf[slots].cpu(),
+            "centers": self.centers[slots].cpu(),
+            "weights": self.weights[slots].cpu(),
+            "split_order": self.split_order[slots].cpu(),
+        }
 
     @torch.no_grad()
     def assign_nodes(self, z: Tensor) -> Tensor:
@@ -567,6 +579,8 @@ class DeepECTClusterHead(BaseClusterHead):
         return index[node_of].cpu()
 
     def extra_repr(self) -> str:
-        return (f"n_clusters={self.n_clusters}, n_features={self.n_features}, max_leaves={self.max_leaves}, "
-                f"split_interval={self.split_interval}, prune_threshold={self.prune_threshold}, "
-                f"center_update={self.center_update!r}, reconstruction_reduction={self.reconstruction_reduction!r}")
+        return (
+            f"n_clusters={self.n_clusters}, n_features={self.n_features}, max_leaves={self.max_leaves}, "
+            f"split_interval={self.split_interval}, prune_threshold={self.prune_threshold}, "
+            f"center_update={self.center_update!r}, reconstruction_reduction={self.reconstruction_reduction!r}"
+        )

@@ -104,15 +104,17 @@ class DipEncoderClusterHead(BaseClusterHead):
         if clustering_weight < 0:
             raise ValueError(f"clustering_weight must be non-negative, got {clustering_weight}.")
         if reconstruction_weight is not None and reconstruction_weight < 0:
-            raise ValueError(f"reconstruction_weight must be non-negative or None (automatic), got "
-                             f"{reconstruction_weight}.")
+            raise ValueError(
+                f"reconstruction_weight must be non-negative or None (automatic), got {reconstruction_weight}."
+            )
         if update_interval < 1:
             raise ValueError(f"update_interval must be >= 1 step, got {update_interval}.")
         if max_cluster_size_diff_factor < 1:
             raise ValueError(f"max_cluster_size_diff_factor must be >= 1, got {max_cluster_size_diff_factor}.")
         if min_cluster_points < 4:
-            raise ValueError(f"min_cluster_points must be >= 4 (the dip of fewer samples is 0), got "
-                             f"{min_cluster_points}.")
+            raise ValueError(
+                f"min_cluster_points must be >= 4 (the dip of fewer samples is 0), got {min_cluster_points}."
+            )
         self.n_features = int(n_features)
         self.clustering_weight = float(clustering_weight)
         self.refresh_interval = int(update_interval)
@@ -191,7 +193,7 @@ class DipEncoderClusterHead(BaseClusterHead):
     # ------------------------------------------------------------------ full-dataset steps
     @torch.no_grad()
     def initialize(self, z: Tensor, **context: Any) -> None:
-        """k-means on all embeddings: initial labels and axes :math:`\\mu_m - \\mu_n`."""
+        r"""k-means on all embeddings: initial labels and axes :math:`\\mu_m - \\mu_n`."""
         self.check_initialization_input(z, self.n_features)
         result = kmeans(z.detach().float(), self.n_clusters, n_init=self.n_init, seed=self.seed)
         c = result.centers.float()
@@ -268,8 +270,7 @@ class DipEncoderClusterHead(BaseClusterHead):
             r = torch.as_tensor(np.stack(rows), device=dev)
             c = torch.as_tensor(cols, device=dev)
             x1, x2, x3 = proj[r[:, 0], c], proj[r[:, 1], c], proj[r[:, 2], c]
-            dips = dip_from_triangle(x1, x2, x3, torch.as_tensor(ranks, device=dev),
-                                     torch.as_tensor(sizes, device=dev))
+            dips = dip_from_triangle(x1, x2, x3, torch.as_tensor(ranks, device=dev), torch.as_tensor(sizes, device=dev))
             coef = torch.as_tensor(coefs, device=dev, dtype=dips.dtype)
             if self.dip_weighting:
                 is_union = torch.as_tensor(kinds, device=dev)
@@ -278,8 +279,14 @@ class DipEncoderClusterHead(BaseClusterHead):
             total = total + (coef * dips).sum()
         return total / self.n_pairs
 
-    def forward(self, z: Tensor, index: Tensor | None = None, x: Tensor | None = None,
-                x_hat: Tensor | None = None, **context: Any) -> LossOutput:
+    def forward(
+        self,
+        z: Tensor,
+        index: Tensor | None = None,
+        x: Tensor | None = None,
+        x_hat: Tensor | None = None,
+        **context: Any,
+    ) -> LossOutput:
         self.check_embeddings(z, self.n_features)
         if x is None or x_hat is None:
             raise ValueError(
@@ -308,5 +315,7 @@ class DipEncoderClusterHead(BaseClusterHead):
         return votes / self.n_pairs if soft else votes.argmax(1)
 
     def extra_repr(self) -> str:
-        return (f"n_clusters={self.n_clusters}, n_features={self.n_features}, n_pairs={self.n_pairs}, "
-                f"update_interval={self.update_interval}, clustering_weight={self.clustering_weight}")
+        return (
+            f"n_clusters={self.n_clusters}, n_features={self.n_features}, n_pairs={self.n_pairs}, "
+            f"update_interval={self.update_interval}, clustering_weight={self.clustering_weight}"
+        )

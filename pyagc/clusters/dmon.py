@@ -19,8 +19,6 @@ exactly for the graph passed in: under mini-batching the degrees and edge count 
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor, nn
 
@@ -34,8 +32,11 @@ def spectral_modularity_loss(assignments: Tensor, edge_index: Tensor, edge_weigh
     """
     n = assignments.shape[0]
     src, dst = edge_index
-    w = torch.ones(src.shape[0], device=assignments.device, dtype=assignments.dtype) if edge_weight is None \
+    w = (
+        torch.ones(src.shape[0], device=assignments.device, dtype=assignments.dtype)
+        if edge_weight is None
         else edge_weight.to(assignments)
+    )
     degrees = torch.zeros(n, device=assignments.device, dtype=assignments.dtype).index_add_(0, src, w)
     two_m = degrees.sum().clamp_min(1e-12)
     within = (w.unsqueeze(1) * assignments[src] * assignments[dst]).sum()  # Tr(C^T A C)
@@ -46,7 +47,8 @@ def spectral_modularity_loss(assignments: Tensor, edge_index: Tensor, edge_weigh
 
 def collapse_regularization(assignments: Tensor) -> Tensor:
     r""":math:`\frac{\sqrt K}{N}\lVert \sum_i \mathbf C_{i\cdot}\rVert_F - 1`: 0 for equal cluster sizes,
-    :math:`\sqrt K - 1` when every node is in one cluster."""
+    :math:`\sqrt K - 1` when every node is in one cluster.
+    """
     n, k = assignments.shape
     return assignments.sum(0).norm() / n * k**0.5 - 1.0
 
@@ -61,9 +63,9 @@ class DMoNClusterHead(BaseClusterHead):
         dropout: dropout on the embeddings before the assignment layer (paper: 0.5).
     """
 
-
-    def __init__(self, n_clusters: int, n_features: int, collapse_regularization: float = 1.0,
-                 dropout: float = 0.5) -> None:
+    def __init__(
+        self, n_clusters: int, n_features: int, collapse_regularization: float = 1.0, dropout: float = 0.5
+    ) -> None:
         super().__init__(n_clusters)
         if collapse_regularization < 0:
             raise ValueError(f"collapse_regularization must be >= 0, got {collapse_regularization}.")
@@ -90,13 +92,14 @@ class DMoNClusterHead(BaseClusterHead):
     def forward(self, z: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> LossOutput:
         self.check_embeddings(z, self.n_features)
         if edge_index is None:
-            raise ValueError("DMoNClusterHead needs the graph: call head(z, edge_index=edge_index) "
-                             "(a graph DataModule passes it automatically).")
+            raise ValueError(
+                "DMoNClusterHead needs the graph: call head(z, edge_index=edge_index) "
+                "(a graph DataModule passes it automatically)."
+            )
         c = self.assignments(z)
         spectral = spectral_modularity_loss(c, edge_index, edge_weight)
         collapse = collapse_regularization(c)
-        return LossOutput(spectral + self.collapse_weight * collapse,
-                          {"spectral": spectral, "collapse": collapse})
+        return LossOutput(spectral + self.collapse_weight * collapse, {"spectral": spectral, "collapse": collapse})
 
     @torch.no_grad()
     def cluster(self, z: Tensor, soft: bool = False) -> Tensor:

@@ -15,10 +15,8 @@ with :math:`P, Q` as in :class:`~pyagc.clusters.DECClusterHead` (paper: :math:`\
 
 from __future__ import annotations
 
-from typing import Any
-
-from torch import Tensor
 import torch.nn.functional as F
+from torch import Tensor
 
 from pyagc.clusters.base import LossOutput
 from pyagc.clusters.dec import DECClusterHead
@@ -35,17 +33,40 @@ class IDECClusterHead(DECClusterHead):
 
     uses_reconstruction = True
 
-    def __init__(self, n_clusters: int, n_features: int, gamma: float = 0.1, alpha: float = 1.0,
-                 update_interval: int | None = 140, tol: float = 0.001, n_init: int = 20, seed: int = 0,
-                 augmentation_invariance: bool = False) -> None:
-        super().__init__(n_clusters, n_features, alpha=alpha, update_interval=update_interval,
-                         tol=tol, n_init=n_init, seed=seed, augmentation_invariance=augmentation_invariance)
+    def __init__(
+        self,
+        n_clusters: int,
+        n_features: int,
+        gamma: float = 0.1,
+        alpha: float = 1.0,
+        update_interval: int | None = 140,
+        tol: float = 0.001,
+        n_init: int = 20,
+        seed: int = 0,
+        augmentation_invariance: bool = False,
+    ) -> None:
+        super().__init__(
+            n_clusters,
+            n_features,
+            alpha=alpha,
+            update_interval=update_interval,
+            tol=tol,
+            n_init=n_init,
+            seed=seed,
+            augmentation_invariance=augmentation_invariance,
+        )
         if gamma < 0:
             raise ValueError(f"gamma must be non-negative, got {gamma}.")
         self.gamma = float(gamma)
 
-    def forward(self, z: Tensor, index: Tensor | None = None, x: Tensor | None = None,
-                x_hat: Tensor | None = None, views: tuple[Tensor, Tensor] | None = None) -> LossOutput:
+    def forward(
+        self,
+        z: Tensor,
+        index: Tensor | None = None,
+        x: Tensor | None = None,
+        x_hat: Tensor | None = None,
+        views: tuple[Tensor, Tensor] | None = None,
+    ) -> LossOutput:
         self.check_embeddings(z, self.n_features)
         if x is None or x_hat is None:
             raise ValueError(

@@ -42,7 +42,8 @@ distance between prototypes of adjacent neurons (or ``soft_temperature``).
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -169,9 +170,17 @@ class SOMClusterHead(BaseClusterHead):
         self.refresh_interval = None if hits_interval is None else int(hits_interval)
         init_sigma = max(max(mx, my) / 2.0, self.T_max)
         self.som = SOM(
-            mx, my, self.n_features, epochs=self.init_epochs, batch_size=64, topology=topology,
-            initialization_mode="pca" if self.init == "fit" else self.init, sigma=init_sigma,
-            sigma_end=self.T_max, learning_rate=0.5, neighborhood_function=neighborhood_function,
+            mx,
+            my,
+            self.n_features,
+            epochs=self.init_epochs,
+            batch_size=64,
+            topology=topology,
+            initialization_mode="pca" if self.init == "fit" else self.init,
+            sigma=init_sigma,
+            sigma_end=self.T_max,
+            learning_rate=0.5,
+            neighborhood_function=neighborhood_function,
             random_seed=self.seed,
         )
         # training calls of forward() so far: drives the temperature, survives checkpoints
@@ -228,8 +237,7 @@ class SOMClusterHead(BaseClusterHead):
         r""":math:`\mathcal L_{som}` of the batch at temperature :math:`T` (default: the current one)."""
         return self.som.loss(z, self.temperature if temperature is None else temperature)
 
-    def forward(self, z: Tensor, x: Tensor | None = None, x_hat: Tensor | None = None,
-                **context: Any) -> LossOutput:
+    def forward(self, z: Tensor, x: Tensor | None = None, x_hat: Tensor | None = None, **context: Any) -> LossOutput:
         self.check_embeddings(z, self.n_features)
         if x is None or x_hat is None:
             raise ValueError(
@@ -246,7 +254,7 @@ class SOMClusterHead(BaseClusterHead):
 
     # ------------------------------------------------------------------ map clustering
     def _map_clusters(self) -> dict[str, Any]:
-        """Neuron labels ``(M,)`` and :math:`\\tau`, cached on the prototypes and hit counts."""
+        r"""Neuron labels ``(M,)`` and :math:`\\tau`, cached on the prototypes and hit counts."""
         w_cpu = self.som.weights.detach().float().cpu()
         hits = self.hits.detach().double().cpu()
         cache = self._map_cache
@@ -257,8 +265,9 @@ class SOMClusterHead(BaseClusterHead):
             weight = hits.numpy() + 1e-3 if float(hits.sum()) > 0 else None
             raw = kmeans_numpy(W, self.n_clusters, self.seed, sample_weight=weight, n_init=10).labels
         else:
-            raw = self.som.cluster(method=self.map_clustering, n_clusters=self.n_clusters, data=W,
-                                   random_state=self.seed)["labels"]
+            raw = self.som.cluster(
+                method=self.map_clustering, n_clusters=self.n_clusters, data=W, random_state=self.seed
+            )["labels"]
         raw = np.asarray(raw)
         uniq = np.unique(raw[raw >= 0])
         labels = torch.as_tensor(np.searchsorted(uniq, np.maximum(raw, uniq[0])), dtype=torch.long)
@@ -299,7 +308,8 @@ class SOMClusterHead(BaseClusterHead):
         return torch.softmax(-dmin / cache["tau"], dim=1)
 
     def extra_repr(self) -> str:
-        return (f"n_clusters={self.n_clusters}, n_features={self.n_features}, map_size={self.map_size}, "
-                f"gamma={self.gamma}, T_max={self.T_max}, T_min={self.T_min}, decay_steps={self.decay_steps}, "
-                f"map_clustering={self.map_clustering!r}")
-
+        return (
+            f"n_clusters={self.n_clusters}, n_features={self.n_features}, map_size={self.map_size}, "
+            f"gamma={self.gamma}, T_max={self.T_max}, T_min={self.T_min}, decay_steps={self.decay_steps}, "
+            f"map_clustering={self.map_clustering!r}"
+        )

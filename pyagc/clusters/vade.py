@@ -76,11 +76,13 @@ def vade_responsibilities(z: Tensor, log_pi: Tensor, means: Tensor, log_vars: Te
     return torch.softmax(gaussian_mixture_log_joint(z, log_pi, means, log_vars), dim=1)
 
 
-def vade_kl_terms(mu: Tensor, logvar: Tensor, gamma: Tensor, log_pi: Tensor, means: Tensor,
-                  log_vars: Tensor) -> tuple[Tensor, Tensor]:
+def vade_kl_terms(
+    mu: Tensor, logvar: Tensor, gamma: Tensor, log_pi: Tensor, means: Tensor, log_vars: Tensor
+) -> tuple[Tensor, Tensor]:
     r"""Per-sample closed-form KL terms of VaDE's negative ELBO, each ``(N,)``:
     :math:`\sum_c \gamma_c \mathrm{KL}(\mathcal N(\tilde{\boldsymbol\mu}, \tilde{\boldsymbol\sigma}^2) \Vert \mathcal N(\boldsymbol\mu_c, \boldsymbol\sigma_c^2))`
-    and :math:`\sum_c \gamma_c \log(\gamma_c / \pi_c)`."""
+    and :math:`\sum_c \gamma_c \log(\gamma_c / \pi_c)`.
+    """
     lv_c = log_vars.unsqueeze(0)  # (1, K, J)
     var_ratio = torch.exp(logvar.unsqueeze(1) - lv_c)  # sigma~^2 / sigma_c^2
     sq = (mu.unsqueeze(1) - means.unsqueeze(0)).pow(2) * torch.exp(-lv_c)
@@ -121,9 +123,17 @@ class VaDEClusterHead(BaseClusterHead):
     uses_variational = True
     requires_initialization = True
 
-    def __init__(self, n_clusters: int, n_features: int, reconstruction: str = "bce",
-                 reconstruction_weight: float = 1.0, init: str = "gmm_full", n_init: int = 10,
-                 mixture_weights: str = "learned", seed: int = 0) -> None:
+    def __init__(
+        self,
+        n_clusters: int,
+        n_features: int,
+        reconstruction: str = "bce",
+        reconstruction_weight: float = 1.0,
+        init: str = "gmm_full",
+        n_init: int = 10,
+        mixture_weights: str = "learned",
+        seed: int = 0,
+    ) -> None:
         super().__init__(n_clusters)
         if reconstruction not in _RECONSTRUCTIONS:
             raise ValueError(f"unknown reconstruction {reconstruction!r}; valid: {list(_RECONSTRUCTIONS)}")
@@ -164,8 +174,9 @@ class VaDEClusterHead(BaseClusterHead):
             from sklearn.mixture import GaussianMixture
 
             covariance_type = "diag" if self.init == "gmm" else "full"
-            gmm = GaussianMixture(self.n_clusters, covariance_type=covariance_type, n_init=self.n_init,
-                                  random_state=self.seed).fit(z.cpu().double().numpy())
+            gmm = GaussianMixture(
+                self.n_clusters, covariance_type=covariance_type, n_init=self.n_init, random_state=self.seed
+            ).fit(z.cpu().double().numpy())
             weights = torch.as_tensor(gmm.weights_)
             means = torch.as_tensor(gmm.means_)
             variances = torch.as_tensor(gmm.covariances_)
@@ -211,9 +222,16 @@ class VaDEClusterHead(BaseClusterHead):
             )
         return F.binary_cross_entropy(x_hat, x, reduction="none").sum(1).mean()
 
-    def forward(self, z: Tensor, mu: Tensor | None = None, logvar: Tensor | None = None, x: Tensor | None = None,
-                x_hat: Tensor | None = None, **context: Any) -> LossOutput:
-        """Negative ELBO of the batch; ``z`` is a sample of :math:`q(\\mathbf z\\mid\\mathbf x)`, ``x_hat = decode(z)``."""
+    def forward(
+        self,
+        z: Tensor,
+        mu: Tensor | None = None,
+        logvar: Tensor | None = None,
+        x: Tensor | None = None,
+        x_hat: Tensor | None = None,
+        **context: Any,
+    ) -> LossOutput:
+        r"""Negative ELBO of the batch; ``z`` is a sample of :math:`q(\\mathbf z\\mid\\mathbf x)`, ``x_hat = decode(z)``."""
         self.check_embeddings(z, self.n_features)
         if mu is None or logvar is None:
             raise ValueError(
@@ -234,12 +252,13 @@ class VaDEClusterHead(BaseClusterHead):
             kl_latent, kl_cluster = kl_latent.mean(), kl_cluster.mean()
             recon = self._reconstruction_loss(x, x_hat)
             total = self.reconstruction_weight * recon + kl_latent + kl_cluster
-        return LossOutput(total=total, components={"reconstruction": recon, "kl_latent": kl_latent,
-                                                   "kl_cluster": kl_cluster})
+        return LossOutput(
+            total=total, components={"reconstruction": recon, "kl_latent": kl_latent, "kl_cluster": kl_cluster}
+        )
 
     @torch.no_grad()
     def cluster(self, z: Tensor, soft: bool = False) -> Tensor:
-        """Responsibilities :math:`\\gamma` of the (mean) embeddings ``z``, or their argmax."""
+        r"""Responsibilities :math:`\\gamma` of the (mean) embeddings ``z``, or their argmax."""
         self.check_embeddings(z, self.n_features)
         with torch.autocast(device_type=z.device.type, enabled=False):
             log_pi, means, log_vars = (t.to(z.device) for t in self._prior())
@@ -247,6 +266,8 @@ class VaDEClusterHead(BaseClusterHead):
         return gamma if soft else gamma.argmax(1)
 
     def extra_repr(self) -> str:
-        return (f"n_clusters={self.n_clusters}, n_features={self.n_features}, "
-                f"reconstruction={self.reconstruction!r}, init={self.init!r}, "
-                f"mixture_weights={self.mixture_weights!r}")
+        return (
+            f"n_clusters={self.n_clusters}, n_features={self.n_features}, "
+            f"reconstruction={self.reconstruction!r}, init={self.init!r}, "
+            f"mixture_weights={self.mixture_weights!r}"
+        )

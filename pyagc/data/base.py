@@ -25,9 +25,11 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from pyagc.data.preprocessing import SCALINGS, DataMismatchError, Preprocessor, TablePreprocessor
 
 _KIND_WORDS = {"table": "a table", "image": "images", "graph": "a graph"}
-_KIND_HINTS = {"table": "a table: data=file data.path=FILE (.csv, .npy, .txt)",
-               "image": "images: data=imagefolder data.root=DIR, or data=mnist / fashion_mnist / usps",
-               "graph": "a graph: data=cora / citeseer / karateclub"}
+_KIND_HINTS = {
+    "table": "a table: data=file data.path=FILE (.csv, .npy, .txt)",
+    "image": "images: data=imagefolder data.root=DIR, or data=mnist / fashion_mnist / usps",
+    "graph": "a graph: data=cora / citeseer / karateclub",
+}
 
 
 def kind_mismatch_error(preprocessor: Preprocessor, kind: str, what: str) -> DataMismatchError:
@@ -35,7 +37,8 @@ def kind_mismatch_error(preprocessor: Preprocessor, kind: str, what: str) -> Dat
     trained = f" ({preprocessor.source!r})" if preprocessor.source else ""
     return DataMismatchError(
         f"the model was trained on {_KIND_WORDS[preprocessor.kind]}{trained}: it takes {preprocessor.expects()}; "
-        f"{what} is {_KIND_WORDS[kind]}. Give {_KIND_HINTS[preprocessor.kind]}.")
+        f"{what} is {_KIND_WORDS[kind]}. Give {_KIND_HINTS[preprocessor.kind]}."
+    )
 
 
 class IndexedTensorDataset(Dataset):
@@ -66,7 +69,8 @@ def identity_collate(batch: Any) -> Any:
 
 def scale_features(x: Tensor, method: str) -> Tensor:
     r"""Scale features: ``standard`` (per-feature z-score), ``minmax`` (per feature to [0, 1]),
-    ``global_z`` (one mean and std for all values), ``unit`` / ``none`` (unchanged)."""
+    ``global_z`` (one mean and std for all values), ``unit`` / ``none`` (unchanged).
+    """
     if method not in SCALINGS:
         raise ValueError(f"unknown scaling {method!r}; valid: {list(SCALINGS)}")
     if method in ("none", "unit"):
@@ -87,7 +91,8 @@ def scale_features(x: Tensor, method: str) -> Tensor:
 
 def check_finite(x: Tensor, what: str, offset: int = 0) -> None:
     """Raise a clear error when ``x`` holds NaN or inf values (rows are reported from ``offset``: the position of
-    ``x``'s first row in the whole data, for data read in chunks)."""
+    ``x``'s first row in the whole data, for data read in chunks).
+    """
     bad = ~torch.isfinite(x)
     if bad.any():
         rows = bad.reshape(bad.shape[0], -1).any(1).nonzero().flatten() + int(offset)
@@ -99,6 +104,7 @@ def check_finite(x: Tensor, what: str, offset: int = 0) -> None:
 
 
 def subsample(n: int, limit: int | None, seed: int) -> np.ndarray | None:
+    """Sorted indices of a seeded random subset of ``limit`` of ``n`` samples (``None``: keep all)."""
     if limit is None or limit >= n:
         return None
     if limit < 2:
@@ -127,9 +133,17 @@ class ClusteringDataModule(pl.LightningDataModule):
     #: what the DataModule holds: ``table``, ``image`` or ``graph``
     data_kind: ClassVar[str] = "table"
 
-    def __init__(self, batch_size: int = 256, eval_batch_size: int = 2048, scaling: str = "none",
-                 limit: int | None = None, seed: int = 0, num_workers: int = 0, drop_last: bool = False,
-                 pin_memory: bool = False) -> None:
+    def __init__(
+        self,
+        batch_size: int = 256,
+        eval_batch_size: int = 2048,
+        scaling: str = "none",
+        limit: int | None = None,
+        seed: int = 0,
+        num_workers: int = 0,
+        drop_last: bool = False,
+        pin_memory: bool = False,
+    ) -> None:
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
@@ -173,7 +187,8 @@ class ClusteringDataModule(pl.LightningDataModule):
     def use_preprocessor(self, preprocessor: Preprocessor) -> None:
         """Apply this fitted preprocessing (a trained model's) instead of fitting one on this data: new data is
         transformed exactly as the training data was. Call it before :meth:`setup`. Raises
-        :class:`~pyagc.data.preprocessing.DataMismatchError` when the model was trained on another kind of data."""
+        :class:`~pyagc.data.preprocessing.DataMismatchError` when the model was trained on another kind of data.
+        """
         if not preprocessor.fitted:
             raise ValueError("use_preprocessor needs a fitted preprocessing (a trained model's).")
         if preprocessor.kind != self.data_kind:
@@ -193,7 +208,8 @@ class ClusteringDataModule(pl.LightningDataModule):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore the preprocessing saved in a checkpoint (Lightning calls this when training resumes). When the
-        data is already set up with its own fit, the two must agree (the same data, the same settings)."""
+        data is already set up with its own fit, the two must agree (the same data, the same settings).
+        """
         from pyagc.data.preprocessing import preprocessor_from_state
 
         state = state_dict.get("preprocessing") if isinstance(state_dict, dict) else None
@@ -204,10 +220,12 @@ class ClusteringDataModule(pl.LightningDataModule):
             if not self.preprocessor.same_as(saved):
                 import warnings
 
-                warnings.warn(f"the checkpoint's preprocessing ({saved.describe()}) differs from the one fitted on "
-                              f"{self.what} now ({self.preprocessor.describe()}): training resumes on data "
-                              "preprocessed another way than before; resume with the same data settings.",
-                              stacklevel=2)
+                warnings.warn(
+                    f"the checkpoint's preprocessing ({saved.describe()}) differs from the one fitted on "
+                    f"{self.what} now ({self.preprocessor.describe()}): training resumes on data "
+                    "preprocessed another way than before; resume with the same data settings.",
+                    stacklevel=2,
+                )
             return
         self.preprocessor = saved
 
@@ -272,11 +290,19 @@ class ClusteringDataModule(pl.LightningDataModule):
     def _loader(self, shuffle: bool, batch_size: int, drop_last: bool) -> DataLoader:
         ds = self.dataset()
         world, rank = self._world()
-        sampler = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=shuffle, seed=self.seed,
-                                     drop_last=False)
-        return DataLoader(ds, batch_size=batch_size, sampler=sampler, collate_fn=identity_collate,
-                          num_workers=self.num_workers, drop_last=drop_last, pin_memory=self.pin_memory,
-                          persistent_workers=self.num_workers > 0)
+        sampler = DistributedSampler(
+            ds, num_replicas=world, rank=rank, shuffle=shuffle, seed=self.seed, drop_last=False
+        )
+        return DataLoader(
+            ds,
+            batch_size=batch_size,
+            sampler=sampler,
+            collate_fn=identity_collate,
+            num_workers=self.num_workers,
+            drop_last=drop_last,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(shuffle=True, batch_size=self.batch_size, drop_last=self.drop_last)

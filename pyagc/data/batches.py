@@ -1,5 +1,6 @@
 """Any data a model is given, as a stream of batch dicts: what whole-data passes (embedding, initialisation,
-batch-norm recalibration, evaluation) iterate over."""
+batch-norm recalibration, evaluation) iterate over.
+"""
 
 from __future__ import annotations
 

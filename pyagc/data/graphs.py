@@ -73,8 +73,12 @@ class _WholeGraph(Dataset):
 
 def subgraph_batch(data: Any) -> dict[str, Tensor]:
     """A sampled subgraph (``Data`` from ``NodeLoader``) as a pyagc batch dict; seeds come first."""
-    batch = {"x": data.x, "edge_index": data.edge_index, "index": data.n_id,
-             "num_seed_nodes": torch.tensor(int(data.batch_size))}
+    batch = {
+        "x": data.x,
+        "edge_index": data.edge_index,
+        "index": data.n_id,
+        "num_seed_nodes": torch.tensor(int(data.batch_size)),
+    }
     if getattr(data, "y", None) is not None:
         batch["y"] = data.y
     return batch
@@ -100,15 +104,24 @@ class GraphDataModule(ClusteringDataModule):
     is_graph = True
     data_kind = "graph"
 
-    def __init__(self, name: str | None = "Cora", root: str | None = None, data: Any = None,
-                 normalize_features: bool = False, num_neighbors: list[int] | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        name: str | None = "Cora",
+        root: str | None = None,
+        data: Any = None,
+        normalize_features: bool = False,
+        num_neighbors: list[int] | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         self.dataset_name = name
         self.root = root
         self.data = data
         self.normalize_features = normalize_features
         self.num_neighbors = None if num_neighbors is None else [int(k) for k in num_neighbors]
-        if self.num_neighbors is not None and (not self.num_neighbors or any(k == 0 or k < -1 for k in self.num_neighbors)):
+        if self.num_neighbors is not None and (
+            not self.num_neighbors or any(k == 0 or k < -1 for k in self.num_neighbors)
+        ):
             raise ValueError(f"num_neighbors must list a positive count or -1 per hop, got {num_neighbors}.")
 
     @property
@@ -124,7 +137,8 @@ class GraphDataModule(ClusteringDataModule):
 
     def load(self) -> tuple[Tensor, Tensor | None]:
         """The raw node features (row normalisation and scaling are the preprocessing's) and labels; sets
-        ``edge_index`` (undirected)."""
+        ``edge_index`` (undirected).
+        """
         from torch_geometric.utils import to_undirected
 
         data = self.data if self.data is not None else load_graph(self.dataset_name, self.root)
@@ -168,10 +182,19 @@ class GraphDataModule(ClusteringDataModule):
         world, rank = self._world()
         extra: dict[str, Any] = {"shuffle": shuffle}
         if world > 1:  # each process gets its share of the seed nodes
-            extra = {"sampler": DistributedSampler(range(self.x.shape[0]), num_replicas=world, rank=rank,
-                                                   shuffle=shuffle, seed=self.seed)}
-        return NodeLoader(self._graph_data(), node_sampler=sampler, batch_size=batch_size, transform=subgraph_batch,
-                          num_workers=self.num_workers, **extra)
+            extra = {
+                "sampler": DistributedSampler(
+                    range(self.x.shape[0]), num_replicas=world, rank=rank, shuffle=shuffle, seed=self.seed
+                )
+            }
+        return NodeLoader(
+            self._graph_data(),
+            node_sampler=sampler,
+            batch_size=batch_size,
+            transform=subgraph_batch,
+            num_workers=self.num_workers,
+            **extra,
+        )
 
     def train_dataloader(self) -> DataLoader:
         self._require_setup()
@@ -182,12 +205,14 @@ class GraphDataModule(ClusteringDataModule):
     def full_dataloader(self) -> DataLoader:
         self._require_setup()
         if self.is_mini_batch:  # fixed sampling seed: whole-graph passes are reproducible
-            return self._node_loader(self.eval_batch_size, shuffle=False,
-                                     generator=torch.Generator().manual_seed(self.seed))
+            return self._node_loader(
+                self.eval_batch_size, shuffle=False, generator=torch.Generator().manual_seed(self.seed)
+            )
         return self.train_dataloader()
 
     def predict_batches(self, batch_size: int | None = None):
         """The whole-graph passes of :meth:`full_dataloader` (one full batch, or sampled subgraphs whose first
-        ``num_seed_nodes`` nodes are the batch's own); graphs are held in memory."""
+        ``num_seed_nodes`` nodes are the batch's own); graphs are held in memory.
+        """
         self._require_setup()
         yield from self.full_dataloader()

@@ -83,15 +83,19 @@ def list_image_files(root: str | Path) -> tuple[list[Path], list[int] | None]:
     ext = tuple(e.lower() for e in IMG_EXTENSIONS)
     top = [p for p in root.iterdir() if p.is_file() and p.name.lower().endswith(ext)]
     if top:
-        files = sorted((Path(d) / f for d, _, names in os.walk(root, followlinks=True) for f in names
-                        if f.lower().endswith(ext)), key=lambda p: p.relative_to(root).as_posix())
+        files = sorted(
+            (Path(d) / f for d, _, names in os.walk(root, followlinks=True) for f in names if f.lower().endswith(ext)),
+            key=lambda p: p.relative_to(root).as_posix(),
+        )
         return files, None
     try:
         _, class_to_idx = find_classes(str(root))
         samples = make_dataset(str(root), class_to_idx, extensions=IMG_EXTENSIONS)
     except (FileNotFoundError, RuntimeError) as e:
-        raise FileNotFoundError(f"no images found under {root} ({e}); give a folder of image files "
-                                f"({', '.join(IMG_EXTENSIONS)}), or one sub-folder of them per class.") from None
+        raise FileNotFoundError(
+            f"no images found under {root} ({e}); give a folder of image files "
+            f"({', '.join(IMG_EXTENSIONS)}), or one sub-folder of them per class."
+        ) from None
     return [Path(p) for p, _ in samples], [int(c) for _, c in samples]
 
 
@@ -108,15 +112,18 @@ def _file_transform(image_size: int, grayscale: bool) -> Any:
 
 def load_image_file(path: str | Path, image_size: int, grayscale: bool = False) -> Tensor:
     """One image file as ``(C, image_size, image_size)`` in [0, 1]: converted to RGB (as ``ImageFolder`` does),
-    resized, then to one channel when ``grayscale``."""
+    resized, then to one channel when ``grayscale``.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
         with open(path, "rb") as f:
             image = Image.open(f).convert("RGB")
     except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"image file {path} cannot be read ({type(e).__name__}: {e}); remove it or replace it "
-                         "with a readable image.") from None
+        raise ValueError(
+            f"image file {path} cannot be read ({type(e).__name__}: {e}); remove it or replace it "
+            "with a readable image."
+        ) from None
     return _file_transform(int(image_size), bool(grayscale))(image)
 
 
@@ -136,13 +143,16 @@ def _load_image_folder(root: Path, image_size: int, grayscale: bool) -> tuple[Te
 
 def resize_images(x: Tensor, size: int, chunk: int = 4096) -> Tensor:
     """Resize images ``(N, C, H, W)`` to ``(N, C, size, size)``: bilinear, antialiased when shrinking,
-    clamped to the input's range (so [0, 1] pixels stay in [0, 1]); in chunks to bound memory."""
+    clamped to the input's range (so [0, 1] pixels stay in [0, 1]); in chunks to bound memory.
+    """
     import torch.nn.functional as F
 
     lo, hi = float(x.min()), float(x.max())
     shrink = size < max(x.shape[-2:])
-    out = [F.interpolate(part.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=shrink)
-           for part in x.split(chunk)]
+    out = [
+        F.interpolate(part.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=shrink)
+        for part in x.split(chunk)
+    ]
     return torch.cat(out).clamp_(lo, hi).to(x.dtype)
 
 
@@ -170,9 +180,18 @@ class ImageDataModule(ClusteringDataModule):
 
     data_kind = "image"
 
-    def __init__(self, name: str = "mnist", root: str | None = None, split: str = "all", flatten: bool = False,
-                 image_size: int = 32, grayscale: bool = False, resize: int | None = None, pad: int = 0,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        name: str = "mnist",
+        root: str | None = None,
+        split: str = "all",
+        flatten: bool = False,
+        image_size: int = 32,
+        grayscale: bool = False,
+        resize: int | None = None,
+        pad: int = 0,
+        **kwargs,
+    ) -> None:
         kwargs.setdefault("scaling", "unit")
         super().__init__(**kwargs)
         if name not in IMAGE_SETS:
@@ -204,8 +223,14 @@ class ImageDataModule(ClusteringDataModule):
 
     def make_preprocessor(self) -> Preprocessor:
         folder = self.dataset_name == "imagefolder"
-        return ImagePreprocessor(self.scaling, resize=self.resize, pad=self.pad, flatten=self.flatten,
-                                 file_size=self.image_size if folder else None, grayscale=self.grayscale and folder)
+        return ImagePreprocessor(
+            self.scaling,
+            resize=self.resize,
+            pad=self.pad,
+            flatten=self.flatten,
+            file_size=self.image_size if folder else None,
+            grayscale=self.grayscale and folder,
+        )
 
     def _file_settings(self) -> tuple[int, bool]:
         """Size and grayscale of image files: the model's when its preprocessing is given, else this config's."""
@@ -216,13 +241,16 @@ class ImageDataModule(ClusteringDataModule):
 
     def _folder_root(self) -> Path:
         if self.root is None:
-            raise ValueError("name='imagefolder' needs `root=` (data.root=DIR: a folder of images, or one "
-                             "sub-folder of images per class).")
+            raise ValueError(
+                "name='imagefolder' needs `root=` (data.root=DIR: a folder of images, or one "
+                "sub-folder of images per class)."
+            )
         return Path(self.root).expanduser()
 
     def load(self) -> tuple[Tensor, Tensor | None]:
         """The raw images ``(N, C, H, W)`` in [0, 1] and their labels (resizing, padding, flattening and scaling
-        are the preprocessing's)."""
+        are the preprocessing's).
+        """
         if self.dataset_name in _TV_NAMES:
             x, y = _load_torchvision(self.dataset_name, resolve_root(self.root, "torchvision"), self.split)
         elif self.dataset_name == "usps":
@@ -248,13 +276,16 @@ class ImageDataModule(ClusteringDataModule):
     def predict_batches(self, batch_size: int | None = None) -> Iterator[dict[str, Any]]:
         """An image folder file by file, in batches of ``batch_size`` images transformed with the model's
         preprocessing (:meth:`use_preprocessor`); ``ids`` are the paths relative to the folder. Other image sets
-        are held in memory (the base version)."""
+        are held in memory (the base version).
+        """
         if not self.streams:
             yield from super().predict_batches(batch_size)
             return
         if not self.preprocessor_given:
-            raise RuntimeError("predict_batches on an image folder needs the model's preprocessing: call "
-                               "use_preprocessor() with the preprocessing saved in the checkpoint first.")
+            raise RuntimeError(
+                "predict_batches on an image folder needs the model's preprocessing: call "
+                "use_preprocessor() with the preprocessing saved in the checkpoint first."
+            )
         root = self._folder_root()
         files, labels = list_image_files(root)
         if not files:
@@ -263,12 +294,14 @@ class ImageDataModule(ClusteringDataModule):
         size, gray = self._file_settings()
         rows = int(batch_size or self.eval_batch_size)
         for start in range(0, len(files), rows):
-            part = files[start:start + rows]
+            part = files[start : start + rows]
             x = load_image_files(part, size, gray)
             check_finite(x, self.what, offset=start)
-            batch: dict[str, Any] = {"x": self.preprocessor.transform(x, what=self.what),
-                                     "index": torch.arange(start, start + len(part)),
-                                     "ids": [p.relative_to(root).as_posix() for p in part]}
+            batch: dict[str, Any] = {
+                "x": self.preprocessor.transform(x, what=self.what),
+                "index": torch.arange(start, start + len(part)),
+                "ids": [p.relative_to(root).as_posix() for p in part],
+            }
             if labels is not None:
-                batch["y"] = torch.as_tensor(labels[start:start + len(part)])
+                batch["y"] = torch.as_tensor(labels[start : start + len(part)])
             yield batch

@@ -33,11 +33,14 @@ class UniformNeighborSampler(BaseSampler):
         generator: random generator (default: torch's global one, seeded by ``seed_everything``).
     """
 
-    def __init__(self, edge_index: Tensor, num_nodes: int, num_neighbors: Sequence[int],
-                 generator: torch.Generator | None = None) -> None:
+    def __init__(
+        self, edge_index: Tensor, num_nodes: int, num_neighbors: Sequence[int], generator: torch.Generator | None = None
+    ) -> None:
         super().__init__()
         if len(num_neighbors) == 0 or any(int(k) == 0 or int(k) < -1 for k in num_neighbors):
-            raise ValueError(f"num_neighbors must list, per hop, a positive count or -1 (all), got {list(num_neighbors)}.")
+            raise ValueError(
+                f"num_neighbors must list, per hop, a positive count or -1 (all), got {list(num_neighbors)}."
+            )
         edge_index = edge_index.long().cpu()
         if edge_index.numel() and int(edge_index.max()) >= num_nodes:
             raise ValueError(f"edge_index refers to node {int(edge_index.max())} but the graph has {num_nodes} nodes.")
@@ -91,8 +94,12 @@ class UniformNeighborSampler(BaseSampler):
             n_nodes.append(new.numel())
             frontier = new
         return SamplerOutput(
-            node=torch.cat(nodes), row=torch.cat(rows), col=torch.cat(cols), edge=torch.cat(edges),
-            num_sampled_nodes=n_nodes, num_sampled_edges=[r.numel() for r in rows],
+            node=torch.cat(nodes),
+            row=torch.cat(rows),
+            col=torch.cat(cols),
+            edge=torch.cat(edges),
+            num_sampled_nodes=n_nodes,
+            num_sampled_edges=[r.numel() for r in rows],
             metadata=(index.input_id if index.input_id is not None else seeds, None),
         )
 

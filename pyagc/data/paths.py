@@ -16,13 +16,15 @@ def cache_dir() -> Path:
 
 def shared_fallback_disabled() -> bool:
     """Whether ``PYAGC_NO_SHARED`` (``1``, ``true``, ``yes``) turns off the ``../shared/data`` / ``./shared/data``
-    fallback, as in a fresh clone with no shared folder beside it (CI runs the test suite this way too)."""
+    fallback, as in a fresh clone with no shared folder beside it (CI runs the test suite this way too).
+    """
     return os.environ.get("PYAGC_NO_SHARED", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def default_data_root() -> Path:
     """``$PYAGC_DATA`` if set, else ``../shared/data`` or ``./shared/data`` when present (unless
-    ``PYAGC_NO_SHARED=1``), else the cache."""
+    ``PYAGC_NO_SHARED=1``), else the cache.
+    """
     env = os.environ.get("PYAGC_DATA")
     if env:
         return Path(env).expanduser()
@@ -35,10 +37,12 @@ def default_data_root() -> Path:
 
 
 def resolve_root(root: str | os.PathLike | None, subdir: str) -> Path:
+    """``root`` when given, else ``subdir`` of the default data folder."""
     return Path(root).expanduser() if root is not None else default_data_root() / subdir
 
 
 def missing_file_error(path: Path, what: str) -> FileNotFoundError:
+    """The error for a data file that is not where it should be, saying where to put it."""
     return FileNotFoundError(
         f"{what} not found: {path} does not exist. Put the files there (or set `root=` / the "
         f"PYAGC_DATA environment variable to the folder that holds them); pyagc never downloads "

@@ -26,9 +26,20 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from torch import Tensor
 
-__all__ = ["SCALINGS", "DATA_KINDS", "GlobalStandardScaler", "make_scaler", "Preprocessor", "TablePreprocessor",
-           "ImagePreprocessor", "GraphPreprocessor", "preprocessor_from_state", "preprocessor_from_checkpoint",
-           "DataMismatchError", "STATE_VERSION"]
+__all__ = [
+    "SCALINGS",
+    "DATA_KINDS",
+    "GlobalStandardScaler",
+    "make_scaler",
+    "Preprocessor",
+    "TablePreprocessor",
+    "ImagePreprocessor",
+    "GraphPreprocessor",
+    "preprocessor_from_state",
+    "preprocessor_from_checkpoint",
+    "DataMismatchError",
+    "STATE_VERSION",
+]
 
 SCALINGS = ("none", "standard", "minmax", "global_z", "unit")
 DATA_KINDS = ("table", "image", "graph")
@@ -38,7 +49,8 @@ _CHUNK_ROWS = 65536  # rows scaled at a time (bounds the float64 working copy)
 
 class DataMismatchError(ValueError):
     """The data is not what the model was trained on (another kind, feature count, column names, image size or
-    channel count); the message says what the model expects."""
+    channel count); the message says what the model expects.
+    """
 
 
 # ---------------------------------------------------------------------------------------------------- scalers
@@ -62,8 +74,9 @@ class GlobalStandardScaler(TransformerMixin, BaseEstimator):
         if X.ndim != 2:
             raise ValueError(f"GlobalStandardScaler takes a 2-D array (samples, features), got shape {X.shape}.")
         if getattr(self, "n_samples_seen_", 0) and X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but GlobalStandardScaler was fitted with "
-                             f"{self.n_features_in_}.")
+            raise ValueError(
+                f"X has {X.shape[1]} features, but GlobalStandardScaler was fitted with {self.n_features_in_}."
+            )
         n, mean, var = X.size, float(X.mean()) if X.size else 0.0, float(X.var()) if X.size else 0.0
         if getattr(self, "n_samples_seen_", 0):  # Chan et al.'s parallel update of mean and variance
             m = self.n_samples_seen_ * self.n_features_in_
@@ -84,8 +97,9 @@ class GlobalStandardScaler(TransformerMixin, BaseEstimator):
         copy = self.copy if copy is None else copy
         X = np.array(X, dtype=np.float64, copy=True) if copy else np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has shape {X.shape}, but GlobalStandardScaler was fitted with "
-                             f"{self.n_features_in_} features.")
+            raise ValueError(
+                f"X has shape {X.shape}, but GlobalStandardScaler was fitted with {self.n_features_in_} features."
+            )
         X -= self.mean_
         X /= self.scale_
         return X
@@ -95,14 +109,18 @@ class GlobalStandardScaler(TransformerMixin, BaseEstimator):
         return X * self.scale_ + self.mean_
 
 
-_SCALER_CLASSES: dict[str, type] = {"StandardScaler": StandardScaler, "MinMaxScaler": MinMaxScaler,
-                                    "GlobalStandardScaler": GlobalStandardScaler}
+_SCALER_CLASSES: dict[str, type] = {
+    "StandardScaler": StandardScaler,
+    "MinMaxScaler": MinMaxScaler,
+    "GlobalStandardScaler": GlobalStandardScaler,
+}
 
 
 def make_scaler(method: str) -> TransformerMixin | None:
     """The (unfitted) scikit-learn transformer of a scaling: ``standard`` -> ``StandardScaler``, ``minmax`` ->
     ``MinMaxScaler``, ``global_z`` -> :class:`GlobalStandardScaler`; ``none`` / ``unit`` -> ``None`` (identity:
-    ``unit`` means images already in [0, 1])."""
+    ``unit`` means images already in [0, 1]).
+    """
     if method not in SCALINGS:
         raise ValueError(f"unknown scaling {method!r}; valid: {list(SCALINGS)}")
     if method == "standard":
@@ -115,7 +133,7 @@ def make_scaler(method: str) -> TransformerMixin | None:
 
 
 def _to_plain(value: Any) -> Any:
-    """numpy values -> tensors and Python scalars (what ``torch.load(weights_only=True)`` reads back)."""
+    """Numpy values -> tensors and Python scalars (what ``torch.load(weights_only=True)`` reads back)."""
     if isinstance(value, np.ndarray):
         if value.dtype.kind in "fiub":
             return torch.from_numpy(np.ascontiguousarray(value).copy())
@@ -151,8 +169,9 @@ def scaler_from_state(state: dict[str, Any] | None) -> Any:
         return None
     cls = _SCALER_CLASSES.get(state.get("class"))
     if cls is None:
-        raise ValueError(f"the saved preprocessing names an unknown scaler {state.get('class')!r}; valid: "
-                         f"{sorted(_SCALER_CLASSES)}.")
+        raise ValueError(
+            f"the saved preprocessing names an unknown scaler {state.get('class')!r}; valid: {sorted(_SCALER_CLASSES)}."
+        )
     params = dict(state.get("params", {}))
     if "feature_range" in params:
         params["feature_range"] = tuple(params["feature_range"])
@@ -215,7 +234,8 @@ class Preprocessor:
 
     def transform(self, x: Tensor | np.ndarray, what: str = "the data") -> Tensor:
         """Raw samples -> the model's input (float32), with the fitted statistics; ``what`` names the data in
-        errors. Raises :class:`DataMismatchError` when ``x`` is not what the model was trained on."""
+        errors. Raises :class:`DataMismatchError` when ``x`` is not what the model was trained on.
+        """
         if not self.fitted:
             raise RuntimeError("the preprocessing is not fitted yet: call fit() on the training data first.")
         x = torch.as_tensor(x)
@@ -228,7 +248,7 @@ class Preprocessor:
         start = 0
         for part in flat.split(_CHUNK_ROWS):
             scaled = self.scaler.transform(part.numpy().astype(np.float64, copy=True))
-            out[start:start + len(part)] = torch.from_numpy(np.asarray(scaled, dtype=np.float32))
+            out[start : start + len(part)] = torch.from_numpy(np.asarray(scaled, dtype=np.float32))
             start += len(part)
         return out.reshape(structured.shape)
 
@@ -274,10 +294,17 @@ class Preprocessor:
     # -------------------------------------------------------------- saving
     def state_dict(self) -> dict[str, Any]:
         """Plain containers and tensors only: loads with ``torch.load(weights_only=True)``."""
-        return {"pyagc_preprocessing": STATE_VERSION, "kind": self.kind, "scaling": self.scaling,
-                "source": self.source, "input_shape": None if self.input_shape is None else list(self.input_shape),
-                "output_shape": None if self.output_shape is None else list(self.output_shape),
-                "n_fit_samples": self.n_fit_samples, "scaler": scaler_state(self.scaler), **self._extra_state()}
+        return {
+            "pyagc_preprocessing": STATE_VERSION,
+            "kind": self.kind,
+            "scaling": self.scaling,
+            "source": self.source,
+            "input_shape": None if self.input_shape is None else list(self.input_shape),
+            "output_shape": None if self.output_shape is None else list(self.output_shape),
+            "n_fit_samples": self.n_fit_samples,
+            "scaler": scaler_state(self.scaler),
+            **self._extra_state(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.scaling = state["scaling"]
@@ -323,15 +350,18 @@ class TablePreprocessor(Preprocessor):
 
     def _check_raw(self, x: Tensor) -> None:
         if x.dim() != 2:
-            raise DataMismatchError(f"a table has one row per sample and one column per feature; got an array of "
-                                    f"shape {tuple(x.shape)}.")
+            raise DataMismatchError(
+                f"a table has one row per sample and one column per feature; got an array of shape {tuple(x.shape)}."
+            )
         if self.columns is not None and not self.fitted and len(self.columns) != x.shape[1]:
             raise ValueError(f"{len(self.columns)} column names for {x.shape[1]} features.")
 
     def _check(self, x: Tensor, what: str) -> None:
         if x.shape[1] != self.n_features:
-            raise DataMismatchError(f"the model takes {self.expects()}; {what} has {x.shape[1]} features per row. "
-                                    f"Give data with the same columns as the training data.")
+            raise DataMismatchError(
+                f"the model takes {self.expects()}; {what} has {x.shape[1]} features per row. "
+                f"Give data with the same columns as the training data."
+            )
 
     def expects(self) -> str:
         n = self.n_features
@@ -349,7 +379,8 @@ class TablePreprocessor(Preprocessor):
     def match_columns(self, names: list[str] | None, what: str) -> list[int] | None:
         """Positions, in a file with header ``names``, of the model's columns in the model's order (the file may
         order them otherwise); ``None`` when either side has no names (then the count must match). Raises
-        :class:`DataMismatchError` naming the missing and the unknown columns."""
+        :class:`DataMismatchError` naming the missing and the unknown columns.
+        """
         if names is None or self.columns is None:
             return None
         if list(names) == self.columns:
@@ -363,23 +394,33 @@ class TablePreprocessor(Preprocessor):
                 parts.append(f"missing: {missing[:10]}")
             if extra:
                 parts.append(f"not in the model: {extra[:10]}")
-            hint = (" An identifier column is not a feature: name it with data.id_column=NAME." if extra else "")
+            hint = " An identifier column is not a feature: name it with data.id_column=NAME." if extra else ""
             raise DataMismatchError(
                 f"the model takes {self.expects()}; {what} has {len(names)} feature columns with other names "
-                f"({'; '.join(parts)}). Give a file with the training data's columns (in any order).{hint}")
+                f"({'; '.join(parts)}). Give a file with the training data's columns (in any order).{hint}"
+            )
         return [where[c] for c in self.columns]
 
 
 class ImagePreprocessor(Preprocessor):
     r"""Images ``(N, C, H, W)``: optional resize to ``resize x resize`` (bilinear, antialiased when shrinking),
     ``pad`` pixels of black border, ``flatten`` to vectors, then the scaling. Images read from files (an image
-    folder) are first converted to RGB (``grayscale``: then to one channel) and resized to ``file_size``."""
+    folder) are first converted to RGB (``grayscale``: then to one channel) and resized to ``file_size``.
+    """
 
     kind = "image"
     config_keys = ("scaling", "resize", "pad", "flatten", "image_size", "grayscale")
 
-    def __init__(self, scaling: str = "unit", resize: int | None = None, pad: int = 0, flatten: bool = False,
-                 file_size: int | None = None, grayscale: bool = False, source: str | None = None) -> None:
+    def __init__(
+        self,
+        scaling: str = "unit",
+        resize: int | None = None,
+        pad: int = 0,
+        flatten: bool = False,
+        file_size: int | None = None,
+        grayscale: bool = False,
+        source: str | None = None,
+    ) -> None:
         super().__init__(scaling, source)
         self.resize = None if resize is None else int(resize)
         self.pad = int(pad)
@@ -393,20 +434,23 @@ class ImagePreprocessor(Preprocessor):
 
     def _check_raw(self, x: Tensor) -> None:
         if x.dim() != 4:
-            raise DataMismatchError(f"images come as (N, channels, height, width); got an array of shape "
-                                    f"{tuple(x.shape)}.")
+            raise DataMismatchError(
+                f"images come as (N, channels, height, width); got an array of shape {tuple(x.shape)}."
+            )
 
     def _check(self, x: Tensor, what: str) -> None:
         c, h, w = (int(s) for s in x.shape[1:])
         if c != self.channels:
-            raise DataMismatchError(f"the model takes {self.expects()}; {what} has {c}-channel images. "
-                                    + ("Convert them to grayscale." if self.channels == 1 else
-                                       f"Give {self.channels}-channel images."))
+            raise DataMismatchError(
+                f"the model takes {self.expects()}; {what} has {c}-channel images. "
+                + ("Convert them to grayscale." if self.channels == 1 else f"Give {self.channels}-channel images.")
+            )
         if self.resize is None and (h, w) != tuple(self.input_shape[1:]):
             raise DataMismatchError(
                 f"the model takes {self.expects()}; {what} has {h}x{w} images. The model was trained without "
                 f"resizing: give {self.input_shape[1]}x{self.input_shape[2]} images (or train with data.resize=N, "
-                "which resizes any input to N x N).")
+                "which resizes any input to N x N)."
+            )
 
     def _structure(self, x: Tensor) -> Tensor:
         from pyagc.data.images import resize_images
@@ -438,8 +482,13 @@ class ImagePreprocessor(Preprocessor):
         return values
 
     def _extra_state(self) -> dict[str, Any]:
-        return {"resize": self.resize, "pad": self.pad, "flatten": self.flatten, "file_size": self.file_size,
-                "grayscale": self.grayscale}
+        return {
+            "resize": self.resize,
+            "pad": self.pad,
+            "flatten": self.flatten,
+            "file_size": self.file_size,
+            "grayscale": self.grayscale,
+        }
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         self.resize, self.pad, self.flatten = state.get("resize"), int(state.get("pad", 0)), bool(state.get("flatten"))
@@ -448,7 +497,8 @@ class ImagePreprocessor(Preprocessor):
 
 class GraphPreprocessor(Preprocessor):
     """Node features ``(N, F)`` of a graph: optional row normalisation (each node's features divided by their sum),
-    then the scaling."""
+    then the scaling.
+    """
 
     kind = "graph"
     config_keys = ("scaling", "normalize_features")
@@ -485,8 +535,11 @@ class GraphPreprocessor(Preprocessor):
         self.normalize_features = bool(state.get("normalize_features"))
 
 
-_KINDS: dict[str, type[Preprocessor]] = {"table": TablePreprocessor, "image": ImagePreprocessor,
-                                         "graph": GraphPreprocessor}
+_KINDS: dict[str, type[Preprocessor]] = {
+    "table": TablePreprocessor,
+    "image": ImagePreprocessor,
+    "graph": GraphPreprocessor,
+}
 
 
 def preprocessor_from_state(state: dict[str, Any]) -> Preprocessor:
@@ -494,8 +547,10 @@ def preprocessor_from_state(state: dict[str, Any]) -> Preprocessor:
     if not isinstance(state, dict) or "pyagc_preprocessing" not in state:
         raise ValueError("not a saved pyagc preprocessing (no 'pyagc_preprocessing' marker).")
     if int(state["pyagc_preprocessing"]) > STATE_VERSION:
-        raise ValueError(f"the saved preprocessing has format version {state['pyagc_preprocessing']}, newer than "
-                         f"this pyagc reads ({STATE_VERSION}); update pyagc.")
+        raise ValueError(
+            f"the saved preprocessing has format version {state['pyagc_preprocessing']}, newer than "
+            f"this pyagc reads ({STATE_VERSION}); update pyagc."
+        )
     cls = _KINDS.get(state.get("kind"))
     if cls is None:
         raise ValueError(f"the saved preprocessing is of unknown kind {state.get('kind')!r}; valid: {DATA_KINDS}.")
@@ -509,8 +564,9 @@ def preprocessor_from_state(state: dict[str, Any]) -> Preprocessor:
 
 def preprocessor_from_checkpoint(checkpoint: dict[str, Any]) -> Preprocessor | None:
     """The preprocessing saved in a checkpoint (Lightning stores ``datamodule.state_dict()`` under the DataModule's
-    class name), or ``None`` for a checkpoint written before pyagc saved it."""
-    for key, value in checkpoint.items():
+    class name), or ``None`` for a checkpoint written before pyagc saved it.
+    """
+    for _key, value in checkpoint.items():
         if isinstance(value, dict) and isinstance(value.get("preprocessing"), dict):
             state = value["preprocessing"]
             if "pyagc_preprocessing" in state:

@@ -53,8 +53,10 @@ def parse_header_option(header: Any) -> str | bool:
         return True
     if text in ("false", "no", "0", "off", "none", "null"):
         return False
-    raise ValueError(f"header={header!r} is not valid: use auto (a first row that is not numbers is a header), "
-                     "true (the first row names the columns) or false (no header).")
+    raise ValueError(
+        f"header={header!r} is not valid: use auto (a first row that is not numbers is a header), "
+        "true (the first row names the columns) or false (no header)."
+    )
 
 
 def _is_number(text: str) -> bool:
@@ -82,8 +84,9 @@ class TableFile:
         what: how messages name the file (default ``data file <path>``).
     """
 
-    def __init__(self, path: str | Path, header: Any = "auto", id_column: str | int | None = None,
-                 what: str | None = None) -> None:
+    def __init__(
+        self, path: str | Path, header: Any = "auto", id_column: str | int | None = None, what: str | None = None
+    ) -> None:
         self.path = Path(path).expanduser()
         self.header_option = parse_header_option(header)
         self.id_column = None if id_column is None or str(id_column).strip() == "" else id_column
@@ -101,8 +104,9 @@ class TableFile:
                 raise FileNotFoundError(f"{self.what} is a folder; give the table file inside it.")
             raise missing_file_error(self.path, self.what[:1].upper() + self.what[1:])
         suffixes = [s.lower() for s in self.path.suffixes]
-        self.format = "npy" if self.path.suffix.lower() == ".npy" else "npz" if self.path.suffix.lower() == ".npz" \
-            else "text"
+        self.format = (
+            "npy" if self.path.suffix.lower() == ".npy" else "npz" if self.path.suffix.lower() == ".npz" else "text"
+        )
         self.delimiter = "," if ".csv" in suffixes else "\t" if ".tsv" in suffixes else None
         self.compressed = self.path.suffix.lower() == ".gz"
         if self.format == "text":
@@ -122,7 +126,8 @@ class TableFile:
     @property
     def columns(self) -> list[str] | None:
         """Names of the feature columns (header names without the ID column), in file order; ``None`` without a
-        header."""
+        header.
+        """
         return None if self.names is None else [self.names[j] for j in self.feature_index]
 
     @property
@@ -156,7 +161,7 @@ class TableFile:
         first, line_no = None, 0
         try:
             with self._open_text() as f:
-                for line_no, line in enumerate(f, start=1):
+                for line_no, line in enumerate(f, start=1):  # noqa: B007 (used after the loop)
                     if not self._skip(line):
                         first = line
                         break
@@ -172,7 +177,8 @@ class TableFile:
                     f"{self.what} seems to separate its values with {other!r} (its first line is "
                     f"{_quoted(first.strip())}), but a {self.path.suffix} file is read as "
                     f"{'comma' if self.delimiter == ',' else 'tab'}-separated. Save it comma-separated (.csv) or "
-                    "tab-separated (.tsv).")
+                    "tab-separated (.tsv)."
+                )
         self.n_columns = len(fields)
         position = self._id_position(len(fields))
         option = self.header_option
@@ -183,16 +189,19 @@ class TableFile:
             self.names = [f if f else f"column_{j + 1}" for j, f in enumerate(fields)]
             dupes = sorted({n for n in self.names if self.names.count(n) > 1})
             if dupes:
-                raise TableFormatError(f"{self.what}: the header names columns {dupes} more than once; give every "
-                                       "column its own name.")
+                raise TableFormatError(
+                    f"{self.what}: the header names columns {dupes} more than once; give every column its own name."
+                )
             self._data_line = line_no + 1
         else:
             self._data_line = line_no
         self._resolve_id()
         self.feature_index = [j for j in range(self.n_columns) if j != self.id_index]
         if self.n_features == 0:
-            raise TableFormatError(f"{self.what} has no feature columns besides the ID column "
-                                   f"{self.id_name!r}; give a table with at least one numeric column.")
+            raise TableFormatError(
+                f"{self.what} has no feature columns besides the ID column "
+                f"{self.id_name!r}; give a table with at least one numeric column."
+            )
 
     def _id_position(self, n_columns: int) -> int | None:
         """The ID column's position when it is given as a position (for header detection)."""
@@ -213,38 +222,50 @@ class TableFile:
         position = self._id_position(self.n_columns)
         if position is not None:
             if not 0 <= position < self.n_columns:
-                raise TableFormatError(f"id_column={value} is not a column of {self.what}: it has {self.n_columns} "
-                                       f"columns (positions 0 to {self.n_columns - 1}).")
+                raise TableFormatError(
+                    f"id_column={value} is not a column of {self.what}: it has {self.n_columns} "
+                    f"columns (positions 0 to {self.n_columns - 1})."
+                )
             self.id_index = position
             return
         if self.names is None:
-            raise TableFormatError(f"id_column={value!r} names a column, but {self.what} has no header row naming its "
-                                   "columns. Add a header (or set data.header=true if the first row is one), or give "
-                                   "the column's 0-based position, e.g. data.id_column=0.")
-        raise TableFormatError(f"id_column={value!r} is not a column of {self.what}; its columns are "
-                               f"{self.names[:20]}{' ...' if len(self.names) > 20 else ''}.")
+            raise TableFormatError(
+                f"id_column={value!r} names a column, but {self.what} has no header row naming its "
+                "columns. Add a header (or set data.header=true if the first row is one), or give "
+                "the column's 0-based position, e.g. data.id_column=0."
+            )
+        raise TableFormatError(
+            f"id_column={value!r} is not a column of {self.what}; its columns are "
+            f"{self.names[:20]}{' ...' if len(self.names) > 20 else ''}."
+        )
 
     def _read_array_header(self) -> None:
         if self.id_column is not None:
-            raise TableFormatError(f"id_column={self.id_column!r}: {self.what} is a NumPy file of numbers only, with "
-                                   "no ID column; the row number identifies each row. Use a CSV file with a header "
-                                   "to carry identifiers.")
+            raise TableFormatError(
+                f"id_column={self.id_column!r}: {self.what} is a NumPy file of numbers only, with "
+                "no ID column; the row number identifies each row. Use a CSV file with a header "
+                "to carry identifiers."
+            )
         if self.header_option is True:
             raise TableFormatError(f"header=true: {self.what} is a NumPy file, which has no header row.")
         try:
             if self.format == "npy":
                 with open(self.path, "rb") as f:
                     version = np.lib.format.read_magic(f)
-                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
-                        np.lib.format.read_array_header_2_0
+                    read = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
                     shape, fortran, dtype = read(f)
                     offset = f.tell()
                 if fortran or dtype.hasobject or len(shape) not in (1, 2):
-                    self._array = np.load(self.path, mmap_mode="r", allow_pickle=False) \
-                        if not dtype.hasobject else None
+                    self._array = np.load(self.path, mmap_mode="r", allow_pickle=False) if not dtype.hasobject else None
                     if dtype.hasobject:
-                        raise TableFormatError(f"{self.what} holds Python objects, not numbers; save a numeric "
-                                               "array (e.g. np.save(path, x.astype('float32'))).")
+                        raise TableFormatError(
+                            f"{self.what} holds Python objects, not numbers; save a numeric "
+                            "array (e.g. np.save(path, x.astype('float32')))."
+                        )
                 else:
                     self._npy = (tuple(shape), dtype, offset)
             else:
@@ -260,8 +281,10 @@ class TableFile:
         if dtype.kind not in "fiub":
             raise TableFormatError(f"{self.what} holds values of type {dtype}, not numbers; save a numeric array.")
         if len(shape) not in (1, 2):
-            raise TableFormatError(f"{self.what} holds an array of shape {tuple(shape)}; a table needs (rows, features)"
-                                   " (or one feature per row: (rows,)).")
+            raise TableFormatError(
+                f"{self.what} holds an array of shape {tuple(shape)}; a table needs (rows, features)"
+                " (or one feature per row: (rows,))."
+            )
         self.n_rows = int(shape[0])
         self.n_columns = int(shape[1]) if len(shape) == 2 else 1
         if self.n_rows == 0:
@@ -270,7 +293,8 @@ class TableFile:
     # ------------------------------------------------------------------ reading
     def chunks(self, rows: int = TEXT_DEFAULT_CHUNK) -> Iterator[TableChunk]:
         """The table in chunks of at most ``rows`` rows (features as float64), in file order. Memory stays
-        bounded by one chunk whatever the file's size."""
+        bounded by one chunk whatever the file's size.
+        """
         if rows < 1:
             raise ValueError(f"rows must be >= 1, got {rows}.")
         source = self._array_chunks(rows) if self.format != "text" else self._text_chunks(rows)
@@ -298,15 +322,16 @@ class TableFile:
             for start in range(0, n, rows):
                 stop = min(n, start + rows)
                 # a fresh map of this window only, dropped after the copy: nothing stays resident
-                window = np.memmap(self.path, dtype=dtype, mode="r", offset=offset + start * row_bytes,
-                                   shape=(stop - start, width))
+                window = np.memmap(
+                    self.path, dtype=dtype, mode="r", offset=offset + start * row_bytes, shape=(stop - start, width)
+                )
                 x = np.array(window, dtype=np.float64)
                 del window
                 yield TableChunk(x, None, start)
             return
         array = self._array
         for start in range(0, n, rows):
-            part = np.asarray(array[start:start + rows], dtype=np.float64)
+            part = np.asarray(array[start : start + rows], dtype=np.float64)
             yield TableChunk(part.reshape(len(part), -1), None, start)
 
     def _text_chunks(self, rows: int) -> Iterator[TableChunk]:
@@ -326,8 +351,10 @@ class TableFile:
                     start_row += len(x)
         if start_row == 0:
             if self.names is not None:
-                raise TableFormatError(f"{self.what} has a header ({', '.join(self.names[:8])}"
-                                       f"{', ...' if len(self.names) > 8 else ''}) but no data rows.")
+                raise TableFormatError(
+                    f"{self.what} has a header ({', '.join(self.names[:8])}"
+                    f"{', ...' if len(self.names) > 8 else ''}) but no data rows."
+                )
             raise TableFormatError(f"{self.what} is empty: it holds no rows.")
 
     def _parse(self, lines: list[str], line_no: int, start_row: int) -> tuple[np.ndarray, list[str] | None]:
@@ -341,8 +368,9 @@ class TableFile:
                 x = np.loadtxt(lines, dtype=np.float64, usecols=usecols, **kwargs)
         except ValueError as e:
             self._diagnose(lines, line_no, start_row)
-            raise TableFormatError(f"{self.what}: lines {line_no}-{line_no + len(lines) - 1} cannot be read as "
-                                   f"numbers ({e}).") from None
+            raise TableFormatError(
+                f"{self.what}: lines {line_no}-{line_no + len(lines) - 1} cannot be read as numbers ({e})."
+            ) from None
         if x.size == 0:
             x = x.reshape(0, len(self.feature_index))
         if usecols is not None or x.shape[1] != self.n_columns:
@@ -368,8 +396,10 @@ class TableFile:
         hint = ""
         if n == 1 and self.delimiter == ",":
             hint = " If the file separates values with ';' or tabs, save it comma-separated (or as .tsv for tabs)."
-        return TableFormatError(f"{self.what}: line {line} (data row {row}) has {n} values, but {ref} "
-                                f"{self.n_columns} columns. Every row needs one value per column.{hint}")
+        return TableFormatError(
+            f"{self.what}: line {line} (data row {row}) has {n} values, but {ref} "
+            f"{self.n_columns} columns. Every row needs one value per column.{hint}"
+        )
 
     def _check_widths(self, lines: list[str], line_no: int, start_row: int) -> None:
         for line, row, fields in self._rows(lines, line_no, start_row):
@@ -392,18 +422,21 @@ class TableFile:
                     raise TableFormatError(
                         f"{self.what}: {self._column_name(j)} has no value in line {line} (data row {row}): a "
                         "missing value. pyagc needs every feature of every row: fill the gaps (e.g. "
-                        "sklearn.impute.SimpleImputer) or drop those rows.")
+                        "sklearn.impute.SimpleImputer) or drop those rows."
+                    )
                 if not _is_number(value):
                     if row == 1 and self.names is None:
-                        hint = (" If the first row names the columns, it is a header: set data.header=true "
-                                "(or auto).")
+                        hint = " If the first row names the columns, it is a header: set data.header=true (or auto)."
                     else:
-                        hint = (f" If it identifies the rows, name it as the ID column: "
-                                f"data.id_column={self.names[j] if self.names is not None else j}.")
+                        hint = (
+                            f" If it identifies the rows, name it as the ID column: "
+                            f"data.id_column={self.names[j] if self.names is not None else j}."
+                        )
                     raise TableFormatError(
                         f"{self.what}: {self._column_name(j)} is not numeric: line {line} (data row {row}) holds "
                         f"{_quoted(value)}. pyagc clusters numbers only: drop the column or encode it as numbers "
-                        f"(e.g. one column per category).{hint}")
+                        f"(e.g. one column per category).{hint}"
+                    )
 
 
 def load_labels(path: str | Path, n_rows: int | None = None, what: str = "labels file") -> np.ndarray:

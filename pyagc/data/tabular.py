@@ -25,10 +25,15 @@ SYNTHETIC_SETS = ("blobs", "moons")
 
 
 def load_sklearn(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Features and labels of a data set bundled with scikit-learn (``iris``, ``digits``, ...)."""
     from sklearn import datasets
 
-    loader = {"digits": datasets.load_digits, "iris": datasets.load_iris, "wine": datasets.load_wine,
-              "breast_cancer": datasets.load_breast_cancer}[name]
+    loader = {
+        "digits": datasets.load_digits,
+        "iris": datasets.load_iris,
+        "wine": datasets.load_wine,
+        "breast_cancer": datasets.load_breast_cancer,
+    }[name]
     bunch = loader()
     return bunch.data.astype(np.float32), bunch.target.astype(np.int64)
 
@@ -67,10 +72,21 @@ class TabularDataModule(ClusteringDataModule):
       written into ``assignments.csv``.
     """
 
-    def __init__(self, name: str | None = "digits", path: str | None = None, labels_path: str | None = None,
-                 root: str | None = None, labels_index: int = 0, n_samples: int = 1000, n_features: int = 2,
-                 centers: int = 3, noise: float = 0.05, header: Any = "auto", id_column: str | int | None = None,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        name: str | None = "digits",
+        path: str | None = None,
+        labels_path: str | None = None,
+        root: str | None = None,
+        labels_index: int = 0,
+        n_samples: int = 1000,
+        n_features: int = 2,
+        centers: int = 3,
+        noise: float = 0.05,
+        header: Any = "auto",
+        id_column: str | int | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         if (name is None) == (path is None):
             raise ValueError("give exactly one of `name` (a known data set) or `path` (a file).")
@@ -103,7 +119,8 @@ class TabularDataModule(ClusteringDataModule):
     # -------------------------------------------------------------- files
     def open_table(self) -> TableFile:
         """The features file, checked against the model's preprocessing when one is given (same number of features;
-        with column names on both sides, the model's columns in the model's order)."""
+        with column names on both sides, the model's columns in the model's order).
+        """
         table = TableFile(self.path, header=self.header, id_column=self.id_column, what=self.what)
         self.id_name = table.id_name
         self._columns = table.columns
@@ -111,14 +128,21 @@ class TabularDataModule(ClusteringDataModule):
         if isinstance(p, TablePreprocessor):
             order = p.match_columns(table.columns, self.what)
             if order is None and table.n_features != p.n_features:
-                names = f" ({', '.join(table.columns[:8])}{', ...' if table.n_features > 8 else ''})" \
-                    if table.columns else ""
+                names = (
+                    f" ({', '.join(table.columns[:8])}{', ...' if table.n_features > 8 else ''})"
+                    if table.columns
+                    else ""
+                )
                 id_note = f" besides the ID column {table.id_name!r}" if table.id_name else ""
                 raise DataMismatchError(
                     f"the model takes {p.expects()}; {self.what} has {table.n_features} feature columns{id_note}"
-                    f"{names}. Give data with the training data's columns" +
-                    (" (name an identifier column with data.id_column=NAME so that it is not read as a feature)."
-                     if table.n_features > p.n_features and not table.id_name else "."))
+                    f"{names}. Give data with the training data's columns"
+                    + (
+                        " (name an identifier column with data.id_column=NAME so that it is not read as a feature)."
+                        if table.n_features > p.n_features and not table.id_name
+                        else "."
+                    )
+                )
             table.use_order(order)
         return table
 
@@ -139,8 +163,9 @@ class TabularDataModule(ClusteringDataModule):
             self.ids = ids
             y = self._labels_for_file(None)
             if y is not None and len(y) != len(x):
-                raise ValueError(f"{len(x)} samples in {self.path} but {len(y)} labels; the label file must have "
-                                 "one per row.")
+                raise ValueError(
+                    f"{len(x)} samples in {self.path} but {len(y)} labels; the label file must have one per row."
+                )
             return torch.as_tensor(np.asarray(x, np.float32)), None if y is None else torch.as_tensor(y)
         name = self.dataset_name
         if name in SKLEARN_SETS:
@@ -148,8 +173,12 @@ class TabularDataModule(ClusteringDataModule):
         elif name == "blobs":
             from sklearn.datasets import make_blobs
 
-            x, y = make_blobs(n_samples=self.n_samples_synthetic, n_features=self.n_features_synthetic,
-                              centers=self.centers, random_state=self.seed)
+            x, y = make_blobs(
+                n_samples=self.n_samples_synthetic,
+                n_features=self.n_features_synthetic,
+                centers=self.centers,
+                random_state=self.seed,
+            )
         elif name == "moons":
             from sklearn.datasets import make_moons
 
@@ -178,13 +207,16 @@ class TabularDataModule(ClusteringDataModule):
     def predict_batches(self, batch_size: int | None = None) -> Iterator[dict[str, Any]]:
         """The file in chunks of ``batch_size`` rows (a ``.npy`` through a memory-mapped window per chunk, text
         line by line), each transformed with the model's preprocessing (:meth:`use_preprocessor`): memory stays
-        flat whatever the file's size. Batches ``{x, index, ids?, y?}``, ``index`` the 0-based row number."""
+        flat whatever the file's size. Batches ``{x, index, ids?, y?}``, ``index`` the 0-based row number.
+        """
         if not self.streams:
             yield from super().predict_batches(batch_size)
             return
         if not self.preprocessor_given:
-            raise RuntimeError("predict_batches on a file needs the model's preprocessing: call use_preprocessor() "
-                               "with the preprocessing saved in the checkpoint first.")
+            raise RuntimeError(
+                "predict_batches on a file needs the model's preprocessing: call use_preprocessor() "
+                "with the preprocessing saved in the checkpoint first."
+            )
         table = self.open_table()
         y = self._labels_for_file(table.n_rows)
         p = self.preprocessor
@@ -193,15 +225,19 @@ class TabularDataModule(ClusteringDataModule):
         for chunk in table.chunks(rows):
             x = torch.from_numpy(chunk.x.astype(np.float32))  # as read_all does for training
             check_finite(x, self.what, offset=chunk.start)
-            batch: dict[str, Any] = {"x": p.transform(x, what=self.what),
-                                     "index": torch.arange(chunk.start, chunk.start + len(x))}
+            batch: dict[str, Any] = {
+                "x": p.transform(x, what=self.what),
+                "index": torch.arange(chunk.start, chunk.start + len(x)),
+            }
             if chunk.ids is not None:
                 batch["ids"] = chunk.ids
             if y is not None:
                 if chunk.start + len(x) > len(y):
-                    raise ValueError(f"{self.path} has more rows than the {len(y)} labels of its labels file; the "
-                                     "label file must have one per row.")
-                batch["y"] = torch.as_tensor(y[chunk.start:chunk.start + len(x)])
+                    raise ValueError(
+                        f"{self.path} has more rows than the {len(y)} labels of its labels file; the "
+                        "label file must have one per row."
+                    )
+                batch["y"] = torch.as_tensor(y[chunk.start : chunk.start + len(x)])
             n = chunk.start + len(x)
             yield batch
         if y is not None and n != len(y):

@@ -7,5 +7,12 @@ from pyagc.encoders.mlp_autoencoder import MLPAutoencoder
 from pyagc.encoders.propagation_gcn import PropagationGCN
 from pyagc.encoders.resnet import ResNetEncoder
 
-__all__ = ["Autoencoder", "MLPAutoencoder", "ConvAutoencoder", "ResNetEncoder", "GCN", "PropagationGCN",
-           "make_activation"]
+__all__ = [
+    "Autoencoder",
+    "MLPAutoencoder",
+    "ConvAutoencoder",
+    "ResNetEncoder",
+    "GCN",
+    "PropagationGCN",
+    "make_activation",
+]

@@ -85,8 +85,12 @@ class GCN(nn.Module):
         self.sparse_density = float(sparse_density)
         if self.sparse_features is not False:
             first = self.convs[0]
-            lin = SparseInputLinear(first.lin.in_channels, first.lin.out_channels, bias=first.lin.bias is not None,
-                                    weight_initializer="glorot")
+            lin = SparseInputLinear(
+                first.lin.in_channels,
+                first.lin.out_channels,
+                bias=first.lin.bias is not None,
+                weight_initializer="glorot",
+            )
             lin.load_state_dict(first.lin.state_dict())
             first.lin = lin
         self._sparse_cache = SparseFeatureCache()
@@ -132,8 +136,12 @@ class GCN(nn.Module):
 
     def _maybe_sparse(self, x: Tensor) -> Tensor:
         """The CSR form of ``x`` for the first layer when that is on and valid, else ``x``."""
-        if self.sparse_features is False or x.layout != torch.strided or x.requires_grad \
-                or (self.training and self.dropout.p > 0):
+        if (
+            self.sparse_features is False
+            or x.layout != torch.strided
+            or x.requires_grad
+            or (self.training and self.dropout.p > 0)
+        ):
             return x
         if self.sparse_features is None:  # auto: decide once per feature tensor
             if self._density_checked is None or self._density_checked[0] is not x:

@@ -120,5 +120,7 @@ class MLPAutoencoder(Autoencoder):
         return self.decoder(z)
 
     def extra_repr(self) -> str:
-        return (f"in_features={self.in_features}, hidden_dims={self.hidden_dims}, latent_dim={self.latent_dim}, "
-                f"variational={self.variational}")
+        return (
+            f"in_features={self.in_features}, hidden_dims={self.hidden_dims}, latent_dim={self.latent_dim}, "
+            f"variational={self.variational}"
+        )

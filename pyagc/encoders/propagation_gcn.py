@@ -16,7 +16,6 @@ https://arxiv.org/abs/2205.07865) apply to the features before encoding.
 
 from __future__ import annotations
 
-
 import torch
 from torch import Tensor, nn
 

@@ -68,8 +68,10 @@ class ResNetEncoder(Autoencoder):
         if in_channels not in (1, 3):
             raise ValueError(f"in_channels must be 1 or 3, got {in_channels}.")
         if replicate_channels and in_channels != 1:
-            raise ValueError(f"replicate_channels repeats a 1-channel input; the data has {in_channels} channels. "
-                             "Set replicate_channels=false.")
+            raise ValueError(
+                f"replicate_channels repeats a 1-channel input; the data has {in_channels} channels. "
+                "Set replicate_channels=false."
+            )
         if input_size is not None and int(input_size) < 8:
             raise ValueError(f"input_size must be at least 8 pixels (or null), got {input_size}.")
         self.input_size = None if input_size is None else int(input_size)
@@ -108,8 +110,12 @@ class ResNetEncoder(Autoencoder):
             self._base = base
             self.decoder_fc = nn.Sequential(nn.Linear(self.latent_dim, 256 * base * base), nn.ReLU(inplace=True))
             self.decoder_conv = nn.Sequential(
-                nn.ConvTranspose2d(256, 128, 4, stride=2, padding=1), nn.BatchNorm2d(128), nn.ReLU(inplace=True),
-                nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+                nn.ConvTranspose2d(256, 128, 4, stride=2, padding=1),
+                nn.BatchNorm2d(128),
+                nn.ReLU(inplace=True),
+                nn.ConvTranspose2d(128, 64, 4, stride=2, padding=1),
+                nn.BatchNorm2d(64),
+                nn.ReLU(inplace=True),
                 nn.ConvTranspose2d(64, self.output_channels, 4, stride=2, padding=1),
             )
         self.channels_last = channels_last

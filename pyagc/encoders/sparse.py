@@ -101,7 +101,8 @@ class SparseFeatureCache:
 
 class _CSRPropagate(torch.autograd.Function):
     """``A @ h`` for a constant CSR ``A``; the gradient of ``h`` is ``A^T @ grad`` with a cached CSR ``A^T``
-    (autograd through ``torch.sparse.mm`` would transpose -- convert and sort -- ``A`` at every step)."""
+    (autograd through ``torch.sparse.mm`` would transpose -- convert and sort -- ``A`` at every step).
+    """
 
     @staticmethod
     def forward(ctx, a: Tensor, a_t: Tensor, h: Tensor) -> Tensor:  # noqa: D102
@@ -131,19 +132,23 @@ class SparseAdjacencyCache:
         self._key: tuple = ()
         self._value: tuple[Tensor, Tensor] | None = None
 
-    def __call__(self, edge_index: Tensor, num_nodes: int, improved: bool = False,
-                 add_self_loops: bool = True) -> tuple[Tensor, Tensor]:
+    def __call__(
+        self, edge_index: Tensor, num_nodes: int, improved: bool = False, add_self_loops: bool = True
+    ) -> tuple[Tensor, Tensor]:
         from torch_geometric.nn.conv.gcn_conv import gcn_norm
         from torch_geometric.utils import to_torch_csr_tensor
 
         key = (edge_index._version, int(num_nodes), improved, add_self_loops)
         if edge_index is not self._source or key != self._key:
-            index, weight = gcn_norm(edge_index, None, num_nodes, improved, add_self_loops, "source_to_target",
-                                     torch.float32)
+            index, weight = gcn_norm(
+                edge_index, None, num_nodes, improved, add_self_loops, "source_to_target", torch.float32
+            )
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                self._value = (to_torch_csr_tensor(index.flip(0), weight, size=(num_nodes, num_nodes)),
-                               to_torch_csr_tensor(index, weight, size=(num_nodes, num_nodes)))
+                self._value = (
+                    to_torch_csr_tensor(index.flip(0), weight, size=(num_nodes, num_nodes)),
+                    to_torch_csr_tensor(index, weight, size=(num_nodes, num_nodes)),
+                )
             self._source, self._key = edge_index, key
         return self._value  # type: ignore[return-value]
 

@@ -26,5 +26,17 @@ from pyagc.estimators.generic import DeepClustering
 from pyagc.estimators.idec import IDEC
 from pyagc.estimators.vade import VaDE
 
-__all__ = ["ACeDeC", "BaseDeepClusterer", "ContrastiveClustering", "DCN", "DEC", "DESOM", "DeepClustering", "DeepECT",
-           "DipEncoder", "DMoN", "IDEC", "VaDE"]
+__all__ = [
+    "ACeDeC",
+    "BaseDeepClusterer",
+    "ContrastiveClustering",
+    "DCN",
+    "DEC",
+    "DESOM",
+    "DeepClustering",
+    "DeepECT",
+    "DipEncoder",
+    "DMoN",
+    "IDEC",
+    "VaDE",
+]

@@ -41,11 +41,13 @@ def graph_datamodule(x: Tensor, edge_index: Tensor, seed: int = 0) -> Any:
 
 def split_graph_input(X: Any, edge_index: Any) -> tuple[Any, Any]:
     """``(features, edge_index)`` from ``X`` (an array, or a torch-geometric ``Data`` carrying both) and
-    ``edge_index``."""
+    ``edge_index``.
+    """
     if hasattr(X, "x") and hasattr(X, "edge_index") and not isinstance(X, (np.ndarray, Tensor)):
         if edge_index is not None:
-            raise ValueError("X is a torch_geometric Data object, which carries its own edge_index: do not also pass "
-                             "edge_index.")
+            raise ValueError(
+                "X is a torch_geometric Data object, which carries its own edge_index: do not also pass edge_index."
+            )
         features = X.x
         if features is None:
             raise ValueError("the torch_geometric Data object has no node features (data.x is None).")
@@ -58,25 +60,31 @@ def split_graph_input(X: Any, edge_index: Any) -> tuple[Any, Any]:
 
 def check_edge_index(edge_index: Any, n_nodes: int, owner: str, method: str = "fit") -> Tensor:
     """``edge_index`` as an undirected ``(2, E)`` int64 tensor with node ids in ``0..n_nodes-1``, from an array /
-    tensor of shape ``(2, E)`` or a scipy sparse adjacency matrix ``(n_nodes, n_nodes)``; clear errors otherwise."""
+    tensor of shape ``(2, E)`` or a scipy sparse adjacency matrix ``(n_nodes, n_nodes)``; clear errors otherwise.
+    """
     from scipy import sparse
     from torch_geometric.utils import to_undirected
 
     if edge_index is None:
-        raise ValueError(f"{owner} clusters the nodes of a graph: give its edges, {owner}.{method}(X, edge_index) with "
-                         "edge_index of shape (2, n_edges), a scipy sparse adjacency matrix, or X as a "
-                         "torch_geometric.data.Data.")
+        raise ValueError(
+            f"{owner} clusters the nodes of a graph: give its edges, {owner}.{method}(X, edge_index) with "
+            "edge_index of shape (2, n_edges), a scipy sparse adjacency matrix, or X as a "
+            "torch_geometric.data.Data."
+        )
     if sparse.issparse(edge_index):
         if edge_index.shape != (n_nodes, n_nodes):
-            raise ValueError(f"the adjacency matrix has shape {edge_index.shape} but X has {n_nodes} nodes (rows); "
-                             f"it must be ({n_nodes}, {n_nodes}).")
+            raise ValueError(
+                f"the adjacency matrix has shape {edge_index.shape} but X has {n_nodes} nodes (rows); "
+                f"it must be ({n_nodes}, {n_nodes})."
+            )
         coo = edge_index.tocoo()
         ei = torch.as_tensor(np.vstack([coo.row, coo.col]).astype(np.int64))
     else:
         ei = edge_index.detach().cpu() if isinstance(edge_index, Tensor) else torch.as_tensor(np.asarray(edge_index))
         if ei.dim() != 2 or ei.shape[0] != 2:
-            raise ValueError(f"edge_index must have shape (2, n_edges) (source and target node of each edge), got "
-                             f"{tuple(ei.shape)}.")
+            raise ValueError(
+                f"edge_index must have shape (2, n_edges) (source and target node of each edge), got {tuple(ei.shape)}."
+            )
         if ei.is_floating_point() or ei.is_complex() or ei.dtype == torch.bool:
             if ei.is_floating_point() and ei.numel() and bool((ei == ei.round()).all()):
                 ei = ei.long()
@@ -84,6 +92,8 @@ def check_edge_index(edge_index: Any, n_nodes: int, owner: str, method: str = "f
                 raise ValueError(f"edge_index must hold integer node ids, got dtype {ei.dtype}.")
         ei = ei.long()
     if ei.numel() and (int(ei.min()) < 0 or int(ei.max()) >= n_nodes):
-        raise ValueError(f"edge_index refers to node {int(ei.max()) if int(ei.max()) >= n_nodes else int(ei.min())} "
-                         f"but X has {n_nodes} nodes (ids 0..{n_nodes - 1}).")
+        raise ValueError(
+            f"edge_index refers to node {int(ei.max()) if int(ei.max()) >= n_nodes else int(ei.min())} "
+            f"but X has {n_nodes} nodes (ids 0..{n_nodes - 1})."
+        )
     return to_undirected(ei.contiguous(), num_nodes=n_nodes)

@@ -17,7 +17,8 @@ SCALING_NAMES = ("standard", "minmax", "global_z", "none", "unit")
 class GlobalStandardScaler(TransformerMixin, BaseEstimator):
     """One mean and one standard deviation over all values of the training data (pyagc's ``global_z`` scaling:
     the setting of ``data=digits`` in the command line, where per-feature z-scores would blow up nearly constant
-    border pixels)."""
+    border pixels).
+    """
 
     def fit(self, X: Any, y: Any = None) -> GlobalStandardScaler:
         X = np.asarray(X, dtype=np.float64)
@@ -37,7 +38,8 @@ def make_scaler(scaling: Any) -> Any:
     """A fresh, unfitted transformer for ``scaling``: ``"standard"`` (:class:`~sklearn.preprocessing.StandardScaler`,
     per-feature z-score), ``"minmax"`` (:class:`~sklearn.preprocessing.MinMaxScaler`, per feature to [0, 1]),
     ``"global_z"`` (:class:`GlobalStandardScaler`), ``"none"`` / ``"unit"`` / ``None`` (no scaling: ``None`` is
-    returned), or any scikit-learn transformer (cloned, so the given one is never fitted)."""
+    returned), or any scikit-learn transformer (cloned, so the given one is never fitted).
+    """
     if scaling is None:
         return None
     if isinstance(scaling, str):
@@ -50,9 +52,13 @@ def make_scaler(scaling: Any) -> Any:
             return GlobalStandardScaler()
         if name in ("none", "unit"):
             return None
-        raise ValueError(f"unknown scaling {scaling!r}; valid: {', '.join(SCALING_NAMES)}, None, or a scikit-learn "
-                         "transformer such as sklearn.preprocessing.RobustScaler().")
+        raise ValueError(
+            f"unknown scaling {scaling!r}; valid: {', '.join(SCALING_NAMES)}, None, or a scikit-learn "
+            "transformer such as sklearn.preprocessing.RobustScaler()."
+        )
     if hasattr(scaling, "fit") and hasattr(scaling, "transform"):
         return clone(scaling)
-    raise ValueError(f"scaling must be one of {', '.join(SCALING_NAMES)}, None, or a scikit-learn transformer "
-                     f"(with fit and transform), got {type(scaling).__name__}.")
+    raise ValueError(
+        f"scaling must be one of {', '.join(SCALING_NAMES)}, None, or a scikit-learn transformer "
+        f"(with fit and transform), got {type(scaling).__name__}."
+    )

@@ -41,13 +41,32 @@ class ACeDeC(BaseDeepClusterer):
 
     _default_optimizer = {"name": "adam", "lr": 0.0001}
 
-    def __init__(self, n_clusters: int = 10, *, hidden_dims: tuple[int, ...] = (500, 500, 2000), n_features: int = 10,
-                 reconstruction_weight: float = 1.0, count_momentum: float = 0.5, beta_lr_multiplier: float = 10.0,
-                 shared_space_tolerance: float = 0.05, reinit_after: int = 10, n_init: int = 10,
-                 final_reclustering: bool = True, pretrain_epochs: int = 50, epochs: int = 50, batch_size: int = 256,
-                 pretrain_optimizer: dict | None = None, optimizer: dict | None = None, scaling: Any = "standard",
-                 random_state: Any = None, accelerator: str = "auto", devices: Any = 1, precision: Any = "32-true",
-                 verbose: bool = False, checkpoint_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        n_clusters: int = 10,
+        *,
+        hidden_dims: tuple[int, ...] = (500, 500, 2000),
+        n_features: int = 10,
+        reconstruction_weight: float = 1.0,
+        count_momentum: float = 0.5,
+        beta_lr_multiplier: float = 10.0,
+        shared_space_tolerance: float = 0.05,
+        reinit_after: int = 10,
+        n_init: int = 10,
+        final_reclustering: bool = True,
+        pretrain_epochs: int = 50,
+        epochs: int = 50,
+        batch_size: int = 256,
+        pretrain_optimizer: dict | None = None,
+        optimizer: dict | None = None,
+        scaling: Any = "standard",
+        random_state: Any = None,
+        accelerator: str = "auto",
+        devices: Any = 1,
+        precision: Any = "32-true",
+        verbose: bool = False,
+        checkpoint_dir: str | None = None,
+    ) -> None:
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
         self.n_features = n_features
@@ -77,12 +96,24 @@ class ACeDeC(BaseDeepClusterer):
     def _component_configs(self, n_samples: int, batches_per_epoch: int, seed: int) -> dict[str, Any]:
         return {
             "encoder": mlp_encoder_config(self.hidden_dims, self.n_features),
-            "head": {"_target_": "pyagc.clusters.ACeDeCClusterHead", "n_clusters": int(self.n_clusters),
-                     "n_features": int(self.n_features), "reconstruction_weight": float(self.reconstruction_weight),
-                     "count_momentum": float(self.count_momentum),
-                     "beta_lr_multiplier": float(self.beta_lr_multiplier),
-                     "shared_space_tolerance": float(self.shared_space_tolerance),
-                     "reinit_after": int(self.reinit_after), "n_init": int(self.n_init), "seed": int(seed)},
-            "model": model_config(self.pretrain_epochs, self.epochs, self.pretrain_optimizer, self.optimizer,
-                                  self._default_optimizer, final_reclustering=bool(self.final_reclustering)),
+            "head": {
+                "_target_": "pyagc.clusters.ACeDeCClusterHead",
+                "n_clusters": int(self.n_clusters),
+                "n_features": int(self.n_features),
+                "reconstruction_weight": float(self.reconstruction_weight),
+                "count_momentum": float(self.count_momentum),
+                "beta_lr_multiplier": float(self.beta_lr_multiplier),
+                "shared_space_tolerance": float(self.shared_space_tolerance),
+                "reinit_after": int(self.reinit_after),
+                "n_init": int(self.n_init),
+                "seed": int(seed),
+            },
+            "model": model_config(
+                self.pretrain_epochs,
+                self.epochs,
+                self.pretrain_optimizer,
+                self.optimizer,
+                self._default_optimizer,
+                final_reclustering=bool(self.final_reclustering),
+            ),
         }

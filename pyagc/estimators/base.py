@@ -41,15 +41,23 @@ from pyagc.estimators._scaling import make_scaler
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _sk_validate_data
 except ImportError:  # pragma: no cover - older scikit-learn
+
     def _sk_validate_data(estimator: Any, X: Any, reset: bool = True, **kwargs: Any) -> Any:
         return estimator._validate_data(X, reset=reset, **kwargs)
+
 
 #: Lightning's notes that do not apply to these fits (few batches per epoch, no validation loop, no workers);
 #: hidden unless ``verbose``
 _LIGHTNING_NOTES = (
-    ".*does not have many workers.*", ".*smaller than the logging interval.*", ".*LeafSpec.*is deprecated.*",
-    ".*`training_step` returned.*", ".*The `srun` command is available.*", ".*litlogger.*", ".*litmodels.*",
-    ".*GPU available but not used.*", ".*Checkpoint directory .* exists and is not empty.*",
+    ".*does not have many workers.*",
+    ".*smaller than the logging interval.*",
+    ".*LeafSpec.*is deprecated.*",
+    ".*`training_step` returned.*",
+    ".*The `srun` command is available.*",
+    ".*litlogger.*",
+    ".*litmodels.*",
+    ".*GPU available but not used.*",
+    ".*Checkpoint directory .* exists and is not empty.*",
 )
 _LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric")
 
@@ -58,22 +66,31 @@ ADAM_1E3 = {"name": "adam", "lr": 0.001}
 
 #: ``configs/model/default.yaml``: the ClusteringModule settings every method's model config starts from
 MODEL_DEFAULTS: dict[str, Any] = {
-    "_target_": "pyagc.models.ClusteringModule", "pretrain_epochs": 50, "epochs": 50,
-    "pretrain_optimizer": ADAM_1E3, "optimizer": ADAM_1E3, "lr_schedule": None, "reconstruction_weight": 0.0,
-    "pretrain_noise": 0.0, "pretrain_augmentation": False, "joint_augmentation": False, "gradient_clip": None,
-    "reconstruction_loss": "mse", "final_reclustering": False,
+    "_target_": "pyagc.models.ClusteringModule",
+    "pretrain_epochs": 50,
+    "epochs": 50,
+    "pretrain_optimizer": ADAM_1E3,
+    "optimizer": ADAM_1E3,
+    "lr_schedule": None,
+    "reconstruction_weight": 0.0,
+    "pretrain_noise": 0.0,
+    "pretrain_augmentation": False,
+    "joint_augmentation": False,
+    "gradient_clip": None,
+    "reconstruction_loss": "mse",
+    "final_reclustering": False,
 }
 
 
 @contextlib.contextmanager
 def seeded(seed: int) -> Iterator[None]:
     """Seed Python, NumPy and torch from ``seed`` as ``pyagc-train`` does (``pl.seed_everything``), and give the
-    caller its own random states back afterwards."""
+    caller its own random states back afterwards.
+    """
     import pytorch_lightning as pl
 
     py_state, np_state, torch_state = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
-    cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() \
-        else None
+    cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
     env = {k: os.environ.get(k) for k in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")}
     pl.seed_everything(int(seed), workers=True, verbose=False)
     try:
@@ -101,7 +118,8 @@ def _no_tips(record: logging.LogRecord) -> bool:
 def lightning_quiet(verbose: bool) -> Iterator[None]:
     """Lightning's notes that do not apply here are hidden; without ``verbose`` also its info lines ("GPU available:
     ...", "`Trainer.fit` stopped ...") and its other possible-mistake warnings. Warnings of pyagc's own stay
-    visible."""
+    visible.
+    """
     levels: dict[str, int] = {}
     tips = logging.getLogger("pytorch_lightning.utilities.rank_zero")
     tips.addFilter(_no_tips)
@@ -130,7 +148,8 @@ def lightning_quiet(verbose: bool) -> Iterator[None]:
 
 def clear_caches(module: torch.nn.Module) -> None:
     """Drop what graph encoders cache about the last graph they saw (normalised adjacency, CSR features): it is not
-    state, it would pin the graph in memory and travel with a pickle."""
+    state, it would pin the graph in memory and travel with a pickle.
+    """
     from pyagc.encoders.sparse import SparseAdjacencyCache, SparseFeatureCache
 
     for m in module.modules():
@@ -147,7 +166,8 @@ def clear_caches(module: torch.nn.Module) -> None:
 
 def fit_interruptible(trainer: Any, module: Any, datamodule: Any) -> None:
     """``trainer.fit`` where Ctrl-C raises ``KeyboardInterrupt``, as a scikit-learn fit does. (Lightning answers it
-    with ``sys.exit(1)`` and ignores Ctrl-C from then on: in a notebook that would leave the kernel deaf to it.)"""
+    with ``sys.exit(1)`` and ignores Ctrl-C from then on: in a notebook that would leave the kernel deaf to it.)
+    """
     from pytorch_lightning.trainer.states import TrainerStatus
 
     main = threading.current_thread() is threading.main_thread()
@@ -173,8 +193,9 @@ def _check_hidden_dims(value: Any) -> list[int]:
     try:
         dims = [int(h) for h in value]
     except TypeError:
-        raise ValueError(f"hidden_dims must be a sequence of layer widths such as (500, 500, 2000), got {value!r}.") \
-            from None
+        raise ValueError(
+            f"hidden_dims must be a sequence of layer widths such as (500, 500, 2000), got {value!r}."
+        ) from None
     if any(h < 1 for h in dims):
         raise ValueError(f"hidden_dims must hold positive layer widths, got {value!r}.")
     return dims
@@ -255,7 +276,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         """``{"encoder": ..., "head": ..., "model": ...}``: the component configs (``_target_`` + arguments, as in
         ``configs/``) the command line would compose for this method, with the head's ``n_features`` (the
         encoder's output size) given; the encoder's ``in_features: None`` / ``in_channels: None`` is filled from the
-        data by :func:`pyagc.cli.build.build_components`."""
+        data by :func:`pyagc.cli.build.build_components`.
+        """
         raise NotImplementedError
 
     def _build_module(self, datamodule: Any, seed: int) -> Any:
@@ -267,11 +289,15 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         n = int(datamodule.n_samples)
         batches = 1 if getattr(datamodule, "is_graph", False) else max(1, -(-n // int(self.batch_size)))
         parts = self._component_configs(n, batches, seed)
-        cfg = OmegaConf.create({
-            "seed": int(seed), "n_clusters": int(self._n_clusters()), **parts,
-            # pyagc-eval reads the data from its own data=... argument (rows scaled as the estimator's scaler_ does)
-            "data": {"_target_": "pyagc.data.TabularDataModule", "name": None, "path": "???", "scaling": "none"},
-        })
+        cfg = OmegaConf.create(
+            {
+                "seed": int(seed),
+                "n_clusters": int(self._n_clusters()),
+                **parts,
+                # pyagc-eval reads the data from its own data=... argument (rows scaled as the estimator's scaler_ does)
+                "data": {"_target_": "pyagc.data.TabularDataModule", "name": None, "path": "???", "scaling": "none"},
+            }
+        )
         module, _, _ = build_components(cfg, datamodule)
         return module
 
@@ -283,11 +309,14 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         """Clear errors for parameters that cannot work, before anything is built."""
         k = self._n_clusters()
         if isinstance(k, bool) or not isinstance(k, numbers.Integral) or int(k) < 2:
-            raise ValueError(f"n_clusters must be an integer of at least 2, got {k!r}. Set n_clusters to the number "
-                             "of groups you expect in the data.")
+            raise ValueError(
+                f"n_clusters must be an integer of at least 2, got {k!r}. Set n_clusters to the number "
+                "of groups you expect in the data."
+            )
         if int(k) > n_samples:
-            raise ValueError(f"n_clusters={k} is larger than the number of samples ({n_samples}); lower n_clusters or "
-                             "use more data.")
+            raise ValueError(
+                f"n_clusters={k} is larger than the number of samples ({n_samples}); lower n_clusters or use more data."
+            )
         if getattr(self, "pretrain_epochs", None) is not None:
             _check_int(self.pretrain_epochs, "pretrain_epochs", 0)
         _check_int(self.epochs, "epochs", 0)
@@ -305,15 +334,25 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         """The head's centres in the embedding space ``(n_clusters, n_features)``, or ``None`` when it has none."""
         for name in ("cluster_centers", "centers", "means"):
             value = getattr(head, name, None)
-            if isinstance(value, torch.Tensor) and value.dim() == 2 and value.shape[0] == head.n_clusters \
-                    and value.shape[1] == getattr(head, "n_features", value.shape[1]):
+            if (
+                isinstance(value, torch.Tensor)
+                and value.dim() == 2
+                and value.shape[0] == head.n_clusters
+                and value.shape[1] == getattr(head, "n_features", value.shape[1])
+            ):
                 return value.detach().cpu().double().numpy().copy()
         return None
 
     # ------------------------------------------------------------------ validation
     def _validate(self, X: Any, reset: bool) -> np.ndarray:
-        return _sk_validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], accept_sparse=False,
-                                 ensure_min_samples=2 if reset else 1)
+        return _sk_validate_data(
+            self,
+            X,
+            reset=reset,
+            dtype=[np.float64, np.float32],
+            accept_sparse=False,
+            ensure_min_samples=2 if reset else 1,
+        )
 
     def _seed(self) -> int:
         rs = self.random_state
@@ -336,8 +375,9 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def _graph(self, n_nodes: int, edge_index: Any) -> torch.Tensor | None:
         if not self._fitted_on_graph():
             if edge_index is not None:
-                raise ValueError(f"{type(self).__name__} was fitted on a feature matrix without a graph; do not pass "
-                                 "edge_index.")
+                raise ValueError(
+                    f"{type(self).__name__} was fitted on a feature matrix without a graph; do not pass edge_index."
+                )
             return None
         return check_edge_index(edge_index, n_nodes, type(self).__name__, "predict")
 
@@ -356,8 +396,11 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         x = self._scaled(X, fit=True)
         self._check_training_input(x)
         with seeded(seed), lightning_quiet(bool(self.verbose)):
-            dm = graph_datamodule(x, ei, seed=seed) if graph else ArrayDataModule(x, batch_size=int(self.batch_size),
-                                                                                  seed=seed)
+            dm = (
+                graph_datamodule(x, ei, seed=seed)
+                if graph
+                else ArrayDataModule(x, batch_size=int(self.batch_size), seed=seed)
+            )
             dm.setup("fit")
             module = self._build_module(dm, seed)
             trainer = self._make_trainer(module)
@@ -395,10 +438,17 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
             callbacks.append(ModelCheckpoint(dirpath=str(ckpt), save_last=True, save_top_k=0, every_n_epochs=1))
         return pl.Trainer(
-            max_epochs=int(module.pretrain_epochs) + int(module.epochs), accelerator=self.accelerator,
-            devices=self.devices, precision=self.precision, logger=False, callbacks=callbacks,
-            enable_checkpointing=ckpt is not None, enable_progress_bar=bool(self.verbose),
-            enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=10,
+            max_epochs=int(module.pretrain_epochs) + int(module.epochs),
+            accelerator=self.accelerator,
+            devices=self.devices,
+            precision=self.precision,
+            logger=False,
+            callbacks=callbacks,
+            enable_checkpointing=ckpt is not None,
+            enable_progress_bar=bool(self.verbose),
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            log_every_n_steps=10,
             default_root_dir=str(ckpt) if ckpt is not None else None,
         )
 
@@ -447,8 +497,10 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         data, _ = self._input(X, edge_index)
         proba = self._run(data, "proba")
         if proba.ndim != 2:
-            raise ValueError(f"{type(self.module_.cluster_head).__name__}.cluster(z, soft=True) returned an array of "
-                             f"shape {proba.shape}, not (n_samples, n_clusters): this head has no soft assignments.")
+            raise ValueError(
+                f"{type(self.module_.cluster_head).__name__}.cluster(z, soft=True) returned an array of "
+                f"shape {proba.shape}, not (n_samples, n_clusters): this head has no soft assignments."
+            )
         return proba
 
     # ------------------------------------------------------------------ public API (feature matrices)
@@ -462,7 +514,8 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def transform(self, X: Any) -> np.ndarray:
         """Embeddings ``(n_samples, n_features)`` of the rows of ``X`` (the encoder's output, float64, or float32
-        for float32 input)."""
+        for float32 input).
+        """
         return self._transform(X)
 
     @available_if(_has_soft_assignments)
@@ -481,14 +534,33 @@ class BaseDeepClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
 def mlp_encoder_config(hidden_dims: Any, n_features: int, **extra: Any) -> dict[str, Any]:
     """``configs/encoder/mlp_autoencoder.yaml`` with the estimator's widths (``in_features`` from the data)."""
-    return {"_target_": "pyagc.encoders.MLPAutoencoder", "in_features": None,
-            "hidden_dims": _check_hidden_dims(hidden_dims), "latent_dim": int(n_features), "activation": "relu",
-            "batch_norm": False, "dropout": 0.0, "init": "xavier", **extra}
+    return {
+        "_target_": "pyagc.encoders.MLPAutoencoder",
+        "in_features": None,
+        "hidden_dims": _check_hidden_dims(hidden_dims),
+        "latent_dim": int(n_features),
+        "activation": "relu",
+        "batch_norm": False,
+        "dropout": 0.0,
+        "init": "xavier",
+        **extra,
+    }
 
 
-def model_config(pretrain_epochs: int, epochs: int, pretrain_optimizer: dict | None, optimizer: dict | None,
-                 default_optimizer: dict[str, Any], **extra: Any) -> dict[str, Any]:
+def model_config(
+    pretrain_epochs: int,
+    epochs: int,
+    pretrain_optimizer: dict | None,
+    optimizer: dict | None,
+    default_optimizer: dict[str, Any],
+    **extra: Any,
+) -> dict[str, Any]:
     """``configs/model/default.yaml`` updated by a method's model config and the estimator's settings."""
-    return {**MODEL_DEFAULTS, "pretrain_epochs": int(pretrain_epochs), "epochs": int(epochs),
-            "pretrain_optimizer": dict(pretrain_optimizer or ADAM_1E3),
-            "optimizer": dict(optimizer or default_optimizer), **extra}
+    return {
+        **MODEL_DEFAULTS,
+        "pretrain_epochs": int(pretrain_epochs),
+        "epochs": int(epochs),
+        "pretrain_optimizer": dict(pretrain_optimizer or ADAM_1E3),
+        "optimizer": dict(optimizer or default_optimizer),
+        **extra,
+    }

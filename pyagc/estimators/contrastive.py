@@ -43,13 +43,33 @@ class ContrastiveClustering(BaseDeepClusterer):
 
     _default_optimizer = {"name": "adam", "lr": 0.0003}
 
-    def __init__(self, n_clusters: int = 10, *, hidden_dims: tuple[int, ...] = (500, 500, 2000), n_features: int = 10,
-                 instance_dim: int = 128, hidden_dim: int | None = None, tau_i: float = 0.5, tau_c: float = 1.0,
-                 entropy_weight: float = 1.0, overclusters: int | None = None, noise_std: float = 0.1,
-                 mask_p: float = 0.2, pretrain_epochs: int = 0, epochs: int = 1000, batch_size: int = 256,
-                 pretrain_optimizer: dict | None = None, optimizer: dict | None = None, scaling: Any = "standard",
-                 random_state: Any = None, accelerator: str = "auto", devices: Any = 1, precision: Any = "32-true",
-                 verbose: bool = False, checkpoint_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        n_clusters: int = 10,
+        *,
+        hidden_dims: tuple[int, ...] = (500, 500, 2000),
+        n_features: int = 10,
+        instance_dim: int = 128,
+        hidden_dim: int | None = None,
+        tau_i: float = 0.5,
+        tau_c: float = 1.0,
+        entropy_weight: float = 1.0,
+        overclusters: int | None = None,
+        noise_std: float = 0.1,
+        mask_p: float = 0.2,
+        pretrain_epochs: int = 0,
+        epochs: int = 1000,
+        batch_size: int = 256,
+        pretrain_optimizer: dict | None = None,
+        optimizer: dict | None = None,
+        scaling: Any = "standard",
+        random_state: Any = None,
+        accelerator: str = "auto",
+        devices: Any = 1,
+        precision: Any = "32-true",
+        verbose: bool = False,
+        checkpoint_dir: str | None = None,
+    ) -> None:
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
         self.n_features = n_features
@@ -75,14 +95,30 @@ class ContrastiveClustering(BaseDeepClusterer):
         self.checkpoint_dir = checkpoint_dir
 
     def _component_configs(self, n_samples: int, batches_per_epoch: int, seed: int) -> dict[str, Any]:
-        augmentation = {"_target_": "pyagc.augmentations.TabularAugmentation", "noise_std": float(self.noise_std),
-                        "mask_p": float(self.mask_p)}
+        augmentation = {
+            "_target_": "pyagc.augmentations.TabularAugmentation",
+            "noise_std": float(self.noise_std),
+            "mask_p": float(self.mask_p),
+        }
         return {
             "encoder": mlp_encoder_config(self.hidden_dims, self.n_features),
-            "head": {"_target_": "pyagc.clusters.ContrastiveClusterHead", "n_clusters": int(self.n_clusters),
-                     "n_features": int(self.n_features), "instance_dim": int(self.instance_dim), "hidden_dim": self.hidden_dim,
-                     "tau_i": float(self.tau_i), "tau_c": float(self.tau_c),
-                     "entropy_weight": float(self.entropy_weight), "overclusters": self.overclusters},
-            "model": model_config(self.pretrain_epochs, self.epochs, self.pretrain_optimizer, self.optimizer,
-                                  self._default_optimizer, augmentation=augmentation),
+            "head": {
+                "_target_": "pyagc.clusters.ContrastiveClusterHead",
+                "n_clusters": int(self.n_clusters),
+                "n_features": int(self.n_features),
+                "instance_dim": int(self.instance_dim),
+                "hidden_dim": self.hidden_dim,
+                "tau_i": float(self.tau_i),
+                "tau_c": float(self.tau_c),
+                "entropy_weight": float(self.entropy_weight),
+                "overclusters": self.overclusters,
+            },
+            "model": model_config(
+                self.pretrain_epochs,
+                self.epochs,
+                self.pretrain_optimizer,
+                self.optimizer,
+                self._default_optimizer,
+                augmentation=augmentation,
+            ),
         }

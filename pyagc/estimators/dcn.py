@@ -34,12 +34,29 @@ class DCN(BaseDeepClusterer):
         Soft assignments of :meth:`predict_proba`: softmax(-squared distance / temperature).
     """
 
-    def __init__(self, n_clusters: int = 10, *, hidden_dims: tuple[int, ...] = (500, 500, 2000), n_features: int = 10,
-                 lambda_: float = 1.0, initial_count: int | None = 100, n_init: int = 20, temperature: float = 1.0,
-                 pretrain_epochs: int = 50, epochs: int = 50, batch_size: int = 256,
-                 pretrain_optimizer: dict | None = None, optimizer: dict | None = None, scaling: Any = "standard",
-                 random_state: Any = None, accelerator: str = "auto", devices: Any = 1, precision: Any = "32-true",
-                 verbose: bool = False, checkpoint_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        n_clusters: int = 10,
+        *,
+        hidden_dims: tuple[int, ...] = (500, 500, 2000),
+        n_features: int = 10,
+        lambda_: float = 1.0,
+        initial_count: int | None = 100,
+        n_init: int = 20,
+        temperature: float = 1.0,
+        pretrain_epochs: int = 50,
+        epochs: int = 50,
+        batch_size: int = 256,
+        pretrain_optimizer: dict | None = None,
+        optimizer: dict | None = None,
+        scaling: Any = "standard",
+        random_state: Any = None,
+        accelerator: str = "auto",
+        devices: Any = 1,
+        precision: Any = "32-true",
+        verbose: bool = False,
+        checkpoint_dir: str | None = None,
+    ) -> None:
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
         self.n_features = n_features
@@ -63,9 +80,17 @@ class DCN(BaseDeepClusterer):
     def _component_configs(self, n_samples: int, batches_per_epoch: int, seed: int) -> dict[str, Any]:
         return {
             "encoder": mlp_encoder_config(self.hidden_dims, self.n_features),
-            "head": {"_target_": "pyagc.clusters.DCNClusterHead", "n_clusters": int(self.n_clusters),
-                     "n_features": int(self.n_features), "lambda_": float(self.lambda_), "initial_count": self.initial_count,
-                     "n_init": int(self.n_init), "temperature": float(self.temperature), "seed": int(seed)},
-            "model": model_config(self.pretrain_epochs, self.epochs, self.pretrain_optimizer, self.optimizer,
-                                  self._default_optimizer),
+            "head": {
+                "_target_": "pyagc.clusters.DCNClusterHead",
+                "n_clusters": int(self.n_clusters),
+                "n_features": int(self.n_features),
+                "lambda_": float(self.lambda_),
+                "initial_count": self.initial_count,
+                "n_init": int(self.n_init),
+                "temperature": float(self.temperature),
+                "seed": int(seed),
+            },
+            "model": model_config(
+                self.pretrain_epochs, self.epochs, self.pretrain_optimizer, self.optimizer, self._default_optimizer
+            ),
         }

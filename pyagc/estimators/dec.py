@@ -38,7 +38,7 @@ class DEC(BaseDeepClusterer):
     n_init : int, default 20
         k-means restarts for the centres' initialisation.
 
-    Examples
+    Examples:
     --------
     >>> from pyagc.estimators import DEC
     >>> labels = DEC(n_clusters=10, random_state=0).fit_predict(X)          # doctest: +SKIP
@@ -46,12 +46,29 @@ class DEC(BaseDeepClusterer):
 
     _default_optimizer = {"name": "sgd", "lr": 0.01, "momentum": 0.9}
 
-    def __init__(self, n_clusters: int = 10, *, hidden_dims: tuple[int, ...] = (500, 500, 2000), n_features: int = 10,
-                 alpha: float = 1.0, update_interval: int | None = 140, tol: float = 0.001, n_init: int = 20,
-                 pretrain_epochs: int = 200, epochs: int = 200, batch_size: int = 256,
-                 pretrain_optimizer: dict | None = None, optimizer: dict | None = None, scaling: Any = "standard",
-                 random_state: Any = None, accelerator: str = "auto", devices: Any = 1, precision: Any = "32-true",
-                 verbose: bool = False, checkpoint_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        n_clusters: int = 10,
+        *,
+        hidden_dims: tuple[int, ...] = (500, 500, 2000),
+        n_features: int = 10,
+        alpha: float = 1.0,
+        update_interval: int | None = 140,
+        tol: float = 0.001,
+        n_init: int = 20,
+        pretrain_epochs: int = 200,
+        epochs: int = 200,
+        batch_size: int = 256,
+        pretrain_optimizer: dict | None = None,
+        optimizer: dict | None = None,
+        scaling: Any = "standard",
+        random_state: Any = None,
+        accelerator: str = "auto",
+        devices: Any = 1,
+        precision: Any = "32-true",
+        verbose: bool = False,
+        checkpoint_dir: str | None = None,
+    ) -> None:
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
         self.n_features = n_features
@@ -75,14 +92,25 @@ class DEC(BaseDeepClusterer):
     _head_target = "pyagc.clusters.DECClusterHead"
 
     def _head_config(self) -> dict[str, Any]:
-        return {"alpha": float(self.alpha), "update_interval": self.update_interval, "tol": float(self.tol),
-                "n_init": int(self.n_init), "augmentation_invariance": False}
+        return {
+            "alpha": float(self.alpha),
+            "update_interval": self.update_interval,
+            "tol": float(self.tol),
+            "n_init": int(self.n_init),
+            "augmentation_invariance": False,
+        }
 
     def _component_configs(self, n_samples: int, batches_per_epoch: int, seed: int) -> dict[str, Any]:
         return {
             "encoder": mlp_encoder_config(self.hidden_dims, self.n_features),
-            "head": {"_target_": self._head_target, "n_clusters": int(self.n_clusters), "n_features": int(self.n_features),
-                     **self._head_config(), "seed": int(seed)},
-            "model": model_config(self.pretrain_epochs, self.epochs, self.pretrain_optimizer, self.optimizer,
-                                  self._default_optimizer),
+            "head": {
+                "_target_": self._head_target,
+                "n_clusters": int(self.n_clusters),
+                "n_features": int(self.n_features),
+                **self._head_config(),
+                "seed": int(seed),
+            },
+            "model": model_config(
+                self.pretrain_epochs, self.epochs, self.pretrain_optimizer, self.optimizer, self._default_optimizer
+            ),
         }

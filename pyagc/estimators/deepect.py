@@ -47,15 +47,35 @@ class DeepECT(BaseDeepClusterer):
     _soft_assignments = False
     _default_optimizer = {"name": "adam", "lr": 0.0001}
 
-    def __init__(self, n_clusters: int = 10, *, hidden_dims: tuple[int, ...] = (500, 500, 2000), n_features: int = 10,
-                 max_leaves: int = 20, split_interval: int | None = None, prune_threshold: float = 0.1,
-                 clustering_weight: float = 1.0, reconstruction_weight: float = 1.0,
-                 reconstruction_reduction: str = "sum", center_update: str = "adam", center_lr: float = 0.0001,
-                 projection_moves_centers: bool = True, n_init: int = 20, pretrain_epochs: int = 50, epochs: int = 50,
-                 batch_size: int = 256,
-                 pretrain_optimizer: dict | None = None, optimizer: dict | None = None, scaling: Any = "standard",
-                 random_state: Any = None, accelerator: str = "auto", devices: Any = 1, precision: Any = "32-true",
-                 verbose: bool = False, checkpoint_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        n_clusters: int = 10,
+        *,
+        hidden_dims: tuple[int, ...] = (500, 500, 2000),
+        n_features: int = 10,
+        max_leaves: int = 20,
+        split_interval: int | None = None,
+        prune_threshold: float = 0.1,
+        clustering_weight: float = 1.0,
+        reconstruction_weight: float = 1.0,
+        reconstruction_reduction: str = "sum",
+        center_update: str = "adam",
+        center_lr: float = 0.0001,
+        projection_moves_centers: bool = True,
+        n_init: int = 20,
+        pretrain_epochs: int = 50,
+        epochs: int = 50,
+        batch_size: int = 256,
+        pretrain_optimizer: dict | None = None,
+        optimizer: dict | None = None,
+        scaling: Any = "standard",
+        random_state: Any = None,
+        accelerator: str = "auto",
+        devices: Any = 1,
+        precision: Any = "32-true",
+        verbose: bool = False,
+        checkpoint_dir: str | None = None,
+    ) -> None:
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
         self.n_features = n_features
@@ -92,15 +112,23 @@ class DeepECT(BaseDeepClusterer):
         interval = 2 * batches_per_epoch if self.split_interval is None else int(self.split_interval)
         return {
             "encoder": mlp_encoder_config(self.hidden_dims, self.n_features),
-            "head": {"_target_": "pyagc.clusters.DeepECTClusterHead", "n_clusters": int(self.n_clusters),
-                     "n_features": int(self.n_features), "max_leaves": int(self.max_leaves), "split_interval": interval,
-                     "prune_threshold": float(self.prune_threshold),
-                     "clustering_weight": float(self.clustering_weight),
-                     "reconstruction_weight": float(self.reconstruction_weight),
-                     "reconstruction_reduction": self.reconstruction_reduction, "center_update": self.center_update,
-                     "center_lr": float(self.center_lr),
-                     "projection_moves_centers": bool(self.projection_moves_centers), "n_init": int(self.n_init),
-                     "seed": int(seed)},
-            "model": model_config(self.pretrain_epochs, self.epochs, self.pretrain_optimizer, self.optimizer,
-                                  self._default_optimizer),
+            "head": {
+                "_target_": "pyagc.clusters.DeepECTClusterHead",
+                "n_clusters": int(self.n_clusters),
+                "n_features": int(self.n_features),
+                "max_leaves": int(self.max_leaves),
+                "split_interval": interval,
+                "prune_threshold": float(self.prune_threshold),
+                "clustering_weight": float(self.clustering_weight),
+                "reconstruction_weight": float(self.reconstruction_weight),
+                "reconstruction_reduction": self.reconstruction_reduction,
+                "center_update": self.center_update,
+                "center_lr": float(self.center_lr),
+                "projection_moves_centers": bool(self.projection_moves_centers),
+                "n_init": int(self.n_init),
+                "seed": int(seed),
+            },
+            "model": model_config(
+                self.pretrain_epochs, self.epochs, self.pretrain_optimizer, self.optimizer, self._default_optimizer
+            ),
         }

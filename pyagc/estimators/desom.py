@@ -45,15 +45,38 @@ class DESOM(BaseDeepClusterer):
     hits_interval : int or None, default 100
     """
 
-    def __init__(self, n_clusters: int = 10, *, hidden_dims: tuple[int, ...] = (500, 500, 2000), n_features: int = 10,
-                 map_size: tuple[int, int] = (10, 10), topology: str = "rectangular", gamma: float = 0.001,
-                 T_max: float = 1.0, T_min: float = 0.1, decay_steps: int | None = None,
-                 decay_schedule: str = "exponential", neighborhood_function: str = "gaussian", init: str = "fit",
-                 init_epochs: int = 10, map_clustering: str = "kmeans", soft_temperature: float | None = None,
-                 hits_interval: int | None = 100, pretrain_epochs: int = 50, epochs: int = 50, batch_size: int = 256,
-                 pretrain_optimizer: dict | None = None, optimizer: dict | None = None, scaling: Any = "standard",
-                 random_state: Any = None, accelerator: str = "auto", devices: Any = 1, precision: Any = "32-true",
-                 verbose: bool = False, checkpoint_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        n_clusters: int = 10,
+        *,
+        hidden_dims: tuple[int, ...] = (500, 500, 2000),
+        n_features: int = 10,
+        map_size: tuple[int, int] = (10, 10),
+        topology: str = "rectangular",
+        gamma: float = 0.001,
+        T_max: float = 1.0,
+        T_min: float = 0.1,
+        decay_steps: int | None = None,
+        decay_schedule: str = "exponential",
+        neighborhood_function: str = "gaussian",
+        init: str = "fit",
+        init_epochs: int = 10,
+        map_clustering: str = "kmeans",
+        soft_temperature: float | None = None,
+        hits_interval: int | None = 100,
+        pretrain_epochs: int = 50,
+        epochs: int = 50,
+        batch_size: int = 256,
+        pretrain_optimizer: dict | None = None,
+        optimizer: dict | None = None,
+        scaling: Any = "standard",
+        random_state: Any = None,
+        accelerator: str = "auto",
+        devices: Any = 1,
+        precision: Any = "32-true",
+        verbose: bool = False,
+        checkpoint_dir: str | None = None,
+    ) -> None:
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
         self.n_features = n_features
@@ -91,14 +114,26 @@ class DESOM(BaseDeepClusterer):
             raise ValueError(f"map_size must be two integers (x, y), got {self.map_size!r}.") from None
         return {
             "encoder": mlp_encoder_config(self.hidden_dims, self.n_features),
-            "head": {"_target_": "pyagc.clusters.SOMClusterHead", "n_clusters": int(self.n_clusters),
-                     "n_features": int(self.n_features), "map_size": map_size, "topology": self.topology,
-                     "gamma": float(self.gamma), "T_max": float(self.T_max), "T_min": float(self.T_min),
-                     "decay_steps": steps, "decay_schedule": self.decay_schedule,
-                     "neighborhood_function": self.neighborhood_function, "init": self.init,
-                     "init_epochs": int(self.init_epochs), "map_clustering": self.map_clustering,
-                     "soft_temperature": self.soft_temperature, "hits_interval": self.hits_interval,
-                     "seed": int(seed)},
-            "model": model_config(self.pretrain_epochs, self.epochs, self.pretrain_optimizer, self.optimizer,
-                                  self._default_optimizer),
+            "head": {
+                "_target_": "pyagc.clusters.SOMClusterHead",
+                "n_clusters": int(self.n_clusters),
+                "n_features": int(self.n_features),
+                "map_size": map_size,
+                "topology": self.topology,
+                "gamma": float(self.gamma),
+                "T_max": float(self.T_max),
+                "T_min": float(self.T_min),
+                "decay_steps": steps,
+                "decay_schedule": self.decay_schedule,
+                "neighborhood_function": self.neighborhood_function,
+                "init": self.init,
+                "init_epochs": int(self.init_epochs),
+                "map_clustering": self.map_clustering,
+                "soft_temperature": self.soft_temperature,
+                "hits_interval": self.hits_interval,
+                "seed": int(seed),
+            },
+            "model": model_config(
+                self.pretrain_epochs, self.epochs, self.pretrain_optimizer, self.optimizer, self._default_optimizer
+            ),
         }

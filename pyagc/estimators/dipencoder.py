@@ -39,14 +39,32 @@ class DipEncoder(BaseDeepClusterer):
 
     _default_optimizer = {"name": "adam", "lr": 0.0001}
 
-    def __init__(self, n_clusters: int = 10, *, hidden_dims: tuple[int, ...] = (500, 500, 2000), n_features: int = 10,
-                 clustering_weight: float = 1.0, reconstruction_weight: float | None = None,
-                 update_interval: int | None = None, max_cluster_size_diff_factor: float = 3.0,
-                 min_cluster_points: int = 10, dip_weighting: bool = False, n_init: int = 10,
-                 pretrain_epochs: int = 50, epochs: int = 50, batch_size: int = 256,
-                 pretrain_optimizer: dict | None = None, optimizer: dict | None = None, scaling: Any = "standard",
-                 random_state: Any = None, accelerator: str = "auto", devices: Any = 1, precision: Any = "32-true",
-                 verbose: bool = False, checkpoint_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        n_clusters: int = 10,
+        *,
+        hidden_dims: tuple[int, ...] = (500, 500, 2000),
+        n_features: int = 10,
+        clustering_weight: float = 1.0,
+        reconstruction_weight: float | None = None,
+        update_interval: int | None = None,
+        max_cluster_size_diff_factor: float = 3.0,
+        min_cluster_points: int = 10,
+        dip_weighting: bool = False,
+        n_init: int = 10,
+        pretrain_epochs: int = 50,
+        epochs: int = 50,
+        batch_size: int = 256,
+        pretrain_optimizer: dict | None = None,
+        optimizer: dict | None = None,
+        scaling: Any = "standard",
+        random_state: Any = None,
+        accelerator: str = "auto",
+        devices: Any = 1,
+        precision: Any = "32-true",
+        verbose: bool = False,
+        checkpoint_dir: str | None = None,
+    ) -> None:
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
         self.n_features = n_features
@@ -74,12 +92,20 @@ class DipEncoder(BaseDeepClusterer):
         interval = batches_per_epoch if self.update_interval is None else int(self.update_interval)
         return {
             "encoder": mlp_encoder_config(self.hidden_dims, self.n_features),
-            "head": {"_target_": "pyagc.clusters.DipEncoderClusterHead", "n_clusters": int(self.n_clusters),
-                     "n_features": int(self.n_features), "clustering_weight": float(self.clustering_weight),
-                     "reconstruction_weight": self.reconstruction_weight, "update_interval": interval,
-                     "max_cluster_size_diff_factor": float(self.max_cluster_size_diff_factor),
-                     "min_cluster_points": int(self.min_cluster_points), "dip_weighting": bool(self.dip_weighting),
-                     "n_init": int(self.n_init), "seed": int(seed)},
-            "model": model_config(self.pretrain_epochs, self.epochs, self.pretrain_optimizer, self.optimizer,
-                                  self._default_optimizer),
+            "head": {
+                "_target_": "pyagc.clusters.DipEncoderClusterHead",
+                "n_clusters": int(self.n_clusters),
+                "n_features": int(self.n_features),
+                "clustering_weight": float(self.clustering_weight),
+                "reconstruction_weight": self.reconstruction_weight,
+                "update_interval": interval,
+                "max_cluster_size_diff_factor": float(self.max_cluster_size_diff_factor),
+                "min_cluster_points": int(self.min_cluster_points),
+                "dip_weighting": bool(self.dip_weighting),
+                "n_init": int(self.n_init),
+                "seed": int(seed),
+            },
+            "model": model_config(
+                self.pretrain_epochs, self.epochs, self.pretrain_optimizer, self.optimizer, self._default_optimizer
+            ),
         }

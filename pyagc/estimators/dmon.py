@@ -42,11 +42,24 @@ class DMoN(BaseDeepClusterer):
 
     _takes_graph = True
 
-    def __init__(self, n_clusters: int = 16, *, n_features: int = 64, num_layers: int = 1,
-                 collapse_regularization: float = 1.0, dropout: float = 0.5, epochs: int = 1000,
-                 optimizer: dict | None = None, scaling: Any = "none", random_state: Any = None,
-                 accelerator: str = "auto", devices: Any = 1, precision: Any = "32-true", verbose: bool = False,
-                 checkpoint_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        n_clusters: int = 16,
+        *,
+        n_features: int = 64,
+        num_layers: int = 1,
+        collapse_regularization: float = 1.0,
+        dropout: float = 0.5,
+        epochs: int = 1000,
+        optimizer: dict | None = None,
+        scaling: Any = "none",
+        random_state: Any = None,
+        accelerator: str = "auto",
+        devices: Any = 1,
+        precision: Any = "32-true",
+        verbose: bool = False,
+        checkpoint_dir: str | None = None,
+    ) -> None:
         self.n_clusters = n_clusters
         self.n_features = n_features
         self.num_layers = num_layers
@@ -65,12 +78,25 @@ class DMoN(BaseDeepClusterer):
     def _component_configs(self, n_samples: int, batches_per_epoch: int, seed: int) -> dict[str, Any]:
         size = int(self.n_features)
         return {
-            "encoder": {"_target_": "pyagc.encoders.GCN", "in_channels": None, "hidden_channels": size,
-                        "out_channels": size, "num_layers": int(self.num_layers), "dropout": 0.0,
-                        "activation": "selu", "act_last": True, "conv": "gcn", "cached": True},
-            "head": {"_target_": "pyagc.clusters.DMoNClusterHead", "n_clusters": int(self.n_clusters),
-                     "n_features": int(self.n_features), "collapse_regularization": float(self.collapse_regularization),
-                     "dropout": float(self.dropout)},
+            "encoder": {
+                "_target_": "pyagc.encoders.GCN",
+                "in_channels": None,
+                "hidden_channels": size,
+                "out_channels": size,
+                "num_layers": int(self.num_layers),
+                "dropout": 0.0,
+                "activation": "selu",
+                "act_last": True,
+                "conv": "gcn",
+                "cached": True,
+            },
+            "head": {
+                "_target_": "pyagc.clusters.DMoNClusterHead",
+                "n_clusters": int(self.n_clusters),
+                "n_features": int(self.n_features),
+                "collapse_regularization": float(self.collapse_regularization),
+                "dropout": float(self.dropout),
+            },
             "model": model_config(0, self.epochs, None, self.optimizer, ADAM_1E3),
         }
 

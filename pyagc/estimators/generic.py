@@ -55,20 +55,38 @@ class DeepClustering(BaseDeepClusterer):
     final_reclustering : bool, default False
         Re-run the head's initialisation on the final embeddings after joint training.
 
-    Examples
+    Examples:
     --------
     >>> from pyagc.estimators import DeepClustering
     >>> est = DeepClustering(head=MyHead, n_clusters=3, random_state=0).fit(X)        # doctest: +SKIP
     >>> est.predict(X_new)                                                             # doctest: +SKIP
     """
 
-    def __init__(self, encoder: Any = None, head: Any = None, *, n_clusters: int | None = None,
-                 head_params: dict | None = None, hidden_dims: tuple[int, ...] = (500, 500, 2000),
-                 n_features: int = 10, pretrain_epochs: int | None = None, epochs: int = 50, batch_size: int = 256,
-                 pretrain_optimizer: dict | None = None, optimizer: dict | None = None,
-                 reconstruction_weight: float = 0.0, augmentation: Any = None, final_reclustering: bool = False,
-                 scaling: Any = "standard", random_state: Any = None, accelerator: str = "auto", devices: Any = 1,
-                 precision: Any = "32-true", verbose: bool = False, checkpoint_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        encoder: Any = None,
+        head: Any = None,
+        *,
+        n_clusters: int | None = None,
+        head_params: dict | None = None,
+        hidden_dims: tuple[int, ...] = (500, 500, 2000),
+        n_features: int = 10,
+        pretrain_epochs: int | None = None,
+        epochs: int = 50,
+        batch_size: int = 256,
+        pretrain_optimizer: dict | None = None,
+        optimizer: dict | None = None,
+        reconstruction_weight: float = 0.0,
+        augmentation: Any = None,
+        final_reclustering: bool = False,
+        scaling: Any = "standard",
+        random_state: Any = None,
+        accelerator: str = "auto",
+        devices: Any = 1,
+        precision: Any = "32-true",
+        verbose: bool = False,
+        checkpoint_dir: str | None = None,
+    ) -> None:
         self.encoder = encoder
         self.head = head
         self.n_clusters = n_clusters
@@ -105,25 +123,41 @@ class DeepClustering(BaseDeepClusterer):
         from pyagc.clusters import BaseClusterHead
 
         head = self.head
-        if not (head is None or isinstance(head, BaseClusterHead)
-                or (isinstance(head, type) and issubclass(head, BaseClusterHead))):
-            raise TypeError(f"head must be a pyagc.clusters.BaseClusterHead (an instance or a subclass) or None, got "
-                            f"{type(head).__name__}.")
-        if isinstance(head, BaseClusterHead) and self.n_clusters is not None and head.n_clusters is not None \
-                and int(head.n_clusters) != self.n_clusters:
-            raise ValueError(f"n_clusters={self.n_clusters} but the head was built for {head.n_clusters} clusters: "
-                             "leave n_clusters=None, or give the head as a class (head=MyHead) so that it is built "
-                             "for n_clusters.")
+        if not (
+            head is None
+            or isinstance(head, BaseClusterHead)
+            or (isinstance(head, type) and issubclass(head, BaseClusterHead))
+        ):
+            raise TypeError(
+                f"head must be a pyagc.clusters.BaseClusterHead (an instance or a subclass) or None, got "
+                f"{type(head).__name__}."
+            )
+        if (
+            isinstance(head, BaseClusterHead)
+            and self.n_clusters is not None
+            and head.n_clusters is not None
+            and int(head.n_clusters) != self.n_clusters
+        ):
+            raise ValueError(
+                f"n_clusters={self.n_clusters} but the head was built for {head.n_clusters} clusters: "
+                "leave n_clusters=None, or give the head as a class (head=MyHead) so that it is built "
+                "for n_clusters."
+            )
         if self.head_params is not None and not isinstance(self.head_params, dict):
-            raise TypeError(f"head_params must be a dict of arguments for the head class, got "
-                            f"{type(self.head_params).__name__}.")
+            raise TypeError(
+                f"head_params must be a dict of arguments for the head class, got {type(self.head_params).__name__}."
+            )
         if self.head_params and not isinstance(head, type):
-            raise ValueError("head_params are arguments for a head given as a class (head=MyHead); pass a head class, "
-                             "or set its arguments on the instance.")
+            raise ValueError(
+                "head_params are arguments for a head given as a class (head=MyHead); pass a head class, "
+                "or set its arguments on the instance."
+            )
         enc = self.encoder
         if not (enc is None or isinstance(enc, nn.Module) or callable(enc)):
-            raise TypeError(f"encoder must be a torch.nn.Module, a callable building one from the number of input "
-                            f"features, or None, got {type(enc).__name__}.")
+            raise TypeError(
+                f"encoder must be a torch.nn.Module, a callable building one from the number of input "
+                f"features, or None, got {type(enc).__name__}."
+            )
         if enc is None:
             _check_hidden_dims(self.hidden_dims)
         super()._check_params(n_samples)
@@ -134,8 +168,11 @@ class DeepClustering(BaseDeepClusterer):
 
         enc = self.encoder
         if enc is None:
-            return MLPAutoencoder(n_in, hidden_dims=_check_hidden_dims(self.hidden_dims),
-                                  latent_dim=_check_int(self.n_features, "n_features", 1))
+            return MLPAutoencoder(
+                n_in,
+                hidden_dims=_check_hidden_dims(self.hidden_dims),
+                latent_dim=_check_int(self.n_features, "n_features", 1),
+            )
         if isinstance(enc, nn.Module):
             return copy.deepcopy(enc)
         built = enc(n_in)
@@ -163,8 +200,10 @@ class DeepClustering(BaseDeepClusterer):
         finally:
             encoder.train(was_training)
         if not isinstance(z, torch.Tensor) or z.dim() != 2:
-            raise ValueError(f"{type(encoder).__name__} must return embeddings of shape (N, F), got "
-                             f"{getattr(z, 'shape', type(z).__name__)}.")
+            raise ValueError(
+                f"{type(encoder).__name__} must return embeddings of shape (N, F), got "
+                f"{getattr(z, 'shape', type(z).__name__)}."
+            )
         return int(z.shape[1])
 
     def _make_head(self, encoder: nn.Module, datamodule: Any, seed: int) -> Any:
@@ -197,10 +236,16 @@ class DeepClustering(BaseDeepClusterer):
         autoencoder = bool(getattr(encoder, "is_autoencoder", False)) and hasattr(encoder, "decode")
         pretrain = (50 if autoencoder else 0) if self.pretrain_epochs is None else int(self.pretrain_epochs)
         return ClusteringModule(
-            encoder, head, pretrain_epochs=pretrain, epochs=int(self.epochs),
-            pretrain_optimizer=dict(self.pretrain_optimizer or ADAM_1E3), optimizer=dict(self.optimizer or ADAM_1E3),
+            encoder,
+            head,
+            pretrain_epochs=pretrain,
+            epochs=int(self.epochs),
+            pretrain_optimizer=dict(self.pretrain_optimizer or ADAM_1E3),
+            optimizer=dict(self.optimizer or ADAM_1E3),
             reconstruction_weight=float(self.reconstruction_weight),
-            augmentation=copy.deepcopy(self.augmentation), final_reclustering=bool(self.final_reclustering))
+            augmentation=copy.deepcopy(self.augmentation),
+            final_reclustering=bool(self.final_reclustering),
+        )
 
     def _cluster_centers(self, head: Any) -> np.ndarray | None:
         from pyagc.clusters import ACeDeCClusterHead, DeepECTClusterHead
@@ -212,7 +257,8 @@ class DeepClustering(BaseDeepClusterer):
     # ------------------------------------------------------------------ public API (graphs too)
     def fit(self, X: Any, y: Any = None, edge_index: Any = None) -> DeepClustering:
         """Train on the rows of ``X`` (``y`` is ignored); on a graph with ``edge_index`` (or ``X`` a torch-geometric
-        ``Data``) for graph encoders and heads."""
+        ``Data``) for graph encoders and heads.
+        """
         return self._fit(X, edge_index)
 
     def fit_predict(self, X: Any, y: Any = None, edge_index: Any = None) -> np.ndarray:

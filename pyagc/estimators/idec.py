@@ -31,12 +31,30 @@ class IDEC(BaseDeepClusterer):
         As :class:`~pyagc.estimators.DEC` (1.0, 140 steps, 0.001, 20).
     """
 
-    def __init__(self, n_clusters: int = 10, *, hidden_dims: tuple[int, ...] = (500, 500, 2000), n_features: int = 10,
-                 gamma: float = 0.1, alpha: float = 1.0, update_interval: int | None = 140, tol: float = 0.001,
-                 n_init: int = 20, pretrain_epochs: int = 50, epochs: int = 50, batch_size: int = 256,
-                 pretrain_optimizer: dict | None = None, optimizer: dict | None = None, scaling: Any = "standard",
-                 random_state: Any = None, accelerator: str = "auto", devices: Any = 1, precision: Any = "32-true",
-                 verbose: bool = False, checkpoint_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        n_clusters: int = 10,
+        *,
+        hidden_dims: tuple[int, ...] = (500, 500, 2000),
+        n_features: int = 10,
+        gamma: float = 0.1,
+        alpha: float = 1.0,
+        update_interval: int | None = 140,
+        tol: float = 0.001,
+        n_init: int = 20,
+        pretrain_epochs: int = 50,
+        epochs: int = 50,
+        batch_size: int = 256,
+        pretrain_optimizer: dict | None = None,
+        optimizer: dict | None = None,
+        scaling: Any = "standard",
+        random_state: Any = None,
+        accelerator: str = "auto",
+        devices: Any = 1,
+        precision: Any = "32-true",
+        verbose: bool = False,
+        checkpoint_dir: str | None = None,
+    ) -> None:
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
         self.n_features = n_features
@@ -61,10 +79,19 @@ class IDEC(BaseDeepClusterer):
     def _component_configs(self, n_samples: int, batches_per_epoch: int, seed: int) -> dict[str, Any]:
         return {
             "encoder": mlp_encoder_config(self.hidden_dims, self.n_features),
-            "head": {"_target_": "pyagc.clusters.IDECClusterHead", "n_clusters": int(self.n_clusters),
-                     "n_features": int(self.n_features), "gamma": float(self.gamma), "alpha": float(self.alpha),
-                     "update_interval": self.update_interval, "tol": float(self.tol), "n_init": int(self.n_init),
-                     "augmentation_invariance": False, "seed": int(seed)},
-            "model": model_config(self.pretrain_epochs, self.epochs, self.pretrain_optimizer, self.optimizer,
-                                  self._default_optimizer),
+            "head": {
+                "_target_": "pyagc.clusters.IDECClusterHead",
+                "n_clusters": int(self.n_clusters),
+                "n_features": int(self.n_features),
+                "gamma": float(self.gamma),
+                "alpha": float(self.alpha),
+                "update_interval": self.update_interval,
+                "tol": float(self.tol),
+                "n_init": int(self.n_init),
+                "augmentation_invariance": False,
+                "seed": int(seed),
+            },
+            "model": model_config(
+                self.pretrain_epochs, self.epochs, self.pretrain_optimizer, self.optimizer, self._default_optimizer
+            ),
         }

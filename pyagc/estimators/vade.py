@@ -42,13 +42,30 @@ class VaDE(BaseDeepClusterer):
 
     _default_optimizer = {"name": "adam", "lr": 0.002}
 
-    def __init__(self, n_clusters: int = 10, *, hidden_dims: tuple[int, ...] = (500, 500, 2000), n_features: int = 10,
-                 reconstruction: str = "bce", reconstruction_weight: float = 1.0, init: str = "gmm_full",
-                 n_init: int = 10, mixture_weights: str = "learned", pretrain_epochs: int = 50, epochs: int = 50,
-                 batch_size: int = 256,
-                 pretrain_optimizer: dict | None = None, optimizer: dict | None = None, scaling: Any = "minmax",
-                 random_state: Any = None, accelerator: str = "auto", devices: Any = 1, precision: Any = "32-true",
-                 verbose: bool = False, checkpoint_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        n_clusters: int = 10,
+        *,
+        hidden_dims: tuple[int, ...] = (500, 500, 2000),
+        n_features: int = 10,
+        reconstruction: str = "bce",
+        reconstruction_weight: float = 1.0,
+        init: str = "gmm_full",
+        n_init: int = 10,
+        mixture_weights: str = "learned",
+        pretrain_epochs: int = 50,
+        epochs: int = 50,
+        batch_size: int = 256,
+        pretrain_optimizer: dict | None = None,
+        optimizer: dict | None = None,
+        scaling: Any = "minmax",
+        random_state: Any = None,
+        accelerator: str = "auto",
+        devices: Any = 1,
+        precision: Any = "32-true",
+        verbose: bool = False,
+        checkpoint_dir: str | None = None,
+    ) -> None:
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
         self.n_features = n_features
@@ -75,16 +92,29 @@ class VaDE(BaseDeepClusterer):
             raise ValueError(
                 f"VaDE's reconstruction='bce' (a Bernoulli decoder) needs training values in [0, 1], but after "
                 f"scaling={self.scaling!r} they lie in [{float(x.min()):.3g}, {float(x.max()):.3g}]: use "
-                "scaling='minmax' (the default) or reconstruction='mse'.")
+                "scaling='minmax' (the default) or reconstruction='mse'."
+            )
 
     def _component_configs(self, n_samples: int, batches_per_epoch: int, seed: int) -> dict[str, Any]:
         return {
-            "encoder": mlp_encoder_config(self.hidden_dims, self.n_features, variational=True,
-                                          output_activation="sigmoid" if self.reconstruction == "bce" else None),
-            "head": {"_target_": "pyagc.clusters.VaDEClusterHead", "n_clusters": int(self.n_clusters),
-                     "n_features": int(self.n_features), "reconstruction": self.reconstruction,
-                     "reconstruction_weight": float(self.reconstruction_weight), "init": self.init,
-                     "n_init": int(self.n_init), "mixture_weights": self.mixture_weights, "seed": int(seed)},
-            "model": model_config(self.pretrain_epochs, self.epochs, self.pretrain_optimizer, self.optimizer,
-                                  self._default_optimizer),
+            "encoder": mlp_encoder_config(
+                self.hidden_dims,
+                self.n_features,
+                variational=True,
+                output_activation="sigmoid" if self.reconstruction == "bce" else None,
+            ),
+            "head": {
+                "_target_": "pyagc.clusters.VaDEClusterHead",
+                "n_clusters": int(self.n_clusters),
+                "n_features": int(self.n_features),
+                "reconstruction": self.reconstruction,
+                "reconstruction_weight": float(self.reconstruction_weight),
+                "init": self.init,
+                "n_init": int(self.n_init),
+                "mixture_weights": self.mixture_weights,
+                "seed": int(seed),
+            },
+            "model": model_config(
+                self.pretrain_epochs, self.epochs, self.pretrain_optimizer, self.optimizer, self._default_optimizer
+            ),
         }

@@ -41,7 +41,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import torch
 from torch import Tensor
 
 __all__ = [
@@ -74,7 +73,8 @@ class DipResult:
 
 def _hull_predecessors(x: list[float]) -> tuple[list[int], list[int]]:
     """``mn[j]``: predecessor of ``j`` on the GCM of points ``0..j``; ``mj[k]``: successor of ``k`` on the
-    LCM of points ``k..n-1`` (points ``(x_i, i)``; collinear points are skipped)."""
+    LCM of points ``k..n-1`` (points ``(x_i, i)``; collinear points are skipped).
+    """
     n = len(x)
     mn = [0] * n
     for j in range(1, n):
@@ -102,7 +102,8 @@ def _hull_predecessors(x: list[float]) -> tuple[list[int], list[int]]:
 
 def _max_deviation(x: list[float], hull: list[int], start: int, stop: int, convex: bool) -> tuple[float, int, int, int]:
     """Largest deviation (in units of 1/(2n), at least 1) between F_n and the hull segments
-    ``hull[start..stop]``; returns ``(t, i1, i2, i3)`` (ranks ``-1`` when nothing exceeds 1)."""
+    ``hull[start..stop]``; returns ``(t, i1, i2, i3)`` (ranks ``-1`` when nothing exceeds 1).
+    """
     # as AS 217: 0 without segments (collinear data), else at least 1
     best, b1, b2, b3 = (1.0 if stop > start else 0.0), -1, -1, -1
     for j in range(start, stop):

@@ -55,6 +55,8 @@ _CHUNK_ELEMENTS = 2**24
 
 @dataclass
 class KMeansResult:
+    """The best run of :func:`kmeans`."""
+
     centers: Tensor  # (K, F)
     labels: Tensor  # (N,) int64
     inertia: float
@@ -70,17 +72,24 @@ def pairwise_sq_dists(x: Tensor, c: Tensor) -> Tensor:
 
 
 def default_local_trials(k: int) -> int:
-    """pyagc's k-means++ candidates per centre, ``2 * (2 + int(ln K))`` (twice scikit-learn's count)."""
+    """Pyagc's k-means++ candidates per centre, ``2 * (2 + int(ln K))`` (twice scikit-learn's count)."""
     return 2 * (2 + int(math.log(k)))
 
 
-def _kmeans_plusplus(x: Tensor, k: int, generator: torch.Generator, x_sq: Tensor | None = None,
-                     n_local_trials: int | None = None, weights: Tensor | None = None) -> Tensor:
-    """Greedy k-means++ centres ``(k, F)`` of ``x`` (``x_sq``: the squared row norms): each step draws
+def _kmeans_plusplus(
+    x: Tensor,
+    k: int,
+    generator: torch.Generator,
+    x_sq: Tensor | None = None,
+    n_local_trials: int | None = None,
+    weights: Tensor | None = None,
+) -> Tensor:
+    r"""Greedy k-means++ centres ``(k, F)`` of ``x`` (``x_sq``: the squared row norms): each step draws
     ``n_local_trials`` candidates (from the CPU ``generator``) and keeps the one that lowers the potential most,
     all candidates scored by one ``(N, T)`` product; no host synchronisation on a GPU. With ``weights``, row
     :math:`i` counts :math:`w_i` times: drawn with probability :math:`\propto w_i D(x_i)^2`, potential
-    :math:`\sum_i w_i D(x_i)^2`."""
+    :math:`\sum_i w_i D(x_i)^2`.
+    """
     n, dev = x.shape[0], x.device
     if x_sq is None:
         x_sq = (x * x).sum(1)
@@ -111,10 +120,12 @@ def _kmeans_plusplus(x: Tensor, k: int, generator: torch.Generator, x_sq: Tensor
     return x.index_select(0, chosen)
 
 
-def _assign(x: Tensor, centers: Tensor, x_sq: Tensor | None = None,
-            offset: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def _assign(
+    x: Tensor, centers: Tensor, x_sq: Tensor | None = None, offset: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """Nearest centre of every row of ``x`` and the squared distance to it, by row chunks (``offset``: a point
-    subtracted from rows and centres first, for accurate expanded distances on uncentred data)."""
+    subtracted from rows and centres first, for accurate expanded distances on uncentred data).
+    """
     n, k = x.shape[0], centers.shape[0]
     if offset is not None:
         centers = centers - offset
@@ -131,16 +142,18 @@ def _assign(x: Tensor, centers: Tensor, x_sq: Tensor | None = None,
     return labels, min_d.clamp_min_(0.0)
 
 
-def _lloyd_torch(x: Tensor, centers: Tensor, max_iter: int, tol: float,
-                 x_sq: Tensor, weights: Tensor | None = None) -> tuple[Tensor, Tensor, float, int]:
+def _lloyd_torch(
+    x: Tensor, centers: Tensor, max_iter: int, tol: float, x_sq: Tensor, weights: Tensor | None = None
+) -> tuple[Tensor, Tensor, float, int]:
     """Lloyd's iterations in PyTorch (any device): stop when the labels no longer change or the squared centre
     shift is at most ``tol`` (then one more assignment, so that labels match the centres). ``weights``: centres
-    are weighted means, the inertia a weighted sum."""
+    are weighted means, the inertia a weighted sum.
+    """
     k = centers.shape[0]
     labels, min_d = _assign(x, centers, x_sq)
     xw = x if weights is None else x * weights.unsqueeze(1)
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (the count is returned)
         counts = torch.bincount(labels, weights=weights, minlength=k).to(x.dtype)
         sums = torch.zeros_like(centers).index_add_(0, labels, xw)
         new_centers = sums / counts.clamp_min(1).unsqueeze(1)
@@ -160,8 +173,9 @@ def _lloyd_torch(x: Tensor, centers: Tensor, max_iter: int, tol: float,
 _blas_controller: Any = None
 
 
-def _lloyd_sklearn(x: Tensor, centers: Tensor, max_iter: int, tol: float,
-                   x_sq: Tensor, weights: Tensor | None = None) -> tuple[Tensor, Tensor, float, int]:
+def _lloyd_sklearn(
+    x: Tensor, centers: Tensor, max_iter: int, tol: float, x_sq: Tensor, weights: Tensor | None = None
+) -> tuple[Tensor, Tensor, float, int]:
     """scikit-learn's Lloyd (Cython, OpenMP over ``torch.get_num_threads()`` threads) on CPU tensors."""
     global _blas_controller
     xn = x.numpy()
@@ -174,33 +188,55 @@ def _lloyd_sklearn(x: Tensor, centers: Tensor, max_iter: int, tol: float,
         return _lloyd_sklearn_public(x, centers, max_iter, tol, n_threads, weights)
     if _blas_controller is None:
         _blas_controller = ThreadpoolController()
-    wn = (np.ones(xn.shape[0], dtype=xn.dtype) if weights is None
-          else np.ascontiguousarray(weights.numpy().astype(xn.dtype, copy=False)))
+    wn = (
+        np.ones(xn.shape[0], dtype=xn.dtype)
+        if weights is None
+        else np.ascontiguousarray(weights.numpy().astype(xn.dtype, copy=False))
+    )
     with _blas_controller.limit(limits=1, user_api="blas"):  # BLAS is called from inside the OpenMP threads
-        labels, inertia, out, n_iter = _kmeans_single_lloyd(
-            xn, wn, c0, max_iter=max_iter, tol=tol, n_threads=n_threads)
+        labels, inertia, out, n_iter = _kmeans_single_lloyd(xn, wn, c0, max_iter=max_iter, tol=tol, n_threads=n_threads)
     return torch.from_numpy(out), torch.from_numpy(labels.astype(np.int64)), float(inertia), int(n_iter)
 
 
-def _lloyd_sklearn_public(x: Tensor, centers: Tensor, max_iter: int, tol: float, n_threads: int,
-                          weights: Tensor | None = None):  # pragma: no cover
+def _lloyd_sklearn_public(
+    x: Tensor, centers: Tensor, max_iter: int, tol: float, n_threads: int, weights: Tensor | None = None
+):  # pragma: no cover
     from sklearn.cluster import KMeans
     from threadpoolctl import threadpool_limits
 
     var = float(x.var(0, correction=0).mean())
     with threadpool_limits(limits=n_threads, user_api="openmp"):
-        km = KMeans(centers.shape[0], init=centers.numpy(), n_init=1, max_iter=max_iter,
-                    tol=tol / var if var > 0 else 0.0, algorithm="lloyd").fit(
-                        x.numpy(), sample_weight=None if weights is None else weights.numpy())
-    return (torch.from_numpy(km.cluster_centers_), torch.from_numpy(km.labels_.astype(np.int64)),
-            float(km.inertia_), int(km.n_iter_))
+        km = KMeans(
+            centers.shape[0],
+            init=centers.numpy(),
+            n_init=1,
+            max_iter=max_iter,
+            tol=tol / var if var > 0 else 0.0,
+            algorithm="lloyd",
+        ).fit(x.numpy(), sample_weight=None if weights is None else weights.numpy())
+    return (
+        torch.from_numpy(km.cluster_centers_),
+        torch.from_numpy(km.labels_.astype(np.int64)),
+        float(km.inertia_),
+        int(km.n_iter_),
+    )
 
 
-def _full_kmeans(work: Tensor, k: int, n_init: int, max_iter: int, tol: float, gen: torch.Generator,
-                 init: Tensor | None, backend: str, n_local_trials: int | None = None,
-                 weights: Tensor | None = None) -> tuple[Tensor, Tensor, float, int]:
+def _full_kmeans(
+    work: Tensor,
+    k: int,
+    n_init: int,
+    max_iter: int,
+    tol: float,
+    gen: torch.Generator,
+    init: Tensor | None,
+    backend: str,
+    n_local_trials: int | None = None,
+    weights: Tensor | None = None,
+) -> tuple[Tensor, Tensor, float, int]:
     """Lloyd k-means with ``n_init`` k-means++ restarts on ``work`` (float32/64); the best run, in ``work``'s
-    coordinates. The data are centred first (as scikit-learn does) for accurate expanded distances."""
+    coordinates. The data are centred first (as scikit-learn does) for accurate expanded distances.
+    """
     mean = work.mean(0)
     xc = (work - mean).contiguous()
     x_sq = (xc * xc).sum(1)
@@ -218,10 +254,12 @@ def _full_kmeans(work: Tensor, k: int, n_init: int, max_iter: int, tol: float, g
     return centers.to(xc) + mean, labels.to(work.device), inertia, n_iter
 
 
-def _minibatch_torch(x: Tensor, centers: Tensor, batch_size: int, max_iter: int, gen: torch.Generator,
-                     max_no_improvement: int = 10) -> tuple[Tensor, int]:
+def _minibatch_torch(
+    x: Tensor, centers: Tensor, batch_size: int, max_iter: int, gen: torch.Generator, max_no_improvement: int = 10
+) -> tuple[Tensor, int]:
     """Mini-batch k-means in PyTorch: per-centre learning rate 1 / (points seen), as ``MiniBatchKMeans``; stops
-    after ``max_iter`` epochs or when the smoothed batch inertia has not improved for ``max_no_improvement`` steps."""
+    after ``max_iter`` epochs or when the smoothed batch inertia has not improved for ``max_no_improvement`` steps.
+    """
     n, k = x.shape[0], centers.shape[0]
     offset = x[:: max(1, n // 65536)].mean(0)  # a rough centre, for accurate expanded distances
     centers = centers.clone()
@@ -229,7 +267,7 @@ def _minibatch_torch(x: Tensor, centers: Tensor, batch_size: int, max_iter: int,
     n_steps = max(1, math.ceil(max_iter * n / batch_size))
     alpha = min(1.0, 2.0 * batch_size / (n + 1))
     ewa, best_ewa, no_improvement, step = None, math.inf, 0, 0
-    for step in range(1, n_steps + 1):
+    for step in range(1, n_steps + 1):  # noqa: B007 (the count is returned)
         idx = torch.randint(n, (batch_size,), generator=gen, device="cpu").to(x.device)
         xb = x.index_select(0, idx)
         labels, min_d = _assign(xb, centers, offset=offset)
@@ -237,8 +275,9 @@ def _minibatch_torch(x: Tensor, centers: Tensor, batch_size: int, max_iter: int,
         sums = torch.zeros_like(centers).index_add_(0, labels, xb)
         counts += batch_counts
         seen = (batch_counts > 0).unsqueeze(1)
-        centers = torch.where(seen, centers + (sums - batch_counts.unsqueeze(1) * centers)
-                              / counts.clamp_min(1).unsqueeze(1), centers)
+        centers = torch.where(
+            seen, centers + (sums - batch_counts.unsqueeze(1) * centers) / counts.clamp_min(1).unsqueeze(1), centers
+        )
         batch_inertia = float(min_d.sum()) / batch_size
         ewa = batch_inertia if ewa is None else ewa * (1 - alpha) + batch_inertia * alpha
         if ewa < best_ewa:
@@ -255,8 +294,15 @@ def _minibatch_sklearn(x: Tensor, centers: Tensor, batch_size: int, max_iter: in
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=max(1, torch.get_num_threads()), user_api="openmp"):
-        mbk = MiniBatchKMeans(centers.shape[0], init=centers.numpy(), n_init=1, batch_size=batch_size,
-                              max_iter=max_iter, random_state=seed, compute_labels=False).fit(x.numpy())
+        mbk = MiniBatchKMeans(
+            centers.shape[0],
+            init=centers.numpy(),
+            n_init=1,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            random_state=seed,
+            compute_labels=False,
+        ).fit(x.numpy())
     return torch.from_numpy(mbk.cluster_centers_).to(x), int(mbk.n_steps_)
 
 
@@ -342,8 +388,9 @@ def kmeans(
         weights = weights.to(device=work.device, dtype=dtype)
 
     if method == "lloyd":
-        centers, labels, inertia, n_iter = _full_kmeans(work, n_clusters, n_init, max_iter, tol, gen, init, backend,
-                                                      n_local_trials, weights)
+        centers, labels, inertia, n_iter = _full_kmeans(
+            work, n_clusters, n_init, max_iter, tol, gen, init, backend, n_local_trials, weights
+        )
     else:
         if batch_size is None:
             batch_size = 4096 if work.device.type == "cpu" else 65536
@@ -360,19 +407,26 @@ def kmeans(
             centers, n_iter = _minibatch_torch(work, c0, batch_size, max_iter, gen)
         labels, min_d = _assign(work, centers, offset=work[:: max(1, n // 65536)].mean(0))
         inertia = float(min_d.sum())
-    return KMeansResult(centers.to(device=x.device, dtype=x.dtype), labels.to(x.device), inertia, n_iter,
-                        method, backend)
+    return KMeansResult(
+        centers.to(device=x.device, dtype=x.dtype), labels.to(x.device), inertia, n_iter, method, backend
+    )
 
 
 _NUMPY_OPTIONS = ("n_init", "max_iter", "tol", "init", "n_local_trials", "backend", "method", "batch_size")
 
 
-def kmeans_numpy(x: np.ndarray, n_clusters: int, random_state: int | None = 0,
-                 sample_weight: np.ndarray | None = None, **options: Any) -> KMeansResult:
+def kmeans_numpy(
+    x: np.ndarray,
+    n_clusters: int,
+    random_state: int | None = 0,
+    sample_weight: np.ndarray | None = None,
+    **options: Any,
+) -> KMeansResult:
     """:func:`kmeans` on a NumPy array, with scikit-learn's argument names where they differ: ``random_state``
     (``None``: a fresh seed) and ``init`` as an array or ``"k-means++"``. ``options``: ``n_init``, ``max_iter``,
     ``tol``, ``init``, ``n_local_trials``, ``backend``, ``method``, ``batch_size``; the result holds NumPy arrays
-    (``centers`` in ``x``'s float precision, ``labels`` int64)."""
+    (``centers`` in ``x``'s float precision, ``labels`` int64).
+    """
     unknown = sorted(set(options) - set(_NUMPY_OPTIONS))
     if unknown:
         raise TypeError(f"unknown k-means option(s) {unknown}; valid: {list(_NUMPY_OPTIONS)} (pyagc.functional.kmeans)")
@@ -384,9 +438,14 @@ def kmeans_numpy(x: np.ndarray, n_clusters: int, random_state: int | None = 0,
     arr = np.asarray(x)
     tensor = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float64 if arr.dtype == np.float64 else np.float32))
     seed = int(np.random.SeedSequence().entropy % (2**31)) if random_state is None else int(random_state)
-    result = kmeans(tensor, int(n_clusters), seed=seed,
-                    init=None if init is None else torch.as_tensor(np.asarray(init), dtype=tensor.dtype),
-                    sample_weight=None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64),
-                    **options)
-    return KMeansResult(result.centers.numpy(), result.labels.numpy(), result.inertia, result.n_iter,
-                        result.method, result.backend)
+    result = kmeans(
+        tensor,
+        int(n_clusters),
+        seed=seed,
+        init=None if init is None else torch.as_tensor(np.asarray(init), dtype=tensor.dtype),
+        sample_weight=None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64),
+        **options,
+    )
+    return KMeansResult(
+        result.centers.numpy(), result.labels.numpy(), result.inertia, result.n_iter, result.method, result.backend
+    )

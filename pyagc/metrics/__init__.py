@@ -13,7 +13,17 @@ from pyagc.metrics.hierarchical import dendrogram_purity, leaf_purity
 from pyagc.metrics.internal import input_space_metrics, internal_metrics
 
 __all__ = [
-    "clustering_accuracy", "nmi", "ari", "matched_f1", "hungarian_mapping", "external_metrics",
-    "internal_metrics", "input_space_metrics", "modularity", "conductance", "graph_metrics",
-    "dendrogram_purity", "leaf_purity",
+    "clustering_accuracy",
+    "nmi",
+    "ari",
+    "matched_f1",
+    "hungarian_mapping",
+    "external_metrics",
+    "internal_metrics",
+    "input_space_metrics",
+    "modularity",
+    "conductance",
+    "graph_metrics",
+    "dendrogram_purity",
+    "leaf_purity",
 ]

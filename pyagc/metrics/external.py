@@ -19,6 +19,7 @@ from sklearn import metrics as skm
 
 
 def to_numpy(a: Any) -> np.ndarray:
+    """``a`` (tensor, list or array) as a NumPy array on the CPU."""
     if hasattr(a, "detach"):
         a = a.detach().cpu().numpy()
     return np.asarray(a)

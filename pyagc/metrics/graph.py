@@ -47,7 +47,7 @@ def modularity(edge_index: Any, labels: Any) -> float:
 
 
 def conductance(edge_index: Any, labels: Any) -> float:
-    """Mean conductance :math:`\\phi(c)` over the non-empty clusters of ``labels`` (lower is better)."""
+    r"""Mean conductance :math:`\\phi(c)` over the non-empty clusters of ``labels`` (lower is better)."""
     labels, u, v, m, k, vol = _cluster_degrees(edge_index, labels)
     if m == 0:
         return 0.0

@@ -7,5 +7,20 @@ from pyagc.models.presets import DCN, DEC, IDEC, ACeDeC, DeepECT, DipEncoder, DM
 from pyagc.models.validation import check_head, validate_pairing
 from pyagc.utils.memory import peak_memory_mb
 
-__all__ = ["ClusteringModel", "ClusteringModule", "DEC", "IDEC", "DMoN", "ACeDeC", "DCN", "DeepECT", "VaDE",
-           "DipEncoder", "build_optimizer", "build_lr_schedule", "check_head", "validate_pairing", "peak_memory_mb"]
+__all__ = [
+    "ClusteringModel",
+    "ClusteringModule",
+    "DEC",
+    "IDEC",
+    "DMoN",
+    "ACeDeC",
+    "DCN",
+    "DeepECT",
+    "VaDE",
+    "DipEncoder",
+    "build_optimizer",
+    "build_lr_schedule",
+    "check_head",
+    "validate_pairing",
+    "peak_memory_mb",
+]

@@ -43,8 +43,11 @@ def encoder_takes_graph(encoder: nn.Module) -> bool:
     if flag is not None:
         return bool(flag)
     try:
-        params = [p for p in inspect.signature(encoder.forward).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        params = [
+            p
+            for p in inspect.signature(encoder.forward).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
     except (TypeError, ValueError):
         return False
     return len(params) >= 2 and params[1].default is inspect.Parameter.empty
@@ -53,7 +56,8 @@ def encoder_takes_graph(encoder: nn.Module) -> bool:
 def batch_as_dict(data: Any) -> dict[str, Any]:
     """``data`` (a tensor ``x``, a dict with ``x``, or a torch-geometric ``Data``) as a batch dict with ``x`` and,
     for graphs, ``edge_index`` / ``edge_weight``. No ``index`` is made up: a head's per-sample state (DEC's target
-    distribution) is looked up only by real dataset indices."""
+    distribution) is looked up only by real dataset indices.
+    """
     if isinstance(data, Tensor):
         batch: dict[str, Any] = {"x": data}
     elif isinstance(data, dict):
@@ -64,8 +68,10 @@ def batch_as_dict(data: Any) -> dict[str, Any]:
             if getattr(data, key, None) is not None:
                 batch[key] = getattr(data, key)
     else:
-        raise TypeError(f"cannot read a batch from {type(data).__name__}: pass a tensor x, a dict with 'x', or a "
-                        "torch_geometric.data.Data.")
+        raise TypeError(
+            f"cannot read a batch from {type(data).__name__}: pass a tensor x, a dict with 'x', or a "
+            "torch_geometric.data.Data."
+        )
     if "x" not in batch:
         raise KeyError("the batch has no 'x' (the input features).")
     return batch

@@ -51,6 +51,7 @@ from pyagc.utils.memory import peak_memory_mb
 __all__ = ["ClusteringModule", "build_optimizer", "peak_memory_mb", "validate_pairing"]  # the last three: moved,
 # importable from here as before (pyagc.models.optimizers, pyagc.utils.memory, pyagc.models.validation)
 
+
 class ClusteringModule(ClusteringModel, pl.LightningModule):
     r"""Encoder + cluster head, trained by phases (pretrain -> initialise -> joint).
 
@@ -152,19 +153,28 @@ class ClusteringModule(ClusteringModel, pl.LightningModule):
         self.pretrain_noise = float(pretrain_noise)
         self.pretrain_objective = pretrain_objective
         self.augmentation = augmentation
-        for flag, value in (("pretrain_augmentation", pretrain_augmentation),
-                            ("joint_augmentation", joint_augmentation)):
+        for flag, value in (
+            ("pretrain_augmentation", pretrain_augmentation),
+            ("joint_augmentation", joint_augmentation),
+        ):
             if value and augmentation is None:
-                raise ValueError(f"{flag}=True needs an augmentation to draw the views from: give "
-                                 "ClusteringModule(augmentation=...), e.g. pyagc.augmentations.RandomAffine for digits.")
+                raise ValueError(
+                    f"{flag}=True needs an augmentation to draw the views from: give "
+                    "ClusteringModule(augmentation=...), e.g. pyagc.augmentations.RandomAffine for digits."
+                )
         self.pretrain_augmentation = bool(pretrain_augmentation)
         self.joint_augmentation = bool(joint_augmentation)
         self.final_reclustering = bool(final_reclustering)
         self.automatic_optimization = False
         self.register_buffer("joint_steps", torch.tensor(0, dtype=torch.long))
         self.head_changed_after_training = False  # set by on_train_end (final re-clustering, finalize)
-        self.phase_times: dict[str, float] = {"pretrain": 0.0, "initialize": 0.0, "joint": 0.0, "refresh": 0.0,
-                                              "recluster": 0.0}
+        self.phase_times: dict[str, float] = {
+            "pretrain": 0.0,
+            "initialize": 0.0,
+            "joint": 0.0,
+            "refresh": 0.0,
+            "recluster": 0.0,
+        }
         self.ddp_init_max_abs_diff: float | None = None
         self._epoch_start = 0.0
         self._epoch_sums: dict[str, Tensor] = {}
@@ -179,7 +189,8 @@ class ClusteringModule(ClusteringModel, pl.LightningModule):
 
     def check_head(self) -> None:
         """Fail with a clear message when the head names context this model cannot give (called at construction
-        and again before training, so a head swapped in with ``model.cluster_head = ...`` is checked too)."""
+        and again before training, so a head swapped in with ``model.cluster_head = ...`` is checked too).
+        """
         check_head(self)
 
     # ------------------------------------------------------------------ properties
@@ -218,11 +229,13 @@ class ClusteringModule(ClusteringModel, pl.LightningModule):
             if bool((x < 0).any() or (x > 1).any()):
                 raise ValueError(
                     f"reconstruction_loss='bce' needs inputs in [0, 1], got values in [{float(x.min()):.3g}, "
-                    f"{float(x.max()):.3g}]: scale the data to [0, 1] (data.scaling=minmax or unit) or use 'mse'.")
+                    f"{float(x.max()):.3g}]: scale the data to [0, 1] (data.scaling=minmax or unit) or use 'mse'."
+                )
             if bool((x_hat < 0).any() or (x_hat > 1).any()):
                 raise ValueError(
                     "reconstruction_loss='bce' needs reconstructions in [0, 1]: give the decoder a sigmoid output "
-                    "(MLPAutoencoder(output_activation='sigmoid')) or use 'mse'.")
+                    "(MLPAutoencoder(output_activation='sigmoid')) or use 'mse'."
+                )
             return F.binary_cross_entropy(x_hat.clamp(1e-6, 1 - 1e-6), x)
 
     def variational_encoder(self) -> nn.Module:
@@ -247,8 +260,9 @@ class ClusteringModule(ClusteringModel, pl.LightningModule):
             if self.pretrain_augmentation and self.training:  # DEC-DA: reconstruct a random view of the batch
                 x = self.augmentation(x)
                 batch = dict(batch, x=x)
-            noisy = dict(batch, x=F.dropout(x, self.pretrain_noise)) if self.pretrain_noise > 0 and self.training \
-                else batch
+            noisy = (
+                dict(batch, x=F.dropout(x, self.pretrain_noise)) if self.pretrain_noise > 0 and self.training else batch
+            )
             rec = self.reconstruction_loss(x, self.encoder.decode(self.embed_batch(noisy)))
             return LossOutput(rec, {"reconstruction": rec})
         head = self.cluster_head
@@ -294,7 +308,8 @@ class ClusteringModule(ClusteringModel, pl.LightningModule):
 
     def embed_views(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:
         """Embeddings ``(z1, z2)`` of two random views of the batch (``augmentation``, or the batch's ``views``);
-        for heads with ``views_include_clean`` the first view is the batch itself."""
+        for heads with ``views_include_clean`` the first view is the batch itself.
+        """
         clean = getattr(self.cluster_head, "views_include_clean", False)
         if self.augmentation is not None:
             v1 = batch["x"] if clean else self.augmentation(batch["x"])
@@ -342,7 +357,8 @@ class ClusteringModule(ClusteringModel, pl.LightningModule):
 
     def recalibrate_batch_norm(self, data: Any | None = None) -> int:
         """Re-estimate the encoder's batch-norm statistics from ``data``: see
-        :func:`pyagc.callbacks.reclustering_barrier.recalibrate_batch_norm`."""
+        :func:`pyagc.callbacks.reclustering_barrier.recalibrate_batch_norm`.
+        """
         from pyagc.callbacks.reclustering_barrier import recalibrate_batch_norm
 
         return recalibrate_batch_norm(self, data)
@@ -359,7 +375,8 @@ class ClusteringModule(ClusteringModel, pl.LightningModule):
     @torch.no_grad()
     def initialize_head(self, data: Any | None = None, timer: str = "initialize") -> None:
         """Run the head's initialisation on the embeddings of the whole training set (its time is added to
-        ``phase_times[timer]``)."""
+        ``phase_times[timer]``).
+        """
         start = time.perf_counter()
         z = self.embed(data if data is not None else self._full_data())
         self.cluster_head.initialize(z)
@@ -372,7 +389,8 @@ class ClusteringModule(ClusteringModel, pl.LightningModule):
     @torch.no_grad()
     def finalize_head(self, data: Any | None = None) -> None:
         """Run the head's :meth:`~pyagc.clusters.BaseClusterHead.finalize` on the embeddings of the whole training
-        set (its time is added to ``phase_times["recluster"]``); every process ends with rank 0's result."""
+        set (its time is added to ``phase_times["recluster"]``); every process ends with rank 0's result.
+        """
         start = time.perf_counter()
         z = self.embed(data if data is not None else self._full_data())
         self.cluster_head.finalize(z)
@@ -394,7 +412,8 @@ class ClusteringModule(ClusteringModel, pl.LightningModule):
 
     def _precision_context(self) -> contextlib.AbstractContextManager:
         """The trainer's autocast (``precision=bf16-mixed`` etc.) for passes outside ``training_step``
-        (whole-data embeddings at initialisation, refresh and evaluation); none without a trainer."""
+        (whole-data embeddings at initialisation, refresh and evaluation); none without a trainer.
+        """
         trainer = self._trainer
         if trainer is None:
             return contextlib.nullcontext()
@@ -412,8 +431,10 @@ class ClusteringModule(ClusteringModel, pl.LightningModule):
         if self.pretrain_objective is not None:
             pre_params += list(self.pretrain_objective.parameters())
         joint_params = list(self.encoder.parameters()) + list(self.cluster_head.parameters())
-        optimizers = [build_optimizer(pre_params, self.pretrain_optimizer_spec),
-                      build_optimizer(joint_params, self.optimizer_spec)]
+        optimizers = [
+            build_optimizer(pre_params, self.pretrain_optimizer_spec),
+            build_optimizer(joint_params, self.optimizer_spec),
+        ]
         if not self.lr_schedule:
             return optimizers
         return optimizers, [build_lr_schedule(optimizers[1], self.lr_schedule, self.epochs)]
@@ -464,8 +485,12 @@ class ClusteringModule(ClusteringModel, pl.LightningModule):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         phase = self.phase
         head = self.cluster_head
-        if phase == "joint" and head.refresh_interval and self.joint_steps > 0 \
-                and int(self.joint_steps) % head.refresh_interval == 0:
+        if (
+            phase == "joint"
+            and head.refresh_interval
+            and self.joint_steps > 0
+            and int(self.joint_steps) % head.refresh_interval == 0
+        ):
             self.refresh_head()
             if bool(getattr(head, "converged", torch.tensor(False))):
                 self.trainer.should_stop = True
@@ -516,8 +541,14 @@ class ClusteringModule(ClusteringModel, pl.LightningModule):
         n_batches = getattr(self.trainer, "num_training_batches", float("inf"))
         if batch_idx + 1 >= n_batches and self._log_this_epoch(every, n_batches):
             means = {name: total / self._epoch_count for name, total in self._epoch_sums.items()}
-            self.log(f"{phase}/loss_epoch", means.pop("loss"), prog_bar=True, on_step=False, on_epoch=True,
-                     batch_size=self._epoch_count)
+            self.log(
+                f"{phase}/loss_epoch",
+                means.pop("loss"),
+                prog_bar=True,
+                on_step=False,
+                on_epoch=True,
+                batch_size=self._epoch_count,
+            )
             for name, value in means.items():
                 self.log(f"{phase}/{name}", value, on_step=False, on_epoch=True, batch_size=self._epoch_count)
             self._epoch_sums, self._epoch_count = {}, 0

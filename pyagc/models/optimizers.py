@@ -47,12 +47,15 @@ def check_lr_schedule(spec: dict[str, Any] | None) -> dict[str, Any] | None:
     return spec
 
 
-def build_lr_schedule(optimizer: torch.optim.Optimizer, spec: dict[str, Any],
-                      epochs: int) -> torch.optim.lr_scheduler.LRScheduler:
+def build_lr_schedule(
+    optimizer: torch.optim.Optimizer, spec: dict[str, Any], epochs: int
+) -> torch.optim.lr_scheduler.LRScheduler:
     """``step``: times ``gamma`` every ``step_size`` epochs (VaDE's schedule); ``cosine``: cosine decay to 0 over
-    ``epochs``."""
+    ``epochs``.
+    """
     spec = dict(spec)
     if spec.pop("name", "step") == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(int(epochs), 1))
-    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=int(spec.get("step_size", 10)),
-                                           gamma=float(spec.get("gamma", 0.9)))
+    return torch.optim.lr_scheduler.StepLR(
+        optimizer, step_size=int(spec.get("step_size", 10)), gamma=float(spec.get("gamma", 0.9))
+    )

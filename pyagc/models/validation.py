@@ -1,5 +1,6 @@
 """Checks that a model can train on its data, run before anything is trained or written: the head's context
-against what the model gives (:func:`check_head`) and the model against a DataModule (:func:`validate_pairing`)."""
+against what the model gives (:func:`check_head`) and the model against a DataModule (:func:`validate_pairing`).
+"""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ __all__ = ["check_head", "validate_pairing"]
 
 def check_head(model: ClusteringModule) -> None:
     """Fail with a clear message when the head names context this model cannot give (called at construction
-    and again before training, so a head swapped in with ``model.cluster_head = ...`` is checked too)."""
+    and again before training, so a head swapped in with ``model.cluster_head = ...`` is checked too).
+    """
     head = model.cluster_head
     if not isinstance(head, BaseClusterHead):
         raise TypeError(f"cluster_head must be a pyagc.clusters.BaseClusterHead, got {type(head).__name__}.")
@@ -29,14 +31,18 @@ def check_head(model: ClusteringModule) -> None:
         raise ValueError(
             f"{type(head).__name__}.forward requires {', '.join(unknown)}, which no pyagc pipeline gives. A head "
             f"receives the context its signature names, out of: {', '.join(KNOWN_CONTEXT)}; give the other "
-            "parameters a default or rename them.")
+            "parameters a default or rename them."
+        )
     if head.uses_reconstruction and not model.is_autoencoder:
         raise ValueError(
             f"{type(head).__name__}.forward takes x_hat (reconstructions), but {type(model.encoder).__name__} has "
-            "no decoder: use an autoencoder encoder (e.g. MLPAutoencoder).")
+            "no decoder: use an autoencoder encoder (e.g. MLPAutoencoder)."
+        )
     if model.joint_augmentation and head.uses_views:
-        raise ValueError(f"joint_augmentation=True has no effect on {type(head).__name__}: it draws its own views "
-                         "from `augmentation` in joint training. Leave joint_augmentation=False.")
+        raise ValueError(
+            f"joint_augmentation=True has no effect on {type(head).__name__}: it draws its own views "
+            "from `augmentation` in joint training. Leave joint_augmentation=False."
+        )
     if model.final_reclustering and not head.requires_initialization:
         raise ValueError(
             f"final_reclustering re-runs the head's initialisation on the final embeddings, but "
@@ -61,7 +67,8 @@ def validate_pairing(model: ClusteringModule, datamodule: Any) -> None:
     if model.encoder_needs_graph and not is_graph:
         raise ValueError(f"{type(model.encoder).__name__} needs a graph but the data is not a graph.")
     if getattr(datamodule, "is_mini_batch", False) and any(
-            getattr(m, "cached", False) for m in model.encoder.modules() if m is not model.encoder):
+        getattr(m, "cached", False) for m in model.encoder.modules() if m is not model.encoder
+    ):
         raise ValueError(
             "the encoder caches its normalised adjacency (cached=true), which is only valid when every step sees "
             "the same whole graph; with sampled mini-batches (data.num_neighbors) set encoder.cached=false."

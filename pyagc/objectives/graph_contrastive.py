@@ -47,10 +47,12 @@ def nt_xent_one_side(u: Tensor, v: Tensor, tau: float) -> Tensor:
 
 def _one_side(between: Tensor, within: Tensor) -> Tensor:
     """``-log softmax`` of the positive (diagonal of ``between``) against the other entries of its row
-    in ``between`` and ``within`` (whose diagonal, the anchor itself, is excluded)."""
+    in ``between`` and ``within`` (whose diagonal, the anchor itself, is excluded).
+    """
     eye = torch.eye(within.shape[0], dtype=torch.bool, device=within.device)
-    denominator = torch.logaddexp(torch.logsumexp(between, dim=1),
-                                  torch.logsumexp(within.masked_fill(eye, float("-inf")), dim=1))
+    denominator = torch.logaddexp(
+        torch.logsumexp(between, dim=1), torch.logsumexp(within.masked_fill(eye, float("-inf")), dim=1)
+    )
     return denominator - between.diagonal()
 
 
@@ -62,7 +64,7 @@ def grace_loss(u: Tensor, v: Tensor, tau: float) -> Tensor:
         raise ValueError(f"the contrastive loss needs at least 2 nodes (negatives), got {u.shape[0]}.")
     with torch.autocast(device_type=u.device.type, enabled=False):
         u, v = F.normalize(u.float(), dim=1), F.normalize(v.float(), dim=1)
-        between = u @ v.t() / tau          # theta(u_i, v_k) / tau; its transpose serves the other side
+        between = u @ v.t() / tau  # theta(u_i, v_k) / tau; its transpose serves the other side
         loss_u = _one_side(between, u @ u.t() / tau)
         loss_v = _one_side(between.t(), v @ v.t() / tau)
         return 0.5 * (loss_u + loss_v).mean()
@@ -70,7 +72,8 @@ def grace_loss(u: Tensor, v: Tensor, tau: float) -> Tensor:
 
 def _check_no_cached_graph(encoder: nn.Module) -> None:
     """Graph layers that cache the normalised graph of their first call (``GCNConv(cached=True)``) would
-    ignore the dropped edges of every later view."""
+    ignore the dropped edges of every later view.
+    """
     for name, module in encoder.named_modules():
         if getattr(module, "cached", False) is True and hasattr(module, "_cached_edge_index"):
             raise ValueError(
@@ -175,8 +178,9 @@ class GraphContrastiveObjective(nn.Module):
             )
         return z
 
-    def forward(self, encoder: nn.Module, batch: dict[str, Tensor],
-                generator: torch.Generator | None = None) -> LossOutput:
+    def forward(
+        self, encoder: nn.Module, batch: dict[str, Tensor], generator: torch.Generator | None = None
+    ) -> LossOutput:
         view1, view2 = self.views(batch, generator)
         z1, z2 = self.encode(encoder, view1), self.encode(encoder, view2)
         if self.max_nodes is not None and z1.shape[0] > self.max_nodes:
@@ -191,5 +195,7 @@ class GraphContrastiveObjective(nn.Module):
         return LossOutput(loss, {"contrastive": loss, "positive_similarity": positive})
 
     def extra_repr(self) -> str:
-        return (f"tau={self.tau}, feature_mask_p={self.feature_mask_p}, edge_drop_p={self.edge_drop_p}, "
-                f"max_nodes={self.max_nodes}")
+        return (
+            f"tau={self.tau}, feature_mask_p={self.feature_mask_p}, edge_drop_p={self.edge_drop_p}, "
+            f"max_nodes={self.max_nodes}"
+        )

@@ -13,6 +13,9 @@ Code written for TorchSOM runs after changing ``from torchsom import`` to
 """
 
 from .autosom import autosom, select_k_gmm_bic
+from .densom import default_sigma, densom, otsu_threshold, watershed_maxima
+from .grid import grid_neighbors, grid_positions, smooth_on_grid, suggest_grid_size
+from .neighborhood import DECAY_FUNCTIONS, DISTANCE_FUNCTIONS, NEIGHBORHOOD_FUNCTIONS, neighborhood
 from .neuron_clustering import (
     build_feature_space,
     cluster_neurons,
@@ -22,9 +25,6 @@ from .neuron_clustering import (
     select_k_bic,
     select_k_silhouette,
 )
-from .densom import default_sigma, densom, otsu_threshold, watershed_maxima
-from .grid import grid_neighbors, grid_positions, smooth_on_grid, suggest_grid_size
-from .neighborhood import DECAY_FUNCTIONS, DISTANCE_FUNCTIONS, NEIGHBORHOOD_FUNCTIONS, neighborhood
 from .som import CLUSTER_METHODS, FEATURE_SPACES, INITIALIZATION_MODES, MAP_TYPES, SOM
 from .tsk import som_tsk
 from .visualizer import SOMFigure, SOMVisualizer, VisualizationConfig

@@ -5,7 +5,8 @@ Every error message says *what* is wrong and *what to do* about it.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,13 +16,11 @@ def check_option(value: Any, valid: Iterable[str], name: str) -> str:
     """Return ``value`` lower-cased if it is one of ``valid``, else raise a clear ``ValueError``."""
     valid = list(valid)
     if not isinstance(value, str) or value.lower() not in valid:
-        raise ValueError(
-            f"Unknown {name} {value!r}. Valid options are: {', '.join(repr(v) for v in valid)}."
-        )
+        raise ValueError(f"Unknown {name} {value!r}. Valid options are: {', '.join(repr(v) for v in valid)}.")
     return value.lower()
 
 
-def as_float_array(data: Any, num_features: Optional[int] = None, name: str = "data") -> np.ndarray:
+def as_float_array(data: Any, num_features: int | None = None, name: str = "data") -> np.ndarray:
     """Convert ``data`` (numpy array, torch tensor or nested list) to a finite 2-D float64 array.
 
     Raises:
@@ -35,7 +34,9 @@ def as_float_array(data: Any, num_features: Optional[int] = None, name: str = "d
         try:
             arr = np.asarray(data)
         except Exception as exc:  # pragma: no cover - very exotic inputs
-            raise TypeError(f"{name} must be array-like (numpy array, torch tensor or list); got {type(data).__name__}.") from exc
+            raise TypeError(
+                f"{name} must be array-like (numpy array, torch tensor or list); got {type(data).__name__}."
+            ) from exc
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise TypeError(
             f"{name} must contain numbers; got dtype {arr.dtype}. Convert categorical columns to numbers first."
@@ -68,16 +69,14 @@ def as_float_array(data: Any, num_features: Optional[int] = None, name: str = "d
     return arr
 
 
-def as_float_tensor(data: Any, num_features: Optional[int], device: torch.device, name: str = "data") -> torch.Tensor:
+def as_float_tensor(data: Any, num_features: int | None, device: torch.device, name: str = "data") -> torch.Tensor:
     """Like :func:`as_float_array` but returns a float32 tensor on ``device``.
 
     Tensors already on a device are validated there (no host round trip).
     """
     if isinstance(data, torch.Tensor):
         if data.ndim != 2:
-            raise ValueError(
-                f"{name} must be 2-D with shape (n_samples, n_features); got shape {tuple(data.shape)}."
-            )
+            raise ValueError(f"{name} must be 2-D with shape (n_samples, n_features); got shape {tuple(data.shape)}.")
         if data.shape[0] == 0:
             raise ValueError(f"{name} is empty (0 samples); pass at least one sample.")
         if num_features is not None and data.shape[1] != num_features:
@@ -85,7 +84,9 @@ def as_float_tensor(data: Any, num_features: Optional[int], device: torch.device
                 f"{name} has {data.shape[1]} features but the map was built with num_features={num_features}. "
                 f"Pass data with {num_features} columns or create the SOM with num_features={data.shape[1]}."
             )
-        if not (data.is_floating_point() or data.dtype in (torch.int32, torch.int64, torch.int16, torch.uint8, torch.bool)):
+        if not (
+            data.is_floating_point() or data.dtype in (torch.int32, torch.int64, torch.int16, torch.uint8, torch.bool)
+        ):
             raise TypeError(f"{name} must be a real-valued tensor; got dtype {data.dtype}.")
         t = data.detach().to(device=device, dtype=torch.float32)
         if not torch.isfinite(t).all():

@@ -16,26 +16,26 @@ r"""AutoSOM: automatic choice between SOM-TSK and DenSOM.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import silhouette_score
 from sklearn.mixture import GaussianMixture
 
-from .neuron_clustering import default_k_max
 from .densom import densom
+from .neuron_clustering import default_k_max
 from .tsk import som_tsk
 
 
 def select_k_gmm_bic(
     X: np.ndarray,
     n_neurons: int,
-    random_state: Optional[int] = 0,
+    random_state: int | None = 0,
     max_samples: int = 2000,
-    k_max: Optional[int] = None,
+    k_max: int | None = None,
     patience: int = 4,
-) -> Dict[str, Any]:
-    """k of lowest GMM BIC (full covariance) over 2..k_max on a subsample of ``max_samples``.
+) -> dict[str, Any]:
+    """K of lowest GMM BIC (full covariance) over 2..k_max on a subsample of ``max_samples``.
 
     k is scanned upwards and the scan stops once the BIC has not improved for ``patience``
     consecutive values of k (the returned ``k_values`` say how far it went).
@@ -52,7 +52,13 @@ def select_k_gmm_bic(
         if len(bics) - 1 - int(np.argmin(bics)) >= patience:
             break
     ks = ks[: len(bics)]
-    return {"criterion": "GMM BIC (min)", "k_values": ks, "scores": bics, "k": int(ks[int(np.argmin(bics))]), "n_subsample": int(len(S))}
+    return {
+        "criterion": "GMM BIC (min)",
+        "k_values": ks,
+        "scores": bics,
+        "k": int(ks[int(np.argmin(bics))]),
+        "n_subsample": int(len(S)),
+    }
 
 
 def autosom(
@@ -62,12 +68,12 @@ def autosom(
     x: int,
     y: int,
     topology: str,
-    n_clusters: Optional[int] = None,
-    random_state: Optional[int] = 0,
+    n_clusters: int | None = None,
+    random_state: int | None = 0,
     max_samples: int = 2000,
-    densom_sigma: Optional[float] = None,
-    tsk_kwargs: Optional[Dict[str, Any]] = None,
-) -> Dict[str, Any]:
+    densom_sigma: float | None = None,
+    tsk_kwargs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Run AutoSOM (see the module docstring); ``n_clusters`` skips step 1. ``densom_sigma`` is
     DenSOM's smoothing width (:obj:`None`: its default, :func:`~pyagc.som.densom.default_sigma`).
 
@@ -90,7 +96,9 @@ def autosom(
     den["sample_labels"] = den["labels"][bmus]
 
     S = X[sub]
-    s_tsk = float(silhouette_score(S, tsk["sample_labels"][sub])) if len(np.unique(tsk["sample_labels"][sub])) > 1 else -1.0
+    s_tsk = (
+        float(silhouette_score(S, tsk["sample_labels"][sub])) if len(np.unique(tsk["sample_labels"][sub])) > 1 else -1.0
+    )
     s_den = float("nan")
     if den["n_clusters"] >= 2:
         core_idx = np.where(den["labels"] >= 0)[0]
@@ -108,7 +116,9 @@ def autosom(
     else:
         res, route = tsk, "tsk"
         if den["n_clusters"] < 2:
-            reason = f"DenSOM found {den['n_clusters']} cluster(s), cannot compete; TSK with k={k} (silhouette {s_tsk:.3f})"
+            reason = (
+                f"DenSOM found {den['n_clusters']} cluster(s), cannot compete; TSK with k={k} (silhouette {s_tsk:.3f})"
+            )
         else:
             reason = (
                 f"TSK (k={k}) silhouette {s_tsk:.3f} >= DenSOM (k={den['n_clusters']}) silhouette {s_den:.3f} "

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Dict, Optional, Tuple
+from typing import Any
 
 import numpy as np
 from scipy.special import logsumexp
@@ -78,8 +78,13 @@ def otsu_threshold(values: np.ndarray, bins: int = 256) -> float:
     return float(edges[int(np.argmax(between)) + 1])
 
 
-def watershed_maxima(density: np.ndarray, neighbors: np.ndarray, mask: np.ndarray, min_persistence: float = 0.0,
-                     log_density: bool = False) -> Dict[str, Any]:
+def watershed_maxima(
+    density: np.ndarray,
+    neighbors: np.ndarray,
+    mask: np.ndarray,
+    min_persistence: float = 0.0,
+    log_density: bool = False,
+) -> dict[str, Any]:
     """Flood the ``mask`` neurons in decreasing ``density`` order (see module docstring);
     ``min_persistence`` is relative to each basin's peak density (with ``log_density`` the values
     are log-densities and the same density-ratio test is applied to them).
@@ -122,8 +127,11 @@ def watershed_maxima(density: np.ndarray, neighbors: np.ndarray, mask: np.ndarra
             if len(roots) > 1:
                 top = max(roots, key=lambda r: peak[r])
                 for r in roots:
-                    if r != top and (peak[r] - density[j] < log_margin if log_density
-                                     else peak[r] - density[j] < min_persistence * peak[r]):
+                    if r != top and (
+                        peak[r] - density[j] < log_margin
+                        if log_density
+                        else peak[r] - density[j] < min_persistence * peak[r]
+                    ):
                         parent[r] = top
                         merges += 1
     if min_persistence > 0 and parent:
@@ -137,21 +145,24 @@ def watershed_maxima(density: np.ndarray, neighbors: np.ndarray, mask: np.ndarra
 
 def default_sigma(x: int, y: int) -> float:
     r"""Default smoothing width of DenSOM in grid units: :math:`\sigma = \sqrt{xy}/12`, a fixed
-    share of the map's (geometric mean) side, so that it follows the map's resolution."""
+    share of the map's (geometric mean) side, so that it follows the map's resolution.
+    """
     return math.sqrt(float(x) * float(y)) / 12.0
 
 
-def restrict_to_core(labels: np.ndarray, seeds: list, core: np.ndarray) -> Tuple[np.ndarray, list]:
+def restrict_to_core(labels: np.ndarray, seeds: list, core: np.ndarray) -> tuple[np.ndarray, list]:
     """Keep the basin labels of the ``core`` neurons only (``-1`` elsewhere), renumber the basins
-    that keep at least one core neuron as ``0..k-1`` and return them with their peak neurons."""
+    that keep at least one core neuron as ``0..k-1`` and return them with their peak neurons.
+    """
     lab = np.where(core, labels, -1)
     uniq = np.unique(lab[lab >= 0])
     out = np.where(lab >= 0, np.searchsorted(uniq, lab), -1).astype(np.int64)
     return out, [seeds[int(u)] for u in uniq]
 
 
-def data_log_density(data: np.ndarray, weights: np.ndarray, bandwidth: Optional[float] = None,
-                     chunk: int = 4096) -> Tuple[np.ndarray, float]:
+def data_log_density(
+    data: np.ndarray, weights: np.ndarray, bandwidth: float | None = None, chunk: int = 4096
+) -> tuple[np.ndarray, float]:
     r"""Log of the Gaussian kernel density of ``data`` at every prototype (up to a constant).
 
     :math:`\log \sum_i \exp(-\lVert x_i - w_j\rVert^2 / 2h^2)`, accumulated over chunks of
@@ -181,12 +192,12 @@ def densom(
     x: int,
     y: int,
     topology: str = "hexagonal",
-    sigma: Optional[float] = None,
+    sigma: float | None = None,
     min_persistence: float = 0.3,
-    data: Optional[np.ndarray] = None,
-    weights: Optional[np.ndarray] = None,
+    data: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
     density: str = "hits",
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     r"""DenSOM clustering of a map.
 
     Args:
@@ -238,7 +249,9 @@ def densom(
     core = rho > thr
     nbrs = grid_neighbors(grid_positions(x, y, topology), topology)
     # flood (and merge) over the whole map; the threshold only decides which neurons are noise
-    ws = watershed_maxima(rho, nbrs, np.ones(len(rho), dtype=bool), float(min_persistence), log_density=density == "data")
+    ws = watershed_maxima(
+        rho, nbrs, np.ones(len(rho), dtype=bool), float(min_persistence), log_density=density == "data"
+    )
     labels, seeds = restrict_to_core(ws["labels"], ws["seeds"], core)
     out = {
         "labels": labels,

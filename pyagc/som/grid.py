@@ -14,7 +14,6 @@ Conventions used throughout :mod:`pyagc.som`:
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -34,7 +33,7 @@ def grid_positions(x: int, y: int, topology: str = "rectangular") -> np.ndarray:
 
 
 def adjacency_radius(topology: str) -> float:
-    """Grid distance up to which two neurons count as neighbours.
+    r"""Grid distance up to which two neurons count as neighbours.
 
     Hexagonal: 1 (six neighbours). Rectangular: :math:`\\sqrt{2}` (eight neighbours, as in
     MiniSom's topographic error and distance map).
@@ -102,7 +101,7 @@ def smooth_on_grid(values: np.ndarray, x: int, y: int, topology: str, sigma: flo
     return (num / den).reshape(-1)
 
 
-def suggest_grid_size(n_samples: int, data: Optional[np.ndarray] = None, topology: str = "hexagonal") -> Tuple[int, int]:
+def suggest_grid_size(n_samples: int, data: np.ndarray | None = None, topology: str = "hexagonal") -> tuple[int, int]:
     r"""Default map size (Vesanto's SOM Toolbox heuristic).
 
     :math:`M \approx 5\sqrt{n}` neurons; if ``data`` is given, the side ratio follows the

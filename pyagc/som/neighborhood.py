@@ -19,7 +19,7 @@ value :math:`v_0` and the end value :math:`v_T`:
 
 from __future__ import annotations
 
-from typing import Callable, Dict
+from collections.abc import Callable
 
 import torch
 
@@ -58,7 +58,7 @@ def _inverse(v0: float, v_end: float, t: float, total: float) -> float:
     return v0 / (1.0 + (v0 / v_end - 1.0) * t / total)
 
 
-DECAYS: Dict[str, Callable[[float, float, float, float], float]] = {
+DECAYS: dict[str, Callable[[float, float, float, float], float]] = {
     "asymptotic": _asymptotic,
     "linear": _linear,
     "exponential": _exponential,

@@ -30,7 +30,8 @@ Choice of :math:`k` when ``n_clusters`` is not given, over :math:`k = 2..k_{max}
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Iterable, Optional
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
@@ -60,9 +61,12 @@ def build_feature_space(weights: np.ndarray, positions: np.ndarray, feature_spac
     return np.hstack([w / sw, p / sp])
 
 
-def clustering_metrics(X: np.ndarray, labels: np.ndarray, random_state: Optional[int] = 0, max_silhouette: int = 5000) -> Dict[str, float]:
+def clustering_metrics(
+    X: np.ndarray, labels: np.ndarray, random_state: int | None = 0, max_silhouette: int = 5000
+) -> dict[str, float]:
     """Silhouette (on at most ``max_silhouette`` samples), Davies-Bouldin and Calinski-Harabasz
-    of ``labels`` on ``X``; noise (``-1``) is excluded; NaN when fewer than 2 clusters."""
+    of ``labels`` on ``X``; noise (``-1``) is excluded; NaN when fewer than 2 clusters.
+    """
     mask = labels >= 0
     Xm, lm = X[mask], labels[mask]
     k = len(np.unique(lm))
@@ -77,7 +81,7 @@ def clustering_metrics(X: np.ndarray, labels: np.ndarray, random_state: Optional
     return out
 
 
-def _k_range(n_items: int, k_max: Optional[int]) -> range:
+def _k_range(n_items: int, k_max: int | None) -> range:
     k_max = default_k_max(n_items) if k_max is None else int(min(k_max, n_items - 1))
     if k_max < 2:
         raise ValueError(f"Cannot choose k with only {n_items} items to cluster; need at least 3.")
@@ -86,10 +90,10 @@ def _k_range(n_items: int, k_max: Optional[int]) -> range:
 
 def select_k_silhouette(
     features: np.ndarray,
-    k_values: Optional[Iterable[int]] = None,
-    random_state: Optional[int] = 0,
-    sample_weight: Optional[np.ndarray] = None,
-) -> Dict[str, Any]:
+    k_values: Iterable[int] | None = None,
+    random_state: int | None = 0,
+    sample_weight: np.ndarray | None = None,
+) -> dict[str, Any]:
     """k-means for each k; returns the k with the highest silhouette and all scores."""
     ks = list(_k_range(len(features), None) if k_values is None else k_values)
     scores, inertias = [], []
@@ -101,27 +105,34 @@ def select_k_silhouette(
     return {"criterion": "silhouette (max)", "k_values": ks, "scores": scores, "inertia": inertias, "k": int(best)}
 
 
-def select_k_bic(features: np.ndarray, k_values: Optional[Iterable[int]] = None, random_state: Optional[int] = 0) -> Dict[str, Any]:
+def select_k_bic(
+    features: np.ndarray, k_values: Iterable[int] | None = None, random_state: int | None = 0
+) -> dict[str, Any]:
     """Gaussian mixture (full covariance, small ridge) for each k; returns the k of lowest BIC."""
     ks = list(_k_range(len(features), None) if k_values is None else k_values)
     bics = []
     for k in ks:
-        gm = GaussianMixture(k, covariance_type="full", reg_covar=1e-6, n_init=2, random_state=random_state).fit(features)
+        gm = GaussianMixture(k, covariance_type="full", reg_covar=1e-6, n_init=2, random_state=random_state).fit(
+            features
+        )
         bics.append(float(gm.bic(features)))
     best = ks[int(np.argmin(bics))]
     return {"criterion": "BIC (min)", "k_values": ks, "scores": bics, "k": int(best)}
 
 
-def _inertia(features: np.ndarray, k: int, random_state: Optional[int]) -> float:
+def _inertia(features: np.ndarray, k: int, random_state: int | None) -> float:
     """k-means inertia (k = 1: the total sum of squares)."""
     if k == 1:
         return float(((features - features.mean(0)) ** 2).sum())
     return kmeans_numpy(features, k, random_state, n_init=4).inertia
 
 
-def elbow_analysis(features: np.ndarray, k_values: Optional[Iterable[int]] = None, random_state: Optional[int] = 0) -> Dict[str, Any]:
+def elbow_analysis(
+    features: np.ndarray, k_values: Iterable[int] | None = None, random_state: int | None = 0
+) -> dict[str, Any]:
     """k-means inertia for each k and the elbow ("knee") by the maximum-distance-to-chord rule
-    (Kneedle, `Satopaa et al., 2011 <https://doi.org/10.1109/ICDCSW.2011.20>`_)."""
+    (Kneedle, `Satopaa et al., 2011 <https://doi.org/10.1109/ICDCSW.2011.20>`_).
+    """
     ks = list(range(1, default_k_max(len(features)) + 1) if k_values is None else k_values)
     inertia = np.array([_inertia(features, k, random_state) for k in ks])
     knee = ks[0]
@@ -140,13 +151,13 @@ def cluster_neurons(
     weights: np.ndarray,
     positions: np.ndarray,
     feature_space: str = "weights",
-    n_clusters: Optional[int] = None,
-    random_state: Optional[int] = 0,
-    k_max: Optional[int] = None,
-    data: Optional[np.ndarray] = None,
-    hits: Optional[np.ndarray] = None,
+    n_clusters: int | None = None,
+    random_state: int | None = 0,
+    k_max: int | None = None,
+    data: np.ndarray | None = None,
+    hits: np.ndarray | None = None,
     **kwargs: Any,
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     """Cluster the neurons with ``method`` in ``{"kmeans", "gmm", "hdbscan"}``.
 
     Extra keyword arguments go to :func:`pyagc.functional.kmeans` (``n_init``, ``max_iter``, ``tol``, ``init``, ...),
@@ -163,7 +174,7 @@ def cluster_neurons(
     method = check_option(method, ("kmeans", "gmm", "hdbscan"), "method")
     F = build_feature_space(weights, positions, feature_space)
     m = len(F)
-    out: Dict[str, Any] = {"feature_space": feature_space}
+    out: dict[str, Any] = {"feature_space": feature_space}
     if method == "hdbscan":
         import hdbscan
 

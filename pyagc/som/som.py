@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from .neighborhood import (
     pairwise_distance,
 )
 
-ArrayLike = Union[np.ndarray, torch.Tensor, List[List[float]]]
+ArrayLike = np.ndarray | torch.Tensor | list[list[float]]
 
 INITIALIZATION_MODES = ("random", "sample", "pca")
 CLUSTER_METHODS = ("kmeans", "gmm", "hdbscan", "tsk", "densom", "autosom")
@@ -123,16 +124,16 @@ class SOM(nn.Module):
         batch_size: int = 32,
         topology: str = "rectangular",
         initialization_mode: str = "pca",
-        sigma: Optional[float] = None,
+        sigma: float | None = None,
         learning_rate: float = 0.5,
         sigma_decay: str = "exponential",
         lr_decay: str = "asymptotic",
-        sigma_end: Optional[float] = None,
-        learning_rate_end: Optional[float] = None,
+        sigma_end: float | None = None,
+        learning_rate_end: float | None = None,
         neighborhood_function: str = "gaussian",
         distance_function: str = "euclidean",
-        random_seed: Optional[int] = 0,
-        device: Union[str, torch.device] = "cpu",
+        random_seed: int | None = 0,
+        device: str | torch.device = "cpu",
         verbose: bool = False,
     ) -> None:
         super().__init__()
@@ -159,9 +160,13 @@ class SOM(nn.Module):
         self.lr_decay = check_option(lr_decay, DECAY_FUNCTIONS, "lr_decay")
         self.sigma_end = min(0.5, self.sigma) if sigma_end is None else check_positive_float(sigma_end, "sigma_end")
         self.learning_rate_end = (
-            self.learning_rate / 100.0 if learning_rate_end is None else check_positive_float(learning_rate_end, "learning_rate_end")
+            self.learning_rate / 100.0
+            if learning_rate_end is None
+            else check_positive_float(learning_rate_end, "learning_rate_end")
         )
-        self.neighborhood_function = check_option(neighborhood_function, NEIGHBORHOOD_FUNCTIONS, "neighborhood_function")
+        self.neighborhood_function = check_option(
+            neighborhood_function, NEIGHBORHOOD_FUNCTIONS, "neighborhood_function"
+        )
         self.distance_function = check_option(distance_function, DISTANCE_FUNCTIONS, "distance_function")
         self.random_seed = random_seed
         self.verbose = bool(verbose)
@@ -169,21 +174,26 @@ class SOM(nn.Module):
         pos = grid_positions(self.x, self.y, self.topology)
         self.register_buffer("positions", torch.as_tensor(pos, dtype=torch.float32))
         self._neighbors = grid_neighbors(pos, self.topology)  # (M, deg) numpy, -1 padded
-        self._grid_d2: Optional[torch.Tensor] = None
+        self._grid_d2: torch.Tensor | None = None
         gen = torch.Generator().manual_seed(0 if random_seed is None else int(random_seed))
         self.weights = nn.Parameter(torch.rand(self.x * self.y, self.num_features, generator=gen) * 2 - 1)
         self._data_initialized = False
-        self.history: Dict[str, List[float]] = {"quantization_error": [], "topographic_error": [], "sigma": [], "learning_rate": []}
-        self._data: Optional[np.ndarray] = None
-        self._data_bmus: Optional[np.ndarray] = None
-        self.cluster_result_: Optional[Dict[str, Any]] = None
-        self._predictor: Optional[Dict[str, Any]] = None
+        self.history: dict[str, list[float]] = {
+            "quantization_error": [],
+            "topographic_error": [],
+            "sigma": [],
+            "learning_rate": [],
+        }
+        self._data: np.ndarray | None = None
+        self._data_bmus: np.ndarray | None = None
+        self.cluster_result_: dict[str, Any] | None = None
+        self._predictor: dict[str, Any] | None = None
         self.to(device)
 
     # ------------------------------------------------------------------ basics
     @property
     def n_neurons(self) -> int:
-        """Number of neurons :math:`M = x \\cdot y`."""
+        r"""Number of neurons :math:`M = x \\cdot y`."""
         return self.x * self.y
 
     @property
@@ -206,7 +216,7 @@ class SOM(nn.Module):
             f"neighborhood_function={self.neighborhood_function!r}, distance_function={self.distance_function!r}"
         )
 
-    def to_grid(self, values: Union[np.ndarray, torch.Tensor]) -> np.ndarray:
+    def to_grid(self, values: np.ndarray | torch.Tensor) -> np.ndarray:
         """Reshape per-neuron values ``(M, ...)`` to the grid layout ``(y, x, ...)``."""
         v = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
         if v.shape[0] != self.n_neurons:
@@ -226,14 +236,14 @@ class SOM(nn.Module):
         p = self.positions
         return ((p[bmu][:, None, :] - p[None, :, :]) ** 2).sum(-1)
 
-    def _grid_d2_matrix(self) -> Optional[torch.Tensor]:
+    def _grid_d2_matrix(self) -> torch.Tensor | None:
         """The cached ``(M, M)`` squared grid distances, or ``None`` above ``_MAX_DENSE_GRID`` neurons."""
         if self.n_neurons > _MAX_DENSE_GRID:
             return None
         self._grid_sq_dist_rows(torch.zeros(1, dtype=torch.long, device=self.positions.device))
         return self._grid_d2
 
-    def neighborhood_matrix(self, sigma: float, bmus: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def neighborhood_matrix(self, sigma: float, bmus: torch.Tensor | None = None) -> torch.Tensor:
         r"""Neighbourhood weights :math:`h(c, j; \sigma)`.
 
         Args:
@@ -283,7 +293,7 @@ class SOM(nn.Module):
             xc = x[s : s + _CHUNK]
             if self.distance_function == "euclidean":
                 score = (xc @ w.T).sub_(half_w2)
-                v, i = (score.max(1, keepdim=True) if k == 1 else torch.topk(score, k, dim=1))
+                v, i = score.max(1, keepdim=True) if k == 1 else torch.topk(score, k, dim=1)
                 v = ((xc * xc).sum(1, keepdim=True) - 2.0 * v).clamp_(min=0.0)
             else:
                 d = pairwise_distance(xc, w, self.distance_function, squared=True)
@@ -293,7 +303,7 @@ class SOM(nn.Module):
         return torch.cat(dists), torch.cat(idxs)
 
     @torch.no_grad()
-    def bmus(self, data: ArrayLike, return_tensor: bool = False) -> Union[np.ndarray, torch.Tensor]:
+    def bmus(self, data: ArrayLike, return_tensor: bool = False) -> np.ndarray | torch.Tensor:
         """Index of the best matching unit of every sample.
 
         Accepts numpy arrays, lists or tensors on any device (moved to the map's device).
@@ -305,8 +315,8 @@ class SOM(nn.Module):
 
     # ------------------------------------------------------------------ initialisation
     @torch.no_grad()
-    def initialize_weights(self, data: Optional[ArrayLike] = None, mode: Optional[str] = None) -> "SOM":
-        """Initialise the prototypes from ``data``.
+    def initialize_weights(self, data: ArrayLike | None = None, mode: str | None = None) -> SOM:
+        r"""Initialise the prototypes from ``data``.
 
         ``mode``: :obj:`"random"` (uniform in the bounding box of ``data``; standard uniform in
         :math:`[-1, 1]` without data), :obj:`"sample"` (distinct random samples, drawn with
@@ -314,12 +324,18 @@ class SOM(nn.Module):
         the plane of the two leading principal components, spanning :math:`\\pm 2` standard
         deviations, the longer grid side along the first component).
         """
-        mode = self.initialization_mode if mode is None else check_option(mode, INITIALIZATION_MODES, "initialization mode")
+        mode = (
+            self.initialization_mode
+            if mode is None
+            else check_option(mode, INITIALIZATION_MODES, "initialization mode")
+        )
         gen = np.random.default_rng(None if self.random_seed is None else int(self.random_seed))
         m = self.n_neurons
         if data is None:
             if mode != "random":
-                raise ValueError(f"initialization mode {mode!r} needs data: call initialize_weights(data, mode={mode!r}).")
+                raise ValueError(
+                    f"initialization mode {mode!r} needs data: call initialize_weights(data, mode={mode!r})."
+                )
             w = gen.uniform(-1, 1, size=(m, self.num_features))
         else:
             X = as_float_array(data, self.num_features)
@@ -331,7 +347,9 @@ class SOM(nn.Module):
                 w = X[idx] + (1e-6 * gen.standard_normal((m, self.num_features)) if len(X) < m else 0.0)
             else:  # pca
                 if len(X) < 2:
-                    raise ValueError("PCA initialisation needs at least 2 samples; use initialization_mode='random' or 'sample'.")
+                    raise ValueError(
+                        "PCA initialisation needs at least 2 samples; use initialization_mode='random' or 'sample'."
+                    )
                 sub = X if len(X) <= 50000 else X[gen.choice(len(X), 50000, replace=False)]
                 mean = sub.mean(0)
                 cov = np.atleast_2d(np.cov(sub - mean, rowvar=False))
@@ -354,13 +372,13 @@ class SOM(nn.Module):
     def fit(
         self,
         data: ArrayLike,
-        epochs: Optional[int] = None,
-        batch_size: Optional[int] = None,
-        progress: Optional[bool] = None,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        progress: bool | None = None,
         keep_data: bool = True,
-        verbose: Optional[bool] = None,
-    ) -> "SOM":
-        """Train the map on ``data`` (n_samples, num_features) with mini-batch updates.
+        verbose: bool | None = None,
+    ) -> SOM:
+        r"""Train the map on ``data`` (n_samples, num_features) with mini-batch updates.
 
         The prototypes are initialised with ``initialization_mode`` unless
         :meth:`initialize_weights` was already called with data or the map was already fitted
@@ -473,22 +491,22 @@ class SOM(nn.Module):
         te = (gd > adjacency_radius(self.topology)).float().mean().item()
         return qe, te
 
-    def _data_or_fitted(self, data: Optional[ArrayLike]) -> torch.Tensor:
+    def _data_or_fitted(self, data: ArrayLike | None) -> torch.Tensor:
         if data is None:
             if self._data is None:
                 raise RuntimeError("No data stored on the map: call fit(data) first or pass data explicitly.")
             return torch.as_tensor(self._data, dtype=torch.float32, device=self.device)
         return self._tensor(data)
 
-    def quantization_error(self, data: Optional[ArrayLike] = None) -> float:
+    def quantization_error(self, data: ArrayLike | None = None) -> float:
         """Mean distance between each sample and its BMU's prototype (fitted data by default)."""
         return self._errors(self._data_or_fitted(data))[0]
 
-    def topographic_error(self, data: Optional[ArrayLike] = None) -> float:
+    def topographic_error(self, data: ArrayLike | None = None) -> float:
         """Share of samples whose first and second BMUs are not grid neighbours."""
         return self._errors(self._data_or_fitted(data))[1]
 
-    def hits(self, data: Optional[ArrayLike] = None) -> np.ndarray:
+    def hits(self, data: ArrayLike | None = None) -> np.ndarray:
         """Number of samples per neuron, shape ``(M,)`` (fitted data by default)."""
         if data is None and self._data_bmus is not None:
             b = self._data_bmus
@@ -496,11 +514,11 @@ class SOM(nn.Module):
             b = self.bmus(self._data_or_fitted(data))
         return np.bincount(b, minlength=self.n_neurons)
 
-    def hit_map(self, data: Optional[ArrayLike] = None) -> np.ndarray:
+    def hit_map(self, data: ArrayLike | None = None) -> np.ndarray:
         """Hit counts on the grid, shape ``(y, x)``."""
         return self.to_grid(self.hits(data))
 
-    def neighbors_within(self, order: int = 1) -> "scipy.sparse.csr_matrix":  # noqa: F821
+    def neighbors_within(self, order: int = 1) -> scipy.sparse.csr_matrix:  # noqa: F821
         """Neurons at most ``order`` steps apart on the grid graph, as a sparse boolean matrix.
 
         One step joins grid neighbours (6 on hexagonal maps, 8 on rectangular maps, see
@@ -532,16 +550,19 @@ class SOM(nn.Module):
     def distance_map(
         self,
         scaling: str = "mean",
-        distance_metric: Optional[str] = None,
-        neighborhood_order: Optional[int] = None,
+        distance_metric: str | None = None,
+        neighborhood_order: int | None = None,
     ) -> np.ndarray:
         """U-matrix: mean (``scaling="mean"``) or summed (``"sum"``) distance of every
         prototype to its grid neighbours up to ``neighborhood_order`` steps away (default 1),
         measured with ``distance_metric`` (default: the map's ``distance_function``) and
-        normalised to ``[0, 1]``; shape ``(y, x)``."""
+        normalised to ``[0, 1]``; shape ``(y, x)``.
+        """
         scaling = check_option(scaling, ("mean", "sum"), "scaling")
-        metric = self.distance_function if distance_metric is None else check_option(
-            distance_metric, DISTANCE_FUNCTIONS, "distance_metric"
+        metric = (
+            self.distance_function
+            if distance_metric is None
+            else check_option(distance_metric, DISTANCE_FUNCTIONS, "distance_metric")
         )
         order = 1 if neighborhood_order is None else check_positive_int(neighborhood_order, "neighborhood_order")
         if order == 1:
@@ -583,8 +604,8 @@ class SOM(nn.Module):
         return int(row) * self.x + int(col)
 
     def _sample_neurons(
-        self, data: Optional[ArrayLike], bmus_data_map: Optional[Mapping[Any, Any]]
-    ) -> Tuple[np.ndarray, np.ndarray]:
+        self, data: ArrayLike | None, bmus_data_map: Mapping[Any, Any] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(sample_index, neuron_index)`` pairs from ``bmus_data_map``, ``data`` or the fitted data."""
         if bmus_data_map is not None:
             samples, neurons = [], []
@@ -613,11 +634,11 @@ class SOM(nn.Module):
     def build_map(
         self,
         map_type: str,
-        data: Optional[ArrayLike] = None,
-        target: Optional[ArrayLike] = None,
-        bmus_data_map: Optional[Mapping[Any, Any]] = None,
+        data: ArrayLike | None = None,
+        target: ArrayLike | None = None,
+        bmus_data_map: Mapping[Any, Any] | None = None,
         **kwargs: Any,
-    ) -> Union[np.ndarray, Dict[Tuple[int, int], Any]]:
+    ) -> np.ndarray | dict[tuple[int, int], Any]:
         r"""Per-neuron maps with TorchSOM's names (grids have pyagc's ``(y, x)`` layout).
 
         ``map_type``:
@@ -670,7 +691,7 @@ class SOM(nn.Module):
             return_indices = bool(kwargs.pop("return_indices", False))
             si, nj = self._sample_neurons(data, bmus_data_map)
             X = None if return_indices else self._data_or_fitted(data).cpu().numpy()
-            out: Dict[Tuple[int, int], Any] = {}
+            out: dict[tuple[int, int], Any] = {}
             order = np.argsort(nj, kind="stable")
             si, nj = si[order], nj[order]
             bounds = np.flatnonzero(np.diff(nj)) + 1
@@ -739,11 +760,11 @@ class SOM(nn.Module):
     def cluster(
         self,
         method: str = "kmeans",
-        n_clusters: Optional[int] = None,
-        feature_space: Optional[str] = None,
-        data: Optional[ArrayLike] = None,
+        n_clusters: int | None = None,
+        feature_space: str | None = None,
+        data: ArrayLike | None = None,
         **kwargs: Any,
-    ) -> Dict[str, Any]:
+    ) -> dict[str, Any]:
         r"""Post-hoc clustering of the trained map.
 
         Methods: :obj:`"kmeans"`, :obj:`"gmm"`, :obj:`"hdbscan"` on the neurons in
@@ -794,8 +815,15 @@ class SOM(nn.Module):
         if method in ("kmeans", "gmm", "hdbscan"):
             fs = check_option(feature_space or "weights", FEATURE_SPACES, "feature_space")
             res = cluster_neurons(
-                method, W, self.positions.cpu().numpy().astype(np.float64), fs, n_clusters, random_state=seed,
-                data=X, hits=hits, **kwargs
+                method,
+                W,
+                self.positions.cpu().numpy().astype(np.float64),
+                fs,
+                n_clusters,
+                random_state=seed,
+                data=X,
+                hits=hits,
+                **kwargs,
             )
             sample_labels = res["labels"][bmus]
             predictor = {"kind": "neurons", "labels": res["labels"]}
@@ -815,7 +843,9 @@ class SOM(nn.Module):
             else:
                 from .autosom import autosom
 
-                res = autosom(X, W, bmus, self.x, self.y, self.topology, n_clusters=n_clusters, random_state=seed, **kwargs)
+                res = autosom(
+                    X, W, bmus, self.x, self.y, self.topology, n_clusters=n_clusters, random_state=seed, **kwargs
+                )
             sample_labels = res.pop("sample_labels", None)
             if sample_labels is None:
                 sample_labels = res["labels"][bmus]

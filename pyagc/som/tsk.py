@@ -34,7 +34,7 @@ matters when a candidate lost clusters.)
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import calinski_harabasz_score
@@ -47,7 +47,7 @@ def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.maximum(d, 0.0)
 
 
-def seeds_weight_kmeans(X: np.ndarray, W: np.ndarray, bmus: np.ndarray, k: int, random_state: Optional[int]) -> np.ndarray:
+def seeds_weight_kmeans(X: np.ndarray, W: np.ndarray, bmus: np.ndarray, k: int, random_state: int | None) -> np.ndarray:
     """(A) k-means on the neuron weights; the data centroids of the resulting clusters."""
     lab = kmeans_numpy(W, k, random_state, n_init=10).labels
     sample_lab = lab[bmus]
@@ -60,7 +60,8 @@ def seeds_weight_kmeans(X: np.ndarray, W: np.ndarray, bmus: np.ndarray, k: int, 
 
 def seeds_maxmin(W: np.ndarray, hits: np.ndarray, k: int) -> np.ndarray:
     """(A-alt) farthest-first seeding over the hit neurons (all neurons if fewer than k are hit),
-    starting from the neuron farthest from the neurons' mean."""
+    starting from the neuron farthest from the neurons' mean.
+    """
     cand = W[hits > 0] if (hits > 0).sum() >= k else W
     first = int(np.argmax(((cand - cand.mean(0)) ** 2).sum(1)))
     chosen = [first]
@@ -74,7 +75,8 @@ def seeds_maxmin(W: np.ndarray, hits: np.ndarray, k: int) -> np.ndarray:
 
 def seeds_density_coverage(W: np.ndarray, hits: np.ndarray, k: int, start: int) -> np.ndarray:
     r"""(B-bis) greedy coverage-aware density seeding from neuron ``start``: repeatedly add
-    :math:`\arg\max_j (\mathrm{hits}_j + 0.5)\min_{s}\lVert w_j - w_s\rVert^2`."""
+    :math:`\arg\max_j (\mathrm{hits}_j + 0.5)\min_{s}\lVert w_j - w_s\rVert^2`.
+    """
     score_w = hits.astype(np.float64) + 0.5
     chosen = [int(start)]
     mind = _sq_dists(W, W[[start]])[:, 0]
@@ -89,13 +91,13 @@ def som_tsk(
     X: np.ndarray,
     W: np.ndarray,
     bmus: np.ndarray,
-    n_clusters: Optional[int] = None,
+    n_clusters: int | None = None,
     n_init: int = 10,
     inertia_window: float = 0.05,
-    random_state: Optional[int] = 0,
+    random_state: int | None = 0,
     max_iter: int = 300,
     k_selection_sample: int = 2000,
-) -> Dict[str, Any]:
+) -> dict[str, Any]:
     r"""Run SOM-TSK on data ``X`` (n, F) given a trained map (prototypes ``W`` (M, F) and the
     BMU of every sample).
 
@@ -119,7 +121,7 @@ def som_tsk(
     X = np.asarray(X, dtype=np.float64)
     W = np.asarray(W, dtype=np.float64)
     bmus = np.asarray(bmus)
-    out: Dict[str, Any] = {}
+    out: dict[str, Any] = {}
     if n_clusters is None:
         from .autosom import select_k_gmm_bic
 
@@ -134,7 +136,7 @@ def som_tsk(
     hits = np.bincount(bmus, minlength=len(W))
     k_neur = min(k, len(W))
 
-    seedings: List[tuple] = []
+    seedings: list[tuple] = []
     if k <= len(W):
         seedings.append(("A: k-means on weights", seeds_weight_kmeans(X, W, bmus, k, random_state)))
         seedings.append(("A-alt: max-min", seeds_maxmin(W, hits, k)))
@@ -157,7 +159,10 @@ def som_tsk(
     best_inertia = min(t["inertia"] for t in table)
     for t in table:
         t["in_window"] = bool(t["inertia"] <= best_inertia * (1.0 + inertia_window) + 1e-12)
-    pick = max((i for i, t in enumerate(table) if t["in_window"]), key=lambda i: (table[i]["calinski_harabasz"], -table[i]["inertia"]))
+    pick = max(
+        (i for i, t in enumerate(table) if t["in_window"]),
+        key=lambda i: (table[i]["calinski_harabasz"], -table[i]["inertia"]),
+    )
     name, km = cands[pick]
     centroids = km.centers
     out.update(

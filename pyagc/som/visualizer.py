@@ -39,9 +39,10 @@ import io
 import math
 import sys
 import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Union
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -70,8 +71,8 @@ _RENAMED = {
 
 
 # ---------------------------------------------------------------------- figures in notebooks
-_shown_this_cell: "weakref.WeakSet[Figure]" = weakref.WeakSet()
-_reset_hook: Dict[int, bool] = {}
+_shown_this_cell: weakref.WeakSet[Figure] = weakref.WeakSet()
+_reset_hook: dict[int, bool] = {}
 
 
 def _clear_shown() -> None:
@@ -95,7 +96,7 @@ class SOMFigure(Figure):
     and does nothing the second. ``saved_path`` is the file the figure was saved to, if any.
     """
 
-    saved_path: Optional[str] = None
+    saved_path: str | None = None
 
     def _ipython_display_(self) -> None:
         from IPython import get_ipython
@@ -112,8 +113,8 @@ class SOMFigure(Figure):
         if ip is not None and not _reset_hook.get(id(ip)):
             ip.events.register("pre_execute", _clear_shown)
             _reset_hook[id(ip)] = True
-        data: Dict[str, Any] = {}
-        metadata: Dict[str, Any] = {}
+        data: dict[str, Any] = {}
+        metadata: dict[str, Any] = {}
         if ip is not None:  # honour the shell's figure formats (png / retina / svg ...)
             fmt = ip.display_formatter
             for mime, formatter in fmt.formatters.items():
@@ -141,7 +142,7 @@ class SOMFigure(Figure):
 # ---------------------------------------------------------------------- configuration
 @dataclass
 class VisualizationConfig:
-    """Settings of :class:`SOMVisualizer` (TorchSOM's field names).
+    r"""Settings of :class:`SOMVisualizer` (TorchSOM's field names).
 
     Args:
         figsize (tuple, optional): size in inches of single-panel plots (elbow, silhouette,
@@ -161,9 +162,11 @@ class VisualizationConfig:
         figsize_per_panel (float): panel size in inches used when ``figsize`` is :obj:`None`.
     """
 
-    figsize: Optional[Tuple[float, float]] = None
-    fontsize: Dict[str, int] = field(default_factory=lambda: {"title": 12, "axis": 10, "legend": 8})
-    fontweight: Dict[str, str] = field(default_factory=lambda: {"title": "normal", "axis": "normal", "legend": "normal"})
+    figsize: tuple[float, float] | None = None
+    fontsize: dict[str, int] = field(default_factory=lambda: {"title": 12, "axis": 10, "legend": 8})
+    fontweight: dict[str, str] = field(
+        default_factory=lambda: {"title": "normal", "axis": "normal", "legend": "normal"}
+    )
     cmap: str = "viridis"
     dpi: int = 100
     grid_alpha: float = 0.3
@@ -214,9 +217,9 @@ class SOMVisualizer:
     def __init__(
         self,
         som: SOM,
-        config: Optional[VisualizationConfig] = None,
-        figsize_per_panel: Optional[float] = None,
-        dpi: Optional[int] = None,
+        config: VisualizationConfig | None = None,
+        figsize_per_panel: float | None = None,
+        dpi: int | None = None,
     ) -> None:
         if not isinstance(som, SOM):
             raise TypeError(f"SOMVisualizer expects a pyagc.som.SOM; got {type(som).__name__}.")
@@ -234,17 +237,15 @@ class SOMVisualizer:
 
     def __getattr__(self, name: str) -> Any:
         if name in _RENAMED:
-            raise AttributeError(
-                f"SOMVisualizer.{name} was renamed to TorchSOM's name: use {_RENAMED[name]}."
-            )
+            raise AttributeError(f"SOMVisualizer.{name} was renamed to TorchSOM's name: use {_RENAMED[name]}.")
         raise AttributeError(f"'SOMVisualizer' object has no attribute {name!r}")
 
     # ------------------------------------------------------------------ helpers
-    def _figure(self, nrows: int = 1, ncols: int = 1, figsize: Optional[Tuple[float, float]] = None, **kwargs: Any):
+    def _figure(self, nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] | None = None, **kwargs: Any):
         """A pyplot-managed :class:`SOMFigure` with a ``(nrows, ncols)`` array of axes."""
         return plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, FigureClass=SOMFigure, **kwargs)
 
-    def _line_figsize(self, width: float = 1.3, height: float = 1.0) -> Tuple[float, float]:
+    def _line_figsize(self, width: float = 1.3, height: float = 1.0) -> tuple[float, float]:
         if self.config.figsize is not None:
             return tuple(self.config.figsize)  # type: ignore[return-value]
         return (self.size * width, self.size * height)
@@ -261,7 +262,7 @@ class SOMVisualizer:
         p.mkdir(parents=True, exist_ok=True)
         return p / f"{fig_name}.{self.config.save_format}"
 
-    def _finish(self, fig: Figure, save_path: Optional[PathLike], fig_name: str) -> Figure:
+    def _finish(self, fig: Figure, save_path: PathLike | None, fig_name: str) -> Figure:
         """Lay out, save (file or folder), close a saved figure outside interactive sessions."""
         import warnings
 
@@ -304,16 +305,16 @@ class SOMVisualizer:
     def _draw_grid(
         self,
         ax,
-        values: Optional[np.ndarray],
+        values: np.ndarray | None,
         cmap: Any = None,
-        vmin: Optional[float] = None,
-        vmax: Optional[float] = None,
-        colors: Optional[np.ndarray] = None,
+        vmin: float | None = None,
+        vmax: float | None = None,
+        colors: np.ndarray | None = None,
         colorbar: bool = True,
         label: str = "",
         norm: Any = None,
-        ticks: Optional[Sequence[float]] = None,
-        tick_labels: Optional[Sequence[str]] = None,
+        ticks: Sequence[float] | None = None,
+        tick_labels: Sequence[str] | None = None,
         show_values: bool = False,
         value_format: str = ".2f",
     ):
@@ -321,7 +322,9 @@ class SOMVisualizer:
         s = self.som
         pos = s.positions.cpu().numpy()
         if s.topology == "hexagonal":
-            patches = [RegularPolygon((px, py), numVertices=6, radius=1 / math.sqrt(3), orientation=0) for px, py in pos]
+            patches = [
+                RegularPolygon((px, py), numVertices=6, radius=1 / math.sqrt(3), orientation=0) for px, py in pos
+            ]
         else:
             patches = [Rectangle((px - 0.5, py - 0.5), 1.0, 1.0) for px, py in pos]
         coll = PatchCollection(patches, edgecolor=self.config.hex_border_color, linewidth=self.config.hex_border_width)
@@ -357,7 +360,7 @@ class SOMVisualizer:
                 cb.set_label(label)
         return coll
 
-    def _result(self, cluster_result: Optional[ResultLike]) -> ResultLike:
+    def _result(self, cluster_result: ResultLike | None) -> ResultLike:
         if cluster_result is None:
             cluster_result = self.som.cluster_result_
         if cluster_result is None:
@@ -380,7 +383,7 @@ class SOMVisualizer:
             handles.insert(0, Patch(facecolor=NOISE_COLOR, label=NOISE_LABEL))
         return colors, handles
 
-    def _draw_cluster_map(self, ax, res: ResultLike, title: Optional[str], show_values: bool, legend: bool = True) -> None:
+    def _draw_cluster_map(self, ax, res: ResultLike, title: str | None, show_values: bool, legend: bool = True) -> None:
         lab = np.asarray(res["labels"].detach().cpu().numpy() if hasattr(res["labels"], "detach") else res["labels"])
         lab = lab.astype(np.int64).ravel()
         if lab.shape != (self.som.n_neurons,):
@@ -391,19 +394,29 @@ class SOMVisualizer:
         colors, handles = self._cluster_colors(lab)
         self._draw_grid(ax, lab.astype(float), colors=colors, show_values=show_values, value_format=".0f")
         if legend:
-            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                      fontsize=self.config.fontsize.get("legend"), title="cluster")
+            ax.legend(
+                handles=handles,
+                loc="upper left",
+                bbox_to_anchor=(1.01, 1.0),
+                fontsize=self.config.fontsize.get("legend"),
+                title="cluster",
+            )
         if title is None:
             fs = res.get("feature_space", "")
-            title = f"{str(res.get('method', '?')).upper()} clustering" + (f" ({fs} space)" if fs else "") + \
-                f"\n{res.get('n_clusters', '?')} clusters"
+            title = (
+                f"{str(res.get('method', '?')).upper()} clustering"
+                + (f" ({fs} space)" if fs else "")
+                + f"\n{res.get('n_clusters', '?')} clusters"
+            )
             if (lab < 0).any():
                 title += f", {int((lab < 0).sum())} uncertain neurons"
         self._title(ax, title)
 
     def _target_values(self, bmus_data_map, data, target, map_type: str, **kw) -> np.ndarray:
         if target is None:
-            raise ValueError(f"This plot needs target= (one value or label per sample of the data) for the {map_type} map.")
+            raise ValueError(
+                f"This plot needs target= (one value or label per sample of the data) for the {map_type} map."
+            )
         return self.som.build_map(map_type, data=data, target=target, bmus_data_map=bmus_data_map, **kw)
 
     # ------------------------------------------------------------------ clustering analyses
@@ -411,13 +424,14 @@ class SOMVisualizer:
         self,
         max_k: int = 10,
         feature_space: str = "weights",
-        save_path: Optional[PathLike] = None,
-        k_values: Optional[Sequence[int]] = None,
+        save_path: PathLike | None = None,
+        k_values: Sequence[int] | None = None,
         fig_name: str = "elbow_analysis",
     ) -> Figure:
         """Elbow: k-means inertia (within-cluster sum of squares) of the neurons in
         ``feature_space`` for ``k = 1..max_k`` (or ``k_values``), with the knee (Kneedle)
-        marked. ``fig.elbow`` holds ``k_values``, ``inertia`` and ``knee``."""
+        marked. ``fig.elbow`` holds ``k_values``, ``inertia`` and ``knee``.
+        """
         fs = check_option(feature_space, FEATURE_SPACES, "feature_space")
         F = build_feature_space(
             self.som.weights.detach().cpu().numpy().astype(np.float64),
@@ -432,7 +446,9 @@ class SOMVisualizer:
         ax = axes[0, 0]
         ax.plot(el["k_values"], el["inertia"], "o-", color="C0")
         ki = el["k_values"].index(el["knee"])
-        ax.plot([el["knee"]], [el["inertia"][ki]], "o", ms=14, mfc="none", mec="C3", mew=2, label=f"knee: k = {el['knee']}")
+        ax.plot(
+            [el["knee"]], [el["inertia"][ki]], "o", ms=14, mfc="none", mec="C3", mew=2, label=f"knee: k = {el['knee']}"
+        )
         ax.set_xlabel("number of clusters k")
         ax.set_ylabel("within-cluster sum of squares (neurons)")
         self._title(ax, f"Elbow analysis for k-means ({fs} space)")
@@ -443,17 +459,18 @@ class SOMVisualizer:
 
     def plot_silhouette_analysis(
         self,
-        cluster_result: Optional[ResultLike] = None,
-        save_path: Optional[PathLike] = None,
-        k_values: Optional[Sequence[int]] = None,
-        feature_space: Optional[str] = None,
+        cluster_result: ResultLike | None = None,
+        save_path: PathLike | None = None,
+        k_values: Sequence[int] | None = None,
+        feature_space: str | None = None,
         max_samples: int = 3000,
         fig_name: str = "silhouette_analysis",
     ) -> Figure:
         """Left: mean silhouette of k-means on the neurons for each k (``k_values``, default
         ``2..10``) in ``feature_space`` (default: the result's). Right: per-sample silhouette
         ("knife" plot) of ``cluster_result`` (default: the map's last clustering) on the fitted
-        data (at most ``max_samples`` samples, noise excluded)."""
+        data (at most ``max_samples`` samples, noise excluded).
+        """
         from sklearn.metrics import silhouette_samples, silhouette_score
 
         from pyagc.functional.kmeans import kmeans_numpy
@@ -509,21 +526,24 @@ class SOMVisualizer:
 
     def plot_cluster_quality_comparison(
         self,
-        results_list: Union[Sequence[ResultLike], Mapping[str, ResultLike]],
-        save_path: Optional[PathLike] = None,
+        results_list: Sequence[ResultLike] | Mapping[str, ResultLike],
+        save_path: PathLike | None = None,
         fig_name: str = "clustering_metrics_comparison",
     ) -> Figure:
         """Bar charts of silhouette (higher is better), Davies-Bouldin (lower is better),
         Calinski-Harabasz (higher is better) and the number of clusters for several results of
         :meth:`SOM.cluster` (a list, or a dict name -> result). Bars are labelled with method,
-        feature space and noise share; a missing score (fewer than 2 clusters) is shown as n/a."""
+        feature space and noise share; a missing score (fewer than 2 clusters) is shown as n/a.
+        """
         if isinstance(results_list, Mapping):
             names, res = [str(k) for k in results_list.keys()], list(results_list.values())
         else:
             res = list(results_list)
             names = [f"{r.get('method', '?')}_{r.get('feature_space', '')}".rstrip("_") for r in res]
         if not res:
-            raise ValueError("plot_cluster_quality_comparison needs at least one clustering result (results_list=[...]).")
+            raise ValueError(
+                "plot_cluster_quality_comparison needs at least one clustering result (results_list=[...])."
+            )
         labels = [f"{n}\nnoise {100 * r.get('noise_fraction', 0):.0f}%" for n, r in zip(names, res)]
 
         def metric(r: ResultLike, key: str) -> float:
@@ -541,11 +561,20 @@ class SOMVisualizer:
         ]
         x = np.arange(len(res))
         for ax, (key, title, f) in zip(axes.ravel(), panels):
-            vals = np.array([float(r.get("n_clusters", np.nan)) if key == "n_clusters" else metric(r, key) for r in res])
+            vals = np.array(
+                [float(r.get("n_clusters", np.nan)) if key == "n_clusters" else metric(r, key) for r in res]
+            )
             bars = ax.bar(x, np.nan_to_num(vals), color=[plt.cm.tab10(i % 10) for i in range(len(vals))], alpha=0.8)
             for b, v in zip(bars, vals):
-                ax.annotate("n/a" if not np.isfinite(v) else f.format(v), (b.get_x() + b.get_width() / 2, b.get_height()),
-                            xytext=(0, 2), textcoords="offset points", ha="center", va="bottom", fontsize=8)
+                ax.annotate(
+                    "n/a" if not np.isfinite(v) else f.format(v),
+                    (b.get_x() + b.get_width() / 2, b.get_height()),
+                    xytext=(0, 2),
+                    textcoords="offset points",
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                )
             ax.set_xticks(x)
             ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
             self._title(ax, title)
@@ -554,15 +583,16 @@ class SOMVisualizer:
 
     def plot_cluster_map(
         self,
-        cluster_result: Optional[ResultLike] = None,
-        title: Optional[str] = None,
-        save_path: Optional[PathLike] = None,
+        cluster_result: ResultLike | None = None,
+        title: str | None = None,
+        save_path: PathLike | None = None,
         show_values: bool = False,
         fig_name: str = "cluster_map",
     ) -> Figure:
         """Neurons coloured by cluster over the grid; noise neurons (id ``-1``, e.g. from
         HDBSCAN or DenSOM) are grey and labelled "Uncertain". ``cluster_result`` defaults to
-        the map's last :meth:`SOM.cluster` result; ``show_values`` writes the id in each cell."""
+        the map's last :meth:`SOM.cluster` result; ``show_values`` writes the id in each cell.
+        """
         res = self._result(cluster_result)
         fig, axes = self._grid_figure()
         self._draw_cluster_map(axes[0, 0], res, title, show_values)
@@ -570,9 +600,9 @@ class SOMVisualizer:
 
     def plot_clustering_comparison_grid(
         self,
-        results_list: Union[Sequence[ResultLike], Mapping[str, ResultLike]],
-        save_path: Optional[PathLike] = None,
-        ncols: Optional[int] = None,
+        results_list: Sequence[ResultLike] | Mapping[str, ResultLike],
+        save_path: PathLike | None = None,
+        ncols: int | None = None,
         fig_name: str = "clustering_comparison_grid",
     ) -> Figure:
         """Cluster maps of several results side by side (a list, or a dict name -> result)."""
@@ -581,7 +611,9 @@ class SOMVisualizer:
         else:
             items = [(None, r) for r in results_list]
         if not items:
-            raise ValueError("plot_clustering_comparison_grid needs at least one clustering result (results_list=[...]).")
+            raise ValueError(
+                "plot_clustering_comparison_grid needs at least one clustering result (results_list=[...])."
+            )
         ncols = min(len(items), 3) if ncols is None else check_positive_int(ncols, "ncols")
         nrows = math.ceil(len(items) / ncols)
         fig, axes = self._grid_figure(ncols, nrows)
@@ -603,8 +635,8 @@ class SOMVisualizer:
         title: str = "",
         colorbar_label: str = "",
         filename: str = "grid",
-        save_path: Optional[PathLike] = None,
-        cmap: Optional[Any] = None,
+        save_path: PathLike | None = None,
+        cmap: Any | None = None,
         show_values: bool = False,
         value_format: str = ".2f",
         **kwargs: Any,
@@ -614,7 +646,8 @@ class SOMVisualizer:
 
         Keyword arguments: ``norm``, ``vmin``, ``vmax``, ``ticks``, ``tick_labels`` (colour
         bar), ``mask_zeros`` (draw zeros as empty cells) and ``is_component_plane`` (accepted,
-        unused)."""
+        unused).
+        """
         allowed = {"norm", "vmin", "vmax", "ticks", "tick_labels", "mask_zeros", "is_component_plane"}
         unknown = sorted(set(kwargs) - allowed)
         if unknown:
@@ -624,9 +657,17 @@ class SOMVisualizer:
             v = np.where(v == 0, np.nan, v)
         fig, axes = self._grid_figure()
         self._draw_grid(
-            axes[0, 0], v, cmap=cmap, vmin=kwargs.get("vmin"), vmax=kwargs.get("vmax"), norm=kwargs.get("norm"),
-            label=colorbar_label, ticks=kwargs.get("ticks"), tick_labels=kwargs.get("tick_labels"),
-            show_values=show_values, value_format=value_format,
+            axes[0, 0],
+            v,
+            cmap=cmap,
+            vmin=kwargs.get("vmin"),
+            vmax=kwargs.get("vmax"),
+            norm=kwargs.get("norm"),
+            label=colorbar_label,
+            ticks=kwargs.get("ticks"),
+            tick_labels=kwargs.get("tick_labels"),
+            show_values=show_values,
+            value_format=value_format,
         )
         self._title(axes[0, 0], title)
         return self._finish(fig, save_path, filename)
@@ -634,31 +675,39 @@ class SOMVisualizer:
     def plot_distance_map(
         self,
         fig_name: str = "distance_map",
-        save_path: Optional[PathLike] = None,
-        distance_metric: Optional[str] = None,
-        neighborhood_order: Optional[int] = None,
+        save_path: PathLike | None = None,
+        distance_metric: str | None = None,
+        neighborhood_order: int | None = None,
         scaling: str = "sum",
     ) -> Figure:
         """U-matrix: distance of every prototype to its grid neighbours up to
         ``neighborhood_order`` steps (default 1), summed (``scaling="sum"``, TorchSOM's
-        default) or averaged, normalised to ``[0, 1]`` (dark = far: cluster borders)."""
-        u = self.som.distance_map(scaling=scaling, distance_metric=distance_metric, neighborhood_order=neighborhood_order)
+        default) or averaged, normalised to ``[0, 1]`` (dark = far: cluster borders).
+        """
+        u = self.som.distance_map(
+            scaling=scaling, distance_metric=distance_metric, neighborhood_order=neighborhood_order
+        )
         order = 1 if neighborhood_order is None else int(neighborhood_order)
         fig, axes = self._grid_figure()
-        self._draw_grid(axes[0, 0], u.ravel(), cmap="bone_r",
-                        label=f"{distance_metric or self.som.distance_function} distance to neighbours ({scaling})")
+        self._draw_grid(
+            axes[0, 0],
+            u.ravel(),
+            cmap="bone_r",
+            label=f"{distance_metric or self.som.distance_function} distance to neighbours ({scaling})",
+        )
         self._title(axes[0, 0], f"U-matrix (distance map), order {order}")
         return self._finish(fig, save_path, fig_name)
 
     def plot_hit_map(
         self,
-        data: Optional[Any] = None,
+        data: Any | None = None,
         fig_name: str = "hit_map",
-        save_path: Optional[PathLike] = None,
+        save_path: PathLike | None = None,
         batch_size: int = 1024,
     ) -> Figure:
         """Number of samples per neuron for ``data`` (default: the fitted data).
-        ``batch_size`` is accepted for TorchSOM compatibility (BMUs are computed in chunks)."""
+        ``batch_size`` is accepted for TorchSOM compatibility (BMUs are computed in chunks).
+        """
         h = self.som.hits(data)
         fig, axes = self._grid_figure()
         self._draw_grid(axes[0, 0], h, cmap="Blues", vmin=0, label="number of hits")
@@ -667,18 +716,23 @@ class SOMVisualizer:
 
     def plot_component_planes(
         self,
-        component_names: Optional[Sequence[str]] = None,
-        save_path: Optional[PathLike] = None,
+        component_names: Sequence[str] | None = None,
+        save_path: PathLike | None = None,
         max_planes: int = 16,
         fig_name: str = "component_planes",
     ) -> Figure:
         """One grid per input feature (at most ``max_planes``) coloured by the prototypes'
-        value, all in one figure (TorchSOM draws one figure per feature)."""
+        value, all in one figure (TorchSOM draws one figure per feature).
+        """
         planes = self.som.component_planes()
         f = min(len(planes), check_positive_int(max_planes, "max_planes"))
-        names = list(component_names) if component_names is not None else [f"Component_{i + 1}" for i in range(len(planes))]
+        names = (
+            list(component_names) if component_names is not None else [f"Component_{i + 1}" for i in range(len(planes))]
+        )
         if len(names) < f:
-            raise ValueError(f"component_names has {len(names)} entries but {f} planes are drawn; give one name per feature.")
+            raise ValueError(
+                f"component_names has {len(names)} entries but {f} planes are drawn; give one name per feature."
+            )
         ncols = min(4, f)
         nrows = math.ceil(f / ncols)
         fig, axes = self._grid_figure(ncols, nrows)
@@ -693,17 +747,22 @@ class SOMVisualizer:
 
     def plot_training_errors(
         self,
-        quantization_errors: Optional[Sequence[float]] = None,
-        topographic_errors: Optional[Sequence[float]] = None,
+        quantization_errors: Sequence[float] | None = None,
+        topographic_errors: Sequence[float] | None = None,
         fig_name: str = "training_errors",
-        save_path: Optional[PathLike] = None,
+        save_path: PathLike | None = None,
     ) -> Figure:
-        """Quantisation and topographic error per epoch (default: ``som.history``; with
-        :math:`\\sigma` on a twin axis when the history is used)."""
+        r"""Quantisation and topographic error per epoch (default: ``som.history``; with
+        :math:`\\sigma` on a twin axis when the history is used).
+        """
         hist = self.som.history
         use_hist = quantization_errors is None and topographic_errors is None
-        qe = list(hist["quantization_error"] if quantization_errors is None else np.asarray(quantization_errors, dtype=float))
-        te = list(hist["topographic_error"] if topographic_errors is None else np.asarray(topographic_errors, dtype=float))
+        qe = list(
+            hist["quantization_error"] if quantization_errors is None else np.asarray(quantization_errors, dtype=float)
+        )
+        te = list(
+            hist["topographic_error"] if topographic_errors is None else np.asarray(topographic_errors, dtype=float)
+        )
         if not qe and not te:
             raise RuntimeError("The map has no training history: call fit(data) first (or pass the error lists).")
         w, h = self._line_figsize(2.4, 1.0)
@@ -724,18 +783,21 @@ class SOMVisualizer:
 
     def plot_classification_map(
         self,
-        bmus_data_map: Optional[Mapping[Any, Any]] = None,
-        data: Optional[Any] = None,
-        target: Optional[Any] = None,
+        bmus_data_map: Mapping[Any, Any] | None = None,
+        data: Any | None = None,
+        target: Any | None = None,
         fig_name: str = "classification_map",
-        save_path: Optional[PathLike] = None,
-        neighborhood_order: Optional[int] = None,
+        save_path: PathLike | None = None,
+        neighborhood_order: int | None = None,
     ) -> Figure:
         """Most frequent ``target`` label per neuron (ties broken by the neighbours up to
         ``neighborhood_order`` steps); neurons without samples are light grey. Samples come
         from ``bmus_data_map`` (``som.build_map("bmus_data", data=..., return_indices=True)``),
-        else ``data``, else the fitted data."""
-        cls = self._target_values(bmus_data_map, data, target, "classification", neighborhood_order=neighborhood_order).ravel()
+        else ``data``, else the fitted data.
+        """
+        cls = self._target_values(
+            bmus_data_map, data, target, "classification", neighborhood_order=neighborhood_order
+        ).ravel()
         classes = np.unique(cls[np.isfinite(cls)])
         cmap = plt.cm.tab10 if len(classes) <= 10 else plt.cm.tab20
         lut = {c: cmap(i % cmap.N) for i, c in enumerate(classes)}
@@ -746,67 +808,90 @@ class SOMVisualizer:
         handles = [Patch(facecolor=lut[c], label=f"{c:g}") for c in classes]
         if not np.isfinite(cls).all():
             handles.append(Patch(facecolor=EMPTY_COLOR, label="no samples"))
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                  fontsize=self.config.fontsize.get("legend"), title="label")
+        ax.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            fontsize=self.config.fontsize.get("legend"),
+            title="label",
+        )
         self._title(ax, "Classification map (most frequent label)")
         return self._finish(fig, save_path, fig_name)
 
     def plot_metric_map(
         self,
-        bmus_data_map: Optional[Mapping[Any, Any]] = None,
-        data: Optional[Any] = None,
-        target: Optional[Any] = None,
+        bmus_data_map: Mapping[Any, Any] | None = None,
+        data: Any | None = None,
+        target: Any | None = None,
         reduction_parameter: str = "mean",
-        fig_name: Optional[str] = None,
-        save_path: Optional[PathLike] = None,
+        fig_name: str | None = None,
+        save_path: PathLike | None = None,
     ) -> Figure:
         """Mean (``reduction_parameter="mean"``) or standard deviation (``"std"``) of
-        ``target`` over the samples of each neuron."""
+        ``target`` over the samples of each neuron.
+        """
         red = check_option(reduction_parameter, ("mean", "std"), "reduction_parameter")
         v = self._target_values(bmus_data_map, data, target, "metric", reduction_parameter=red)
         title = "Map of mean target value" if red == "mean" else "Map of standard deviation of target values"
-        return self.plot_grid(v, title=title, colorbar_label=f"target {red}",
-                              filename=fig_name or f"{red}_target_map", save_path=save_path)
+        return self.plot_grid(
+            v,
+            title=title,
+            colorbar_label=f"target {red}",
+            filename=fig_name or f"{red}_target_map",
+            save_path=save_path,
+        )
 
     def plot_score_map(
         self,
-        bmus_data_map: Optional[Mapping[Any, Any]] = None,
-        target: Optional[Any] = None,
-        total_samples: Optional[int] = None,
+        bmus_data_map: Mapping[Any, Any] | None = None,
+        target: Any | None = None,
+        total_samples: int | None = None,
         fig_name: str = "score_map",
-        save_path: Optional[PathLike] = None,
-        data: Optional[Any] = None,
+        save_path: PathLike | None = None,
+        data: Any | None = None,
     ) -> Figure:
-        """Neuron representativeness: standard error of ``target`` times
-        :math:`\\log(N / n_j)` (lower = better; see :meth:`SOM.build_map`)."""
+        r"""Neuron representativeness: standard error of ``target`` times
+        :math:`\\log(N / n_j)` (lower = better; see :meth:`SOM.build_map`).
+        """
         kw = {} if total_samples is None else {"total_samples": total_samples}
         v = self._target_values(bmus_data_map, data, target, "score", **kw)
-        return self.plot_grid(v, title="Neuron representativeness map", colorbar_label="score (lower = better)",
-                              filename=fig_name, save_path=save_path)
+        return self.plot_grid(
+            v,
+            title="Neuron representativeness map",
+            colorbar_label="score (lower = better)",
+            filename=fig_name,
+            save_path=save_path,
+        )
 
     def plot_rank_map(
         self,
-        bmus_data_map: Optional[Mapping[Any, Any]] = None,
-        target: Optional[Any] = None,
+        bmus_data_map: Mapping[Any, Any] | None = None,
+        target: Any | None = None,
         fig_name: str = "rank_map",
-        save_path: Optional[PathLike] = None,
-        data: Optional[Any] = None,
+        save_path: PathLike | None = None,
+        data: Any | None = None,
     ) -> Figure:
         """Neurons ranked by the standard deviation of ``target`` (1 = largest), rank in each cell."""
         v = self._target_values(bmus_data_map, data, target, "rank")
-        return self.plot_grid(v, title="Neurons ranked by target standard deviation",
-                              colorbar_label="rank (lower std = higher rank)", filename=fig_name,
-                              save_path=save_path, show_values=True, value_format=".0f")
+        return self.plot_grid(
+            v,
+            title="Neurons ranked by target standard deviation",
+            colorbar_label="rank (lower std = higher rank)",
+            filename=fig_name,
+            save_path=save_path,
+            show_values=True,
+            value_format=".0f",
+        )
 
     def plot_all(
         self,
-        quantization_errors: Optional[Sequence[float]] = None,
-        topographic_errors: Optional[Sequence[float]] = None,
-        bmus_data_map: Optional[Mapping[Any, Any]] = None,
-        data: Optional[Any] = None,
-        target: Optional[Any] = None,
-        component_names: Optional[Sequence[str]] = None,
-        save_path: Optional[PathLike] = None,
+        quantization_errors: Sequence[float] | None = None,
+        topographic_errors: Sequence[float] | None = None,
+        bmus_data_map: Mapping[Any, Any] | None = None,
+        data: Any | None = None,
+        target: Any | None = None,
+        component_names: Sequence[str] | None = None,
+        save_path: PathLike | None = None,
         training_errors: bool = True,
         distance_map: bool = True,
         hit_map: bool = True,
@@ -815,7 +900,7 @@ class SOMVisualizer:
         metric_map: bool = True,
         component_planes: bool = True,
         clustering: bool = True,
-    ) -> Dict[str, Figure]:
+    ) -> dict[str, Figure]:
         """Every plot that applies, saved into the folder ``save_path`` when given.
 
         Target maps (metric mean / std, score, rank) need ``target``; ``clustering`` adds the
@@ -826,10 +911,12 @@ class SOMVisualizer:
         """
         if save_path is not None and Path(save_path).suffix.lower().lstrip(".") in ("png", "pdf", "svg", "jpg", "jpeg"):
             raise ValueError(f"plot_all saves several files: save_path must be a folder, not {str(save_path)!r}.")
-        figs: Dict[str, Figure] = {}
+        figs: dict[str, Figure] = {}
         has_hist = bool(self.som.history["quantization_error"]) or quantization_errors is not None
         if training_errors and has_hist:
-            figs["training_errors"] = self.plot_training_errors(quantization_errors, topographic_errors, save_path=save_path)
+            figs["training_errors"] = self.plot_training_errors(
+                quantization_errors, topographic_errors, save_path=save_path
+            )
         if distance_map:
             figs["distance_map"] = self.plot_distance_map(save_path=save_path)
         if hit_map and (data is not None or self.som._data is not None):

@@ -43,9 +43,11 @@ def slow_cpu_precision_message(device_type: str, precision: str) -> str | None:
     """A warning for a reduced-precision setting that makes training on this CPU slower, else ``None``."""
     if device_type != "cpu" or "bf16" not in str(precision) or cpu_has_native_bf16():
         return None
-    return (f"trainer precision {precision!r} on a CPU without bfloat16 instructions (AVX-512 BF16 / AMX; this "
-            f"one reports {torch.backends.cpu.get_cpu_capability()}): autocast runs emulated bfloat16 kernels, "
-            "several times slower than float32. Use trainer.precision=32-true on this machine.")
+    return (
+        f"trainer precision {precision!r} on a CPU without bfloat16 instructions (AVX-512 BF16 / AMX; this "
+        f"one reports {torch.backends.cpu.get_cpu_capability()}): autocast runs emulated bfloat16 kernels, "
+        "several times slower than float32. Use trainer.precision=32-true on this machine."
+    )
 
 
 def check_accelerator(accelerator: Any, devices: Any = 1, key: str = "trainer") -> None:
@@ -59,22 +61,31 @@ def check_accelerator(accelerator: Any, devices: Any = 1, key: str = "trainer") 
     if acc in ("gpu", "cuda"):
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            built = "a CPU-only build of torch" if not torch.backends.cuda.is_built() else \
-                "torch finds no CUDA GPU (torch.cuda.is_available() is False)"
+            built = (
+                "a CPU-only build of torch"
+                if not torch.backends.cuda.is_built()
+                else "torch finds no CUDA GPU (torch.cuda.is_available() is False)"
+            )
             raise ValueError(
                 f"{key}.accelerator={acc} needs a CUDA GPU, but {built}. Train on the CPU with {key}=cpu (one process) "
-                f"or {key}=ddp_cpu (two processes), or {key}.accelerator=auto to use a GPU only when there is one.")
+                f"or {key}=ddp_cpu (two processes), or {key}.accelerator=auto to use a GPU only when there is one."
+            )
         wanted = _device_count(devices)
         if wanted is not None and wanted > count:
-            raise ValueError(f"{key}.devices={devices} asks for {wanted} GPUs but this machine has {count}; set "
-                             f"{key}.devices={count} (or -1 for all of them).")
+            raise ValueError(
+                f"{key}.devices={devices} asks for {wanted} GPUs but this machine has {count}; set "
+                f"{key}.devices={count} (or -1 for all of them)."
+            )
     elif acc == "mps":
         if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise ValueError(f"{key}.accelerator=mps needs Apple's Metal backend, which this machine lacks; "
-                             f"use {key}=cpu.")
+            raise ValueError(
+                f"{key}.accelerator=mps needs Apple's Metal backend, which this machine lacks; use {key}=cpu."
+            )
     elif acc not in ("cpu", "auto", "tpu", "hpu"):
-        raise ValueError(f"{key}.accelerator={accelerator!r} is not an accelerator; valid: cpu, gpu, cuda, mps, auto "
-                         f"(or pick a trainer config: {key}=cpu, gpu, ddp, ddp_cpu).")
+        raise ValueError(
+            f"{key}.accelerator={accelerator!r} is not an accelerator; valid: cpu, gpu, cuda, mps, auto "
+            f"(or pick a trainer config: {key}=cpu, gpu, ddp, ddp_cpu)."
+        )
 
 
 def _device_count(devices: Any) -> int | None:

@@ -8,6 +8,7 @@ from torch import Tensor
 
 
 def is_distributed() -> bool:
+    """Whether more than one process runs under ``torch.distributed``."""
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 

@@ -76,7 +76,8 @@ def check_experiment_loggers(logger_cfg: Any) -> None:
             raise ModuleNotFoundError(
                 f"logger={key} needs the {package} package: pip install -e '.[{extra}]' (from a pyagc checkout; "
                 f"else pip install 'pyagc[{extra}]' or pip install {package}), or choose another logger "
-                f"(logger=csv, logger=none).")
+                f"(logger=csv, logger=none)."
+            )
         if cls == "MLFlowLogger":
             try:
                 uri = entry.get("tracking_uri")
@@ -101,7 +102,8 @@ def flatten(tree: Mapping[str, Any], sep: str = ".", prefix: str = "") -> dict[s
 def _hyperparams(cfg: Any) -> dict[str, Any]:
     """The config, resolved (as written if an interpolation does not resolve here), without ``hydra`` and the
     loggers' own settings, flattened with ``.`` (``model.optimizer.lr``); values that are not numbers, strings or
-    booleans become strings."""
+    booleans become strings.
+    """
     from omegaconf import DictConfig, OmegaConf
 
     tree: dict[Any, Any]
@@ -115,13 +117,16 @@ def _hyperparams(cfg: Any) -> dict[str, Any]:
     tree.pop("hydra", None)
     tree.pop("logger", None)
     # MLflow takes letters, digits and _ - . / : and spaces in a parameter's name
-    return {re.sub(r"[^\w\-./: ]", "_", k): v if isinstance(v, (bool, int, float, str)) else str(v)
-            for k, v in flatten(tree).items()}
+    return {
+        re.sub(r"[^\w\-./: ]", "_", k): v if isinstance(v, (bool, int, float, str)) else str(v)
+        for k, v in flatten(tree).items()
+    }
 
 
 def final_scalars(metrics: Mapping[str, Any], prefix: str = FINAL_PREFIX) -> dict[str, float]:
     """The numbers of a run's ``metrics.json`` as ``{prefix}/{name}`` scalars (``final/acc``,
-    ``final/time_s/fit``); strings, lists and ``None`` are left out, booleans become 0 / 1."""
+    ``final/time_s/fit``); strings, lists and ``None`` are left out, booleans become 0 / 1.
+    """
     out: dict[str, float] = {}
     for name, value in flatten(metrics, sep="/").items():
         if isinstance(value, (bool, int, float)):
@@ -152,10 +157,12 @@ def _read_png(path: Path) -> Any:
         return np.asarray(image.convert("RGB"))
 
 
-def _log_tensorboard(logger: Any, params: dict[str, Any], scalars: dict[str, float], plots: dict[str, Path],
-                     step: int) -> None:
+def _log_tensorboard(
+    logger: Any, params: dict[str, Any], scalars: dict[str, float], plots: dict[str, Path], step: int
+) -> None:
     """Scalars and the HPARAMS tab (the hyperparameters with the final metrics), the plots as images; the event
-    file is closed again and ``hparams.yaml`` rewritten with the hyperparameters."""
+    file is closed again and ``hparams.yaml`` rewritten with the hyperparameters.
+    """
     logger.log_hyperparams(params, metrics=scalars, step=step)
     writer = logger.experiment
     for tag, path in plots.items():
@@ -165,21 +172,25 @@ def _log_tensorboard(logger: Any, params: dict[str, Any], scalars: dict[str, flo
     logger.finalize("success")  # flush and close the event file, write hparams.yaml
 
 
-def _log_mlflow(logger: Any, params: dict[str, Any], scalars: dict[str, float], plots: dict[str, Path],
-                step: int) -> None:
+def _log_mlflow(
+    logger: Any, params: dict[str, Any], scalars: dict[str, float], plots: dict[str, Path], step: int
+) -> None:
     """Parameters, metrics, and the plots as artifacts under ``plots/`` (the run may already be marked finished:
-    MLflow still takes them)."""
+    MLflow still takes them).
+    """
     logger.log_hyperparams(params)
     logger.log_metrics(scalars, step=step)
     for path in plots.values():
         logger.experiment.log_artifact(logger.run_id, str(path), artifact_path="plots")
 
 
-def _log_wandb(logger: Any, params: dict[str, Any], scalars: dict[str, float], plots: dict[str, Path],
-               step: int) -> None:
+def _log_wandb(
+    logger: Any, params: dict[str, Any], scalars: dict[str, float], plots: dict[str, Path], step: int
+) -> None:
     """The config, the metrics and ``wandb.Image`` plots in one step (the metrics also in the summary); then the
     W&B run is finished: without that, the next run in this process (a ``--multirun``'s jobs, tests) would
-    reuse it."""
+    reuse it.
+    """
     import wandb
 
     logger.log_hyperparams(params)
@@ -197,8 +208,9 @@ def _log_generic(logger: Any, params: dict[str, Any], scalars: dict[str, float],
     logger.save()
 
 
-def log_run_results(loggers: Sequence[Any], cfg: Any, metrics: Mapping[str, Any], files: Mapping[str, Any],
-                    step: int = 0) -> None:
+def log_run_results(
+    loggers: Sequence[Any], cfg: Any, metrics: Mapping[str, Any], files: Mapping[str, Any], step: int = 0
+) -> None:
     """Record a finished run in each of the trainer's ``loggers`` (rank zero only): the resolved ``cfg``
     (flattened) as hyperparameters, the numbers of ``metrics`` as ``final/...`` scalars at ``step``, and the
     ``*.png`` files among ``files`` (what :func:`pyagc.evaluation.save_outputs` returned) as images.
@@ -215,8 +227,9 @@ def log_run_results(loggers: Sequence[Any], cfg: Any, metrics: Mapping[str, Any]
     from pytorch_lightning.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 
     params = _hyperparams(cfg)
-    scalars = {k: v for k, v in final_scalars({k: v for k, v in metrics.items() if k != "seed"}).items()
-               if math.isfinite(v)}  # the seed is a hyperparameter
+    scalars = {
+        k: v for k, v in final_scalars({k: v for k, v in metrics.items() if k != "seed"}).items() if math.isfinite(v)
+    }  # the seed is a hyperparameter
     plots = _plots(files)
     for logger in loggers:
         try:
@@ -229,5 +242,6 @@ def log_run_results(loggers: Sequence[Any], cfg: Any, metrics: Mapping[str, Any]
             else:
                 _log_generic(logger, params, scalars, step)
         except Exception as e:  # noqa: BLE001 -- one logger's failure does not undo the run
-            log.warning("logger %s could not record the run's results: %s: %s", type(logger).__name__,
-                        type(e).__name__, e)
+            log.warning(
+                "logger %s could not record the run's results: %s: %s", type(logger).__name__, type(e).__name__, e
+            )

@@ -27,7 +27,8 @@ log = logging.getLogger("pyagc")
 
 def global_rank() -> int:
     """This process's global rank: torch.distributed's when it is initialised, else Lightning's (once imported),
-    else the launcher's environment (``RANK``, ``LOCAL_RANK``, ``SLURM_PROCID``, ``JSM_NAMESPACE_RANK``), else 0."""
+    else the launcher's environment (``RANK``, ``LOCAL_RANK``, ``SLURM_PROCID``, ``JSM_NAMESPACE_RANK``), else 0.
+    """
     dist = sys.modules.get("torch.distributed")
     try:
         if dist is not None and dist.is_available() and dist.is_initialized():

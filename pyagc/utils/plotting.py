@@ -21,14 +21,41 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["PALETTE", "PROJECTIONS", "colours", "check_projection", "project_2d", "matched_confusion",
-           "plot_embedding", "plot_confusion"]
+__all__ = [
+    "PALETTE",
+    "PROJECTIONS",
+    "colours",
+    "check_projection",
+    "project_2d",
+    "matched_confusion",
+    "plot_embedding",
+    "plot_confusion",
+]
 
 #: 20 distinct colours: tab10, then ten more each as far (CIELAB) from those before as a set of named palettes
 #: allows (smallest pairwise CIELAB distance ~28, as within tab10; tab20's light/dark pairs are ~17 apart)
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf", "#f032e6", "#fdc086", "#a1d99b", "#fccde5", "#f0027f", "#637939", "#a6761d", "#fb8072",
-           "#1b9e77", "#911eb4")
+PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+    "#f032e6",
+    "#fdc086",
+    "#a1d99b",
+    "#fccde5",
+    "#f0027f",
+    "#637939",
+    "#a6761d",
+    "#fb8072",
+    "#1b9e77",
+    "#911eb4",
+)
 
 #: the 2-D projections :func:`project_2d` makes (``plot_projection=`` in the configs)
 PROJECTIONS = ("pca", "tsne", "umap")
@@ -41,7 +68,8 @@ MAX_ANNOTATED_CELLS = 400
 
 def colours(n: int) -> list[str | tuple[float, ...]]:
     """``n`` distinct colours: :data:`PALETTE` up to 20, else ``turbo`` sampled evenly and interleaved (so that
-    neighbouring indices are far apart on the colour scale)."""
+    neighbouring indices are far apart on the colour scale).
+    """
     if n <= len(PALETTE):
         return list(PALETTE[:n])
     cmap = matplotlib.colormaps["turbo"]
@@ -53,7 +81,8 @@ def colours(n: int) -> list[str | tuple[float, ...]]:
 
 def check_projection(method: str) -> str:
     """``method`` normalised (``pca``, ``tsne`` or ``umap``); a ``ValueError`` for other names, an ``ImportError``
-    naming ``pip install umap-learn`` for ``umap`` without it. Call it before training to fail early."""
+    naming ``pip install umap-learn`` for ``umap`` without it. Call it before training to fail early.
+    """
     name = str(method or "pca").strip().lower().replace("-", "").replace("_", "")
     if name not in PROJECTIONS:
         raise ValueError(f"plot_projection={method!r} is not a projection; use one of {', '.join(PROJECTIONS)}.")
@@ -61,16 +90,20 @@ def check_projection(method: str) -> str:
         try:
             import umap  # noqa: F401
         except ImportError:
-            raise ImportError("plot_projection=umap needs umap-learn, which is not installed: pip install umap-learn "
-                              "(or plot_projection=pca / tsne).") from None
+            raise ImportError(
+                "plot_projection=umap needs umap-learn, which is not installed: pip install umap-learn "
+                "(or plot_projection=pca / tsne)."
+            ) from None
     return name
 
 
-def project_2d(z: np.ndarray, max_points: int = 5000, seed: int = 0,
-               method: str = "pca") -> tuple[np.ndarray, np.ndarray]:
+def project_2d(
+    z: np.ndarray, max_points: int = 5000, seed: int = 0, method: str = "pca"
+) -> tuple[np.ndarray, np.ndarray]:
     """2-D projection of (a seeded subsample of at most ``max_points`` rows of) ``z``; returns
     ``(points, kept_rows)``. ``method``: ``pca`` (default; 2-D data is kept as it is), ``tsne`` (scikit-learn) or
-    ``umap`` (umap-learn)."""
+    ``umap`` (umap-learn).
+    """
     method = check_projection(method)
     rng = np.random.default_rng(seed)
     keep = np.sort(rng.choice(len(z), size=min(max_points, len(z)), replace=False))
@@ -80,13 +113,15 @@ def project_2d(z: np.ndarray, max_points: int = 5000, seed: int = 0,
         from sklearn.manifold import TSNE
 
         perplexity = float(min(30.0, max(1.0, (n - 1) / 3)))
-        return TSNE(n_components=2, perplexity=perplexity, init="pca" if zs.shape[1] >= 2 else "random",
-                    random_state=seed).fit_transform(zs), keep
+        return TSNE(
+            n_components=2, perplexity=perplexity, init="pca" if zs.shape[1] >= 2 else "random", random_state=seed
+        ).fit_transform(zs), keep
     if method == "umap" and n > 3:
         import umap
 
-        return np.asarray(umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), random_state=seed)
-                          .fit_transform(zs), np.float64), keep
+        return np.asarray(
+            umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), random_state=seed).fit_transform(zs), np.float64
+        ), keep
     if zs.shape[1] > 2:
         zs = zs - zs.mean(0)
         _, _, vt = np.linalg.svd(zs, full_matrices=False)
@@ -121,26 +156,42 @@ def matched_confusion(y: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, li
     spare_rows = [i for i in np.argsort(-table.sum(1), kind="stable").tolist() if i not in set(rows)]
     spare_cols = [j for j in range(len(classes)) if j not in set(cols)]
     order_r, order_c = rows + spare_rows, cols + spare_cols
-    return (table[np.ix_(order_r, order_c)], [int(clusters[i]) for i in order_r],
-            [int(classes[j]) for j in order_c])
+    return (table[np.ix_(order_r, order_c)], [int(clusters[i]) for i in order_r], [int(classes[j]) for j in order_c])
 
 
 def _legend(ax: Any, handles: list[Any], title: str, n: int, what: str) -> None:
     if n > MAX_LEGEND:
-        ax.text(1.02, 1.0, f"{n} {what}\n(too many\nfor a legend)", transform=ax.transAxes, va="top",
-                fontsize=8)
+        ax.text(1.02, 1.0, f"{n} {what}\n(too many\nfor a legend)", transform=ax.transAxes, va="top", fontsize=8)
         return
-    ax.legend(handles=handles, title=title, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0,
-              fontsize=8, title_fontsize=8, ncol=1 if n <= 20 else 2, frameon=False, handletextpad=0.2,
-              columnspacing=0.8)
+    ax.legend(
+        handles=handles,
+        title=title,
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
+        borderaxespad=0.0,
+        fontsize=8,
+        title_fontsize=8,
+        ncol=1 if n <= 20 else 2,
+        frameon=False,
+        handletextpad=0.2,
+        columnspacing=0.8,
+    )
 
 
-def plot_embedding(z: np.ndarray, labels: np.ndarray, y: np.ndarray | None = None, title: str = "",
-                   path: str | Path | None = None, projection: str = "pca", max_points: int = 5000,
-                   seed: int = 0) -> plt.Figure:
+def plot_embedding(
+    z: np.ndarray,
+    labels: np.ndarray,
+    y: np.ndarray | None = None,
+    title: str = "",
+    path: str | Path | None = None,
+    projection: str = "pca",
+    max_points: int = 5000,
+    seed: int = 0,
+) -> plt.Figure:
     """Scatter a 2-D projection (``projection``: ``pca``, ``tsne`` or ``umap``) of the embeddings coloured by
     cluster, and by class when ``y`` is given, each panel with a legend. With labels each cluster takes the colour
-    of the class it is matched to (Hungarian), and its legend entry says which (``3 → 1``)."""
+    of the class it is matched to (Hungarian), and its legend entry says which (``3 → 1``).
+    """
     from matplotlib.lines import Line2D
 
     labels = np.asarray(labels).ravel()
@@ -155,8 +206,10 @@ def plot_embedding(z: np.ndarray, labels: np.ndarray, y: np.ndarray | None = Non
         mapping = hungarian_mapping(y, labels)
         slot_of_class = {k: i for i, k in enumerate(class_ids)}
         spare = iter(range(len(class_ids), 10**9))
-        slot_of_cluster = {c: slot_of_class[mapping[c]] if c in mapping else next(spare) for c in
-                           sorted(cluster_ids, key=lambda c: (c not in mapping, mapping.get(c, 0), c))}
+        slot_of_cluster = {
+            c: slot_of_class[mapping[c]] if c in mapping else next(spare)
+            for c in sorted(cluster_ids, key=lambda c: (c not in mapping, mapping.get(c, 0), c))
+        }
         n_slots = max(len(class_ids), max(slot_of_cluster.values()) + 1)
     else:
         mapping, class_ids = {}, []
@@ -169,8 +222,14 @@ def plot_embedding(z: np.ndarray, labels: np.ndarray, y: np.ndarray | None = Non
         base = "noise" if c < 0 else str(c)
         return f"{base} → {mapping[c]}" if c in mapping else base
 
-    panels = [("clusters", labels[keep], [(slot_of_cluster[c], c, cluster_name(c)) for c in slot_of_cluster],
-               "cluster → class" if y is not None else "cluster")]
+    panels = [
+        (
+            "clusters",
+            labels[keep],
+            [(slot_of_cluster[c], c, cluster_name(c)) for c in slot_of_cluster],
+            "cluster → class" if y is not None else "cluster",
+        )
+    ]
     if y is not None:
         panels.append(("classes", y[keep], [(slot_of_class[k], k, str(k)) for k in class_ids], "class"))
     fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 5), squeeze=False)
@@ -192,11 +251,11 @@ def plot_embedding(z: np.ndarray, labels: np.ndarray, y: np.ndarray | None = Non
     return fig
 
 
-def plot_confusion(y: np.ndarray, labels: np.ndarray, title: str = "",
-                   path: str | Path | None = None) -> plt.Figure:
+def plot_confusion(y: np.ndarray, labels: np.ndarray, title: str = "", path: str | Path | None = None) -> plt.Figure:
     """The confusion matrix of clusters (rows) against classes (columns), ordered by the Hungarian matching
     (:func:`matched_confusion`): the matched pairs on the diagonal, outlined; counts written in the cells when
-    there are at most :data:`MAX_ANNOTATED_CELLS` of them."""
+    there are at most :data:`MAX_ANNOTATED_CELLS` of them.
+    """
     from matplotlib.patches import Rectangle
 
     table, rows, cols = matched_confusion(y, labels)
@@ -213,8 +272,15 @@ def plot_confusion(y: np.ndarray, labels: np.ndarray, title: str = "",
         for i in range(n_r):
             for j in range(n_c):
                 if table[i, j]:
-                    ax.text(j, i, str(int(table[i, j])), ha="center", va="center", fontsize=size,
-                            color="white" if table[i, j] > threshold else "black")
+                    ax.text(
+                        j,
+                        i,
+                        str(int(table[i, j])),
+                        ha="center",
+                        va="center",
+                        fontsize=size,
+                        color="white" if table[i, j] > threshold else "black",
+                    )
     for i in range(matched):
         ax.add_patch(Rectangle((i - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="#d62728", linewidth=1.2))
     step_r, step_c = max(1, n_r // 40), max(1, n_c // 40)

@@ -1,5 +1,6 @@
 """Draw a cluster tree (e.g. DeepECT's): nodes sized by their number of samples, labelled with the
-majority class and its share when classes are known."""
+majority class and its share when classes are known.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from pyagc.metrics.external import to_numpy  # noqa: E402
 
 def tree_layout(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
     """``(x, depth, children)``: leaves spread evenly left to right (depth-first order), an inner node
-    centred over its children, depth counted from the root."""
+    centred over its children, depth counted from the root.
+    """
     m = len(parent)
     children: list[list[int]] = [[] for _ in range(m)]
     roots = [v for v in range(m) if parent[v] < 0]
@@ -49,8 +51,9 @@ def tree_layout(parent: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[list[i
     return x, depth, children
 
 
-def plot_cluster_tree(parent: Any, assignment: Any, y: Any | None = None, title: str = "",
-                      ax: plt.Axes | None = None) -> plt.Figure:
+def plot_cluster_tree(
+    parent: Any, assignment: Any, y: Any | None = None, title: str = "", ax: plt.Axes | None = None
+) -> plt.Figure:
     """Plot a cluster tree and return its figure.
 
     Args:
@@ -95,14 +98,24 @@ def plot_cluster_tree(parent: Any, assignment: Any, y: Any | None = None, title:
     if classes is not None:
         share = counts.max(1) / np.maximum(counts.sum(1), 1)
         colour = share
-    sc = ax.scatter(x, -depth, s=60 + 1400 * size / total, c=colour if colour is not None else "tab:blue",
-                    cmap="viridis", vmin=0, vmax=1, edgecolors="k", zorder=2)
+    sc = ax.scatter(
+        x,
+        -depth,
+        s=60 + 1400 * size / total,
+        c=colour if colour is not None else "tab:blue",
+        cmap="viridis",
+        vmin=0,
+        vmax=1,
+        edgecolors="k",
+        zorder=2,
+    )
     for v in range(m):
         text = f"n={int(size[v])}"
         if classes is not None and counts[v].sum() > 0:
             text += f"\n{classes[int(counts[v].argmax())]} ({share[v]:.0%})"
-        ax.annotate(text, (x[v], -depth[v]), textcoords="offset points", xytext=(0, -22), ha="center",
-                    va="top", fontsize=7)
+        ax.annotate(
+            text, (x[v], -depth[v]), textcoords="offset points", xytext=(0, -22), ha="center", va="top", fontsize=7
+        )
     if colour is not None:
         fig.colorbar(sc, ax=ax, label="majority-class share")
     ax.set_xticks([])

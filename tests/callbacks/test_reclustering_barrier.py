@@ -11,7 +11,6 @@ from pyagc.encoders import MLPAutoencoder
 from pyagc.models import ClusteringModule
 
 
-
 def blobs(n_per: int = 40) -> torch.Tensor:
     g = torch.Generator().manual_seed(0)
     centres = torch.tensor([[0.0] * 8, [5.0] * 8, [-5.0] * 8])
@@ -46,8 +45,7 @@ def test_soft_reset_moves_weights_toward_a_fresh_init_by_alpha():
         assert not torch.allclose(fresh.weight, before[f"{name}.weight"])
         assert torch.count_nonzero(fresh.bias) == 0
         # by hand: new - alpha * old is (1 - alpha) times the fresh draw
-        assert torch.allclose((after[f"{name}.weight"] - 0.8 * before[f"{name}.weight"]) / 0.2, fresh.weight,
-                              atol=1e-5)
+        assert torch.allclose((after[f"{name}.weight"] - 0.8 * before[f"{name}.weight"]) / 0.2, fresh.weight, atol=1e-5)
     for key in before:  # embedding layer and decoder untouched
         if not key.startswith(("encoder.0.", "encoder.2.")):
             assert torch.equal(before[key], after[key]), key
@@ -131,10 +129,22 @@ def test_trainer_run_with_dec_on_digits(one_thread):
         pl.seed_everything(0, verbose=False)
         torch.manual_seed(0)
         enc = MLPAutoencoder(dm.n_features, hidden_dims=(32, 32), latent_dim=5)
-        model = ClusteringModule(enc, DECClusterHead(10, 5, update_interval=4, tol=0.0, n_init=2),
-                                 pretrain_epochs=2, epochs=4, optimizer={"name": "sgd", "lr": 0.01, "momentum": 0.9})
-        trainer = pl.Trainer(max_epochs=6, accelerator="cpu", logger=False, enable_checkpointing=False,
-                             enable_progress_bar=False, enable_model_summary=False, callbacks=[callback])
+        model = ClusteringModule(
+            enc,
+            DECClusterHead(10, 5, update_interval=4, tol=0.0, n_init=2),
+            pretrain_epochs=2,
+            epochs=4,
+            optimizer={"name": "sgd", "lr": 0.01, "momentum": 0.9},
+        )
+        trainer = pl.Trainer(
+            max_epochs=6,
+            accelerator="cpu",
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            callbacks=[callback],
+        )
         trainer.fit(model, datamodule=dm)
         return model, dm, trainer
 
@@ -236,8 +246,12 @@ def _recalibrate_on_a_shard(rank: int, world: int, init_file: str, out_file: str
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         torch.manual_seed(0)
-        model = ClusteringModule(MLPAutoencoder(8, hidden_dims=(16,), latent_dim=3, batch_norm=True),
-                                 DECClusterHead(3, 3), pretrain_epochs=0, epochs=1)
+        model = ClusteringModule(
+            MLPAutoencoder(8, hidden_dims=(16,), latent_dim=3, batch_norm=True),
+            DECClusterHead(3, 3),
+            pretrain_epochs=0,
+            epochs=1,
+        )
         x = blobs(60)
         shard = x[rank::world]  # every process sees its own part of the data
         assert model.recalibrate_batch_norm(shard) == 1
@@ -259,8 +273,12 @@ def test_batch_norm_recalibration_averages_over_ddp_processes(tmp_path):
     alone = []
     for rank in range(world):
         torch.manual_seed(0)
-        model = ClusteringModule(MLPAutoencoder(8, hidden_dims=(16,), latent_dim=3, batch_norm=True),
-                                 DECClusterHead(3, 3), pretrain_epochs=0, epochs=1)
+        model = ClusteringModule(
+            MLPAutoencoder(8, hidden_dims=(16,), latent_dim=3, batch_norm=True),
+            DECClusterHead(3, 3),
+            pretrain_epochs=0,
+            epochs=1,
+        )
         model.recalibrate_batch_norm(x[rank::world])
         alone.append(next(m for m in model.encoder.encoder.modules() if isinstance(m, torch.nn.BatchNorm1d)))
     assert torch.allclose(stats[0]["mean"], (alone[0].running_mean + alone[1].running_mean) / 2, atol=1e-6)

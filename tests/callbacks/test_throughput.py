@@ -85,13 +85,24 @@ def test_bad_arguments(kwargs):
 def test_trainer_on_digits_logs_positive_samples_per_second(one_thread, tmp_path):
     torch.manual_seed(0)
     dm = TabularDataModule("digits", batch_size=256, scaling="minmax", seed=0)
-    model = ClusteringModule(MLPAutoencoder(64, hidden_dims=(32,), latent_dim=10),
-                             KMeansClusterHead(10, 10, n_init=1), pretrain_epochs=1, epochs=1)
+    model = ClusteringModule(
+        MLPAutoencoder(64, hidden_dims=(32,), latent_dim=10),
+        KMeansClusterHead(10, 10, n_init=1),
+        pretrain_epochs=1,
+        epochs=1,
+    )
     monitor = ThroughputMonitor(warmup_steps=1, log_every_n_steps=3)
     logger = pl.loggers.CSVLogger(tmp_path, name="tp")
-    trainer = pl.Trainer(accelerator="cpu", max_epochs=2, logger=logger, callbacks=[monitor],
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         log_every_n_steps=1)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_epochs=2,
+        logger=logger,
+        callbacks=[monitor],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+    )
     trainer.fit(model, datamodule=dm)
     assert len(monitor.history) == 2  # one entry per epoch (pretrain, joint)
     # 1797 samples, batches of 256 (the last has 5): the first batch of the fit is warm-up
@@ -113,12 +124,23 @@ def test_cli_callbacks_throughput_config_logs_the_rate(one_thread, tmp_path):
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[
-            f"paths.output_dir={tmp_path}", "callbacks=throughput", "callbacks.throughput.warmup_steps=1",
-            "data.limit=300", "data.batch_size=64", "encoder.hidden_dims=[32]", "model.pretrain_epochs=1",
-            "model.epochs=1", "plot=false", "trainer.enable_progress_bar=false"])
+        cfg = compose(
+            config_name="train",
+            overrides=[
+                f"paths.output_dir={tmp_path}",
+                "callbacks=throughput",
+                "callbacks.throughput.warmup_steps=1",
+                "data.limit=300",
+                "data.batch_size=64",
+                "encoder.hidden_dims=[32]",
+                "model.pretrain_epochs=1",
+                "model.epochs=1",
+                "plot=false",
+                "trainer.enable_progress_bar=false",
+            ],
+        )
     assert "progress_bar" in cfg.callbacks and "model_checkpoint" in cfg.callbacks  # defaults kept
-    result = run(cfg)
+    run(cfg)
     metrics = list(tmp_path.rglob("metrics.csv"))
     assert metrics and "train/samples_per_sec" in metrics[0].read_text()
     # the per-epoch rates also land in metrics.json (two epochs of 5 batches, the first one a warm-up)

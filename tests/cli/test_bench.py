@@ -146,9 +146,11 @@ def test_report_is_deterministic(smoke, tmp_path, capsys):
 def test_failed_method_is_recorded_and_anchor_runs_on_pyagcs_features(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     suite = tmp_path / "mixed.yaml"
-    suite.write_text("methods:\n  - sklearn:kmeans\n"
-                     "  - {name: broken, method: dec, overrides: [head.no_such_key=1]}\n"
-                     "data: [iris]\nseeds: [0]\noverrides: [threads=1, plot=false]\n")
+    suite.write_text(
+        "methods:\n  - sklearn:kmeans\n"
+        "  - {name: broken, method: dec, overrides: [head.no_such_key=1]}\n"
+        "data: [iris]\nseeds: [0]\noverrides: [threads=1, plot=false]\n"
+    )
     out = tmp_path / "out"
     assert bench.main([f"suite={suite}", f"out={out}", "--parallel", "2"]) == 1
     records = {r["method"]: r for r in read_records(out / "results.jsonl")}
@@ -184,7 +186,11 @@ def test_plan_alternates_methods_and_keys_ignore_derived_overrides():
     methods = make_methods(["kmeans", "dec", {"name": "dec2", "method": "dec", "overrides": ["head.tol=0"]}])
     plan = plan_runs(methods, make_data(["iris", "wine"]), [0, 1], ["plot=false"])
     assert [(s.seed, s.data.label, s.method.label) for s in plan[:4]] == [
-        (0, "iris", "kmeans"), (0, "iris", "dec"), (0, "iris", "dec2"), (0, "wine", "kmeans")]
+        (0, "iris", "kmeans"),
+        (0, "iris", "dec"),
+        (0, "iris", "dec2"),
+        (0, "wine", "kmeans"),
+    ]
     s = plan[2]
     assert s.user_overrides == ["head.tol=0", "data=iris", "plot=false"]
     assert s.overrides(["threads=1"])[-2:] == ["seed=0", "threads=1"]
@@ -227,13 +233,36 @@ def test_command_line_parsing(tmp_path):
 
 def test_tables_use_internal_scores_without_labels():
     def rec(method, seed, sil):
-        return {"method": method, "data": "file", "seed": seed, "status": "ok", "key": f"{method}{seed}",
-                "wall_s": 1.0, "metrics": {"input_silhouette": sil, "input_davies_bouldin": 1.0,
-                                           "input_calinski_harabasz": 10.0, "time_s": {"fit": 0.5}}}
+        return {
+            "method": method,
+            "data": "file",
+            "seed": seed,
+            "status": "ok",
+            "key": f"{method}{seed}",
+            "wall_s": 1.0,
+            "metrics": {
+                "input_silhouette": sil,
+                "input_davies_bouldin": 1.0,
+                "input_calinski_harabasz": 10.0,
+                "time_s": {"fit": 0.5},
+            },
+        }
 
-    records = [rec("a", 0, 0.2), rec("a", 1, 0.4), rec("b", 0, 0.3),
-               {"method": "b", "data": "file", "seed": 1, "status": "failed", "key": "b1", "returncode": 1,
-                "error_line": "ValueError: boom", "metrics": {}}]
+    records = [
+        rec("a", 0, 0.2),
+        rec("a", 1, 0.4),
+        rec("b", 0, 0.3),
+        {
+            "method": "b",
+            "data": "file",
+            "seed": 1,
+            "status": "failed",
+            "key": "b1",
+            "returncode": 1,
+            "error_line": "ValueError: boom",
+            "metrics": {},
+        },
+    ]
     assert headline_metrics(records) == list(INTERNAL)
     md = render_results(records, "t")
     assert "0.3000 ± 0.1000" in md and "never as accuracy" in md and "`ValueError: boom`" in md

@@ -50,8 +50,18 @@ def test_head_changed_after_training_is_saved_as_final_ckpt_and_evaluates_as_the
     # predates the merge, final.ckpt holds it and is what metrics.json names; pyagc-eval reproduces the run
     from pyagc.cli.evaluate import run as run_eval
 
-    cfg = make_cfg(tmp_path, [*VIEWS_MODEL, "head=contrastive", "head.overclusters=12",
-                              "model.pretrain_epochs=0", "model.epochs=2", "plot=false", *SMALL])
+    cfg = make_cfg(
+        tmp_path,
+        [
+            *VIEWS_MODEL,
+            "head=contrastive",
+            "head.overclusters=12",
+            "model.pretrain_epochs=0",
+            "model.epochs=2",
+            "plot=false",
+            *SMALL,
+        ],
+    )
     saved = run(cfg)
     ckpts = tmp_path / "checkpoints"
     assert Path(saved["checkpoint"]) == ckpts / "final.ckpt" and (ckpts / "last.ckpt").is_file()
@@ -59,22 +69,39 @@ def test_head_changed_after_training_is_saved_as_final_ckpt_and_evaluates_as_the
     assert bool(head_state["cluster_head._merged"])
     assert not bool(torch.load(ckpts / "last.ckpt", weights_only=False)["state_dict"]["cluster_head._merged"])
     assert assignments(tmp_path)[:, 1].max() < 10  # 12 columns, 10 clusters
-    em = run_eval(make_cfg(tmp_path / "eval", [f"ckpt={saved['checkpoint']}", "data=digits", "data.limit=300"],
-                           config_name="eval"))
+    em = run_eval(
+        make_cfg(
+            tmp_path / "eval", [f"ckpt={saved['checkpoint']}", "data=digits", "data.limit=300"], config_name="eval"
+        )
+    )
     assert em["acc"] == pytest.approx(saved["acc"])
     assert np.array_equal(assignments(tmp_path / "eval"), assignments(tmp_path))
     # a run whose head does not change after training keeps last.ckpt as its checkpoint
-    plain = run(make_cfg(tmp_path / "plain", [*VIEWS_MODEL, "head=contrastive",
-                                              "model.pretrain_epochs=0", "model.epochs=1", "plot=false", *SMALL]))
+    plain = run(
+        make_cfg(
+            tmp_path / "plain",
+            [*VIEWS_MODEL, "head=contrastive", "model.pretrain_epochs=0", "model.epochs=1", "plot=false", *SMALL],
+        )
+    )
     assert Path(plain["checkpoint"]).name == "last.ckpt"
     assert not (tmp_path / "plain" / "checkpoints" / "final.ckpt").exists()
 
 
 def test_augmented_pretraining_and_joint_training_from_the_command_line(tmp_path):
     # DEC-DA on digits (8x8 images stored flat): random affine views in both phases
-    cfg = make_cfg(tmp_path, ["experiment=dec_digits", "+model/augmentation=affine",
-                              "model.augmentation.image_shape=[1,8,8]", "model.pretrain_augmentation=true",
-                              "model.joint_augmentation=true", "model.pretrain_epochs=1", "model.epochs=1", *SMALL])
+    cfg = make_cfg(
+        tmp_path,
+        [
+            "experiment=dec_digits",
+            "+model/augmentation=affine",
+            "model.augmentation.image_shape=[1,8,8]",
+            "model.pretrain_augmentation=true",
+            "model.joint_augmentation=true",
+            "model.pretrain_epochs=1",
+            "model.epochs=1",
+            *SMALL,
+        ],
+    )
     metrics = run(cfg)
     assert metrics["joint_steps"] > 0 and 0.0 <= metrics["acc"] <= 1.0
 
@@ -86,12 +113,29 @@ def test_every_experiment_composes(experiment, tmp_path):
 
 
 def test_default_experiment_learns_and_writes_outputs(tmp_path):
-    cfg = make_cfg(tmp_path, ["model.pretrain_epochs=15", "model.epochs=10", "encoder.hidden_dims=[256,256]",
-                              "trainer.enable_progress_bar=false"])
+    cfg = make_cfg(
+        tmp_path,
+        [
+            "model.pretrain_epochs=15",
+            "model.epochs=10",
+            "encoder.hidden_dims=[256,256]",
+            "trainer.enable_progress_bar=false",
+        ],
+    )
     m = run(cfg)
     assert m["acc"] > 0.5, m  # 10 digit classes: chance is ~0.1; a short run already clusters
     saved = json.loads((tmp_path / "metrics.json").read_text())
-    for key in ("acc", "nmi", "ari", "f1", "silhouette", "davies_bouldin", "calinski_harabasz", "time_s", "peak_rss_mb"):
+    for key in (
+        "acc",
+        "nmi",
+        "ari",
+        "f1",
+        "silhouette",
+        "davies_bouldin",
+        "calinski_harabasz",
+        "time_s",
+        "peak_rss_mb",
+    ):
         assert key in saved
     assert set(saved["time_s"]) >= {"pretrain", "initialize", "joint", "total"}
     a = assignments(tmp_path)
@@ -136,8 +180,9 @@ def test_resume_from_last_checkpoint_matches_uninterrupted(killed_after, tmp_pat
 
 
 def _no_outputs(out: Path) -> bool:
-    return not any((out / f).exists() for f in ("metrics.json", "assignments.csv", "embedding.png")) and \
-        not list(out.rglob("*.ckpt"))
+    return not any((out / f).exists() for f in ("metrics.json", "assignments.csv", "embedding.png")) and not list(
+        out.rglob("*.ckpt")
+    )
 
 
 def test_bad_inputs_fail_before_training_and_write_nothing(tmp_path):
@@ -188,8 +233,17 @@ def _cli(out: Path, args: list[str]) -> dict:
 
 def test_ddp_two_cpu_processes_match_one_process(tmp_path):
     # the global batch is 128 in both runs: 2 processes x 64, or 1 process x 128
-    common = ["model.pretrain_epochs=4", "model.epochs=4", "head.update_interval=10", "data.limit=600",
-              "encoder.hidden_dims=[64,64]", "plot=false", "logger=none", "callbacks=none", "threads=1"]
+    common = [
+        "model.pretrain_epochs=4",
+        "model.epochs=4",
+        "head.update_interval=10",
+        "data.limit=600",
+        "encoder.hidden_dims=[64,64]",
+        "plot=false",
+        "logger=none",
+        "callbacks=none",
+        "threads=1",
+    ]
     ddp = _cli(tmp_path / "ddp", [*common, "trainer=ddp_cpu", "data.batch_size=64"])
     one = _cli(tmp_path / "one", [*common, "data.batch_size=128"])
     assert ddp["world_size"] == 2 and one["world_size"] == 1
@@ -217,7 +271,9 @@ ENCODER_DATA = {
 def test_every_encoder_config_runs_a_fast_dev_run(encoder, tmp_path, request):
     assert encoder in ENCODER_DATA, f"add a data pairing for the new encoder config {encoder!r}"
     if "data=usps" in ENCODER_DATA[encoder]:
-        request.getfixturevalue("shared_data")  # skips without ../shared/data (test_faults.py: on bundled digits images)
+        request.getfixturevalue(
+            "shared_data"
+        )  # skips without ../shared/data (test_faults.py: on bundled digits images)
     overrides = [f"encoder={encoder}", "debug=fast", "model.pretrain_epochs=0", *ENCODER_DATA[encoder]]
     graph = encoder in ("gcn", "gcn_dmon", "gat", "sage", "propagation_gcn")
     if encoder.startswith("resnet") or graph:
@@ -226,7 +282,13 @@ def test_every_encoder_config_runs_a_fast_dev_run(encoder, tmp_path, request):
     if graph:
         overrides.append("n_clusters=4")
     m = run(make_cfg(tmp_path, overrides))
-    assert m["joint_steps"] == 1 and m["encoder"] in ("MLPAutoencoder", "ConvAutoencoder", "ResNetEncoder", "GCN", "PropagationGCN")
+    assert m["joint_steps"] == 1 and m["encoder"] in (
+        "MLPAutoencoder",
+        "ConvAutoencoder",
+        "ResNetEncoder",
+        "GCN",
+        "PropagationGCN",
+    )
     if graph:
         assert "modularity" in m and "conductance" in m
 
@@ -236,8 +298,17 @@ def test_cpu_contrastive_experiment_composes_crop_jitter_and_affine_views(tmp_pa
 
     from pyagc.augmentations import ImageAugmentation, RandomAffine
 
-    cfg = make_cfg(tmp_path, ["experiment=contrastive_usps_cpu", "data.limit=128", "data.batch_size=32",
-                              "model.epochs=1", "trainer.enable_progress_bar=false", "plot=false"])
+    cfg = make_cfg(
+        tmp_path,
+        [
+            "experiment=contrastive_usps_cpu",
+            "data.limit=128",
+            "data.batch_size=32",
+            "model.epochs=1",
+            "trainer.enable_progress_bar=false",
+            "plot=false",
+        ],
+    )
     aug = instantiate(cfg.model.augmentation)
     assert isinstance(aug, torch.nn.Sequential)
     assert [type(m) for m in aug] == [ImageAugmentation, RandomAffine]
@@ -254,9 +325,21 @@ def test_cpu_contrastive_experiment_composes_crop_jitter_and_affine_views(tmp_pa
 
 def test_multirun_over_seeds_writes_a_summary(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "pyagc.cli.train", "--multirun", "seed=0,1", f"hydra.sweep.dir={tmp_path}",
-           "model.pretrain_epochs=2", "model.epochs=2", "data.limit=300", "encoder.hidden_dims=[32]",
-           "logger=none", "callbacks=none", "plot=false"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pyagc.cli.train",
+        "--multirun",
+        "seed=0,1",
+        f"hydra.sweep.dir={tmp_path}",
+        "model.pretrain_epochs=2",
+        "model.epochs=2",
+        "data.limit=300",
+        "encoder.hidden_dims=[32]",
+        "logger=none",
+        "callbacks=none",
+        "plot=false",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -277,9 +360,19 @@ def test_ddp_image_experiment_on_two_cpu_processes(images, tmp_path, request):
     else:
         root = request.getfixturevalue("digits_image_folder")
         data = ["data=imagefolder", f"data.root={root}", "data.image_size=8", "data.grayscale=true"]
-    args = ["experiment=contrastive_usps", *data, "trainer=ddp_cpu", "++data.limit=96", "data.batch_size=16",
-            "model.epochs=1", "plot=false", "logger=none", "callbacks=none", "threads=1",
-            "encoder.arch=resnet18"]
+    args = [
+        "experiment=contrastive_usps",
+        *data,
+        "trainer=ddp_cpu",
+        "++data.limit=96",
+        "data.batch_size=16",
+        "model.epochs=1",
+        "plot=false",
+        "logger=none",
+        "callbacks=none",
+        "threads=1",
+        "encoder.arch=resnet18",
+    ]
     metrics = _cli(tmp_path / "ddp_img", args)
     assert metrics["world_size"] == 2 and metrics["n_samples"] == 96
     import csv

@@ -15,9 +15,18 @@ from pyagc.cli.build import config_dir
 from pyagc.cli.experiment import run
 from pyagc.utils.experiment_loggers import check_experiment_loggers, final_scalars
 
-TINY = ["data=iris", "encoder.hidden_dims=[16]", "encoder.latent_dim=4", "model.pretrain_epochs=2",
-        "model.epochs=2", "trainer.enable_progress_bar=false", "callbacks=none", "threads=1", "plot=true",
-        "task_name=logger_test"]
+TINY = [
+    "data=iris",
+    "encoder.hidden_dims=[16]",
+    "encoder.latent_dim=4",
+    "model.pretrain_epochs=2",
+    "model.epochs=2",
+    "trainer.enable_progress_bar=false",
+    "callbacks=none",
+    "threads=1",
+    "plot=true",
+    "task_name=logger_test",
+]
 
 
 def installed(module: str) -> bool:
@@ -83,7 +92,9 @@ def check_tensorboard(out: Path, metrics: dict) -> None:
     assert "model.optimizer.lr" in (out / "tensorboard" / "hparams.yaml").read_text()
 
 
-@pytest.mark.skipif(not installed("tensorboard"), reason="tensorboard is not installed (pip install -e '.[tensorboard]')")
+@pytest.mark.skipif(
+    not installed("tensorboard"), reason="tensorboard is not installed (pip install -e '.[tensorboard]')"
+)
 def test_tensorboard_event_files_hold_losses_final_metrics_hparams_and_the_plot(tmp_path):
     metrics = tiny_run(tmp_path, "tensorboard")
     check_tensorboard(tmp_path, metrics)
@@ -126,8 +137,8 @@ def wandb_records(path: Path):
         if left < 7:  # the rest of the block is padding
             pos += left
             continue
-        length, kind = struct.unpack("<HB", data[pos + 4:pos + 7])
-        pending += data[pos + 7:pos + 7 + length]
+        length, kind = struct.unpack("<HB", data[pos + 4 : pos + 7])
+        pending += data[pos + 7 : pos + 7 + length]
         pos += 7 + length
         if kind in (1, 4):  # FULL, LAST
             record = wandb_internal_pb2.Record()
@@ -148,8 +159,9 @@ def read_wandb_offline(run_dir: Path) -> tuple[dict, dict, list[str]]:
         if kind == "config":
             config.update({item.key: json.loads(item.value_json) for item in record.config.update})
         elif kind == "summary":
-            summary.update({item.key or "/".join(item.nested_key): json.loads(item.value_json)
-                            for item in record.summary.update})
+            summary.update(
+                {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.summary.update}
+            )
     media = sorted(p.name for p in (offline / "files" / "media").rglob("*.png"))
     return config, summary, media
 
@@ -165,7 +177,9 @@ def test_wandb_offline_run_holds_config_final_metrics_and_the_plot(tmp_path, off
     assert len(media) == len(list(tmp_path.glob("*.png"))) and any(m.startswith("embedding") for m in media)
 
 
-@pytest.mark.skipif(not installed("tensorboard"), reason="tensorboard is not installed (pip install -e '.[tensorboard]')")
+@pytest.mark.skipif(
+    not installed("tensorboard"), reason="tensorboard is not installed (pip install -e '.[tensorboard]')"
+)
 def test_several_loggers_at_once_each_get_the_run(tmp_path):
     metrics = tiny_run(tmp_path, "[csv,tensorboard]")
     check_tensorboard(tmp_path, metrics)
@@ -177,8 +191,7 @@ def test_several_loggers_at_once_each_get_the_run(tmp_path):
     assert "model.optimizer.lr" in (tmp_path / "logs" / "hparams.yaml").read_text()
 
 
-@pytest.mark.parametrize("backend, extra", [("tensorboard", "tensorboard"), ("mlflow", "mlflow"),
-                                            ("wandb", "wandb")])
+@pytest.mark.parametrize("backend, extra", [("tensorboard", "tensorboard"), ("mlflow", "mlflow"), ("wandb", "wandb")])
 def test_a_missing_logger_package_fails_before_training_naming_the_extra(tmp_path, monkeypatch, backend, extra):
     real = importlib.util.find_spec
     gone = {"tensorboard", "tensorboardX"} if backend == "tensorboard" else {backend}
@@ -200,6 +213,15 @@ def test_logger_none_and_the_default_csv_compose():
 
 
 def test_final_scalars_flatten_numbers_and_leave_out_the_rest():
-    scalars = final_scalars({"acc": 0.5, "time_s": {"fit": 1.25}, "data": "iris", "checkpoint": None,
-                             "samples_per_sec_by_epoch": [1.0, 2.0], "world_size": 1, "flag": True})
+    scalars = final_scalars(
+        {
+            "acc": 0.5,
+            "time_s": {"fit": 1.25},
+            "data": "iris",
+            "checkpoint": None,
+            "samples_per_sec_by_epoch": [1.0, 2.0],
+            "world_size": 1,
+            "flag": True,
+        }
+    )
     assert scalars == {"final/acc": 0.5, "final/time_s/fit": 1.25, "final/world_size": 1.0, "final/flag": 1.0}

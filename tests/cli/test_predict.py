@@ -18,8 +18,15 @@ from pyagc.cli.build import config_dir
 from pyagc.data.preprocessing import DataMismatchError
 
 COLUMNS = ["a", "b", "c", "d"]
-TINY = ["model.pretrain_epochs=2", "model.epochs=2", "encoder.hidden_dims=[16,16]", "encoder.latent_dim=3",
-        "trainer.enable_progress_bar=false", "plot=false", "head.n_init=2"]
+TINY = [
+    "model.pretrain_epochs=2",
+    "model.epochs=2",
+    "encoder.hidden_dims=[16,16]",
+    "encoder.latent_dim=3",
+    "trainer.enable_progress_bar=false",
+    "plot=false",
+    "head.n_init=2",
+]
 
 
 def make_cfg(out: Path, overrides: list[str], config_name: str):
@@ -41,7 +48,9 @@ def write_csv(path: Path, x: np.ndarray, columns: list[str] | None = None, ids: 
 def read_assignments(path: Path) -> tuple[list[str], np.ndarray]:
     """Header and rows of an assignments.csv (as strings)."""
     lines = path.read_text().splitlines()
-    return lines[0].split(","), np.array([line.split(",") for line in lines[1:]], dtype=object).reshape(len(lines) - 1, -1)
+    return lines[0].split(","), np.array([line.split(",") for line in lines[1:]], dtype=object).reshape(
+        len(lines) - 1, -1
+    )
 
 
 def clusters(path: Path) -> np.ndarray:
@@ -77,10 +86,30 @@ def trained(tmp_path_factory):
     write_csv(root / "train.csv", x, COLUMNS, ids)
     np.save(root / "y.npy", y)
     run_dir = root / "run"
-    metrics = run(make_cfg(run_dir, ["data=file", f"data.path={root / 'train.csv'}", "data.id_column=id",
-                                     f"data.labels_path={root / 'y.npy'}", "n_clusters=3", *TINY], "train"))
-    yield {"root": root, "x": x, "y": y, "ids": ids, "metrics": metrics, "run": run_dir,
-            "ckpt": Path(metrics["checkpoint"]), "assignments": clusters(run_dir / "assignments.csv")}
+    metrics = run(
+        make_cfg(
+            run_dir,
+            [
+                "data=file",
+                f"data.path={root / 'train.csv'}",
+                "data.id_column=id",
+                f"data.labels_path={root / 'y.npy'}",
+                "n_clusters=3",
+                *TINY,
+            ],
+            "train",
+        )
+    )
+    yield {
+        "root": root,
+        "x": x,
+        "y": y,
+        "ids": ids,
+        "metrics": metrics,
+        "run": run_dir,
+        "ckpt": Path(metrics["checkpoint"]),
+        "assignments": clusters(run_dir / "assignments.csv"),
+    }
     torch.set_num_threads(threads)
 
 
@@ -98,8 +127,11 @@ def test_checkpoint_carries_the_preprocessing_fitted_on_the_training_data(traine
 
 def test_predicting_the_training_data_gives_the_training_runs_assignments(trained, tmp_path):
     root = trained["root"]
-    m = predict(trained["ckpt"], tmp_path, ["data=file", f"data.path={root / 'train.csv'}", "data.id_column=id",
-                                            f"data.labels_path={root / 'y.npy'}"])
+    m = predict(
+        trained["ckpt"],
+        tmp_path,
+        ["data=file", f"data.path={root / 'train.csv'}", "data.id_column=id", f"data.labels_path={root / 'y.npy'}"],
+    )
     assert np.array_equal(clusters(tmp_path / "assignments.csv"), trained["assignments"])
     assert m["acc"] == pytest.approx(trained["metrics"]["acc"]) and m["n_samples"] == 240
     header, rows = read_assignments(tmp_path / "assignments.csv")
@@ -123,7 +155,7 @@ def test_row_by_row_and_all_at_once_give_the_same_clusters(trained, tmp_path):
     assert np.array_equal(clusters(tmp_path / "eval" / "assignments.csv"), trained["assignments"][blob])
     # one row at a time, each in its own file
     for i in (0, 7, 33):
-        one = write_csv(tmp_path / f"row{i}.csv", trained["x"][i:i + 1], COLUMNS)
+        one = write_csv(tmp_path / f"row{i}.csv", trained["x"][i : i + 1], COLUMNS)
         predict(trained["ckpt"], tmp_path / f"row{i}", ["data=file", f"data.path={one}"])
         assert clusters(tmp_path / f"row{i}" / "assignments.csv").tolist() == [trained["assignments"][i]]
 
@@ -222,8 +254,9 @@ def test_scaling_asked_for_differs_from_the_models(trained, tmp_path):
 
     model = load_trained(trained["ckpt"])
     path = write_csv(tmp_path / "x.csv", trained["x"][:5], COLUMNS)
-    cfg = OmegaConf.create({"_target_": "pyagc.data.TabularDataModule", "name": None, "path": str(path),
-                            "scaling": "minmax"})
+    cfg = OmegaConf.create(
+        {"_target_": "pyagc.data.TabularDataModule", "name": None, "path": str(path), "scaling": "minmax"}
+    )
     with pytest.raises(ValueError, match=r"data.scaling=minmax asks for other preprocessing.*data.scaling=standard"):
         datamodule_for(model, cfg, explicit={"scaling"})
     with pytest.warns(UserWarning, match="scaling=minmax .*trained with scaling=standard"):
@@ -249,8 +282,14 @@ def test_soft_assignments_and_embeddings_written_incrementally(trained, tmp_path
     np.save(tmp_path / "x.npy", x)
     csv = write_csv(tmp_path / "x.csv", x, COLUMNS)
     for name, path in (("npy", tmp_path / "x.npy"), ("csv", csv)):  # rows known up front / counted as read
-        predict(trained["ckpt"], tmp_path / name, ["data=file", f"data.path={path}"], "soft=true", "embeddings=true",
-                "batch_size=7")
+        predict(
+            trained["ckpt"],
+            tmp_path / name,
+            ["data=file", f"data.path={path}"],
+            "soft=true",
+            "embeddings=true",
+            "batch_size=7",
+        )
     soft = np.load(tmp_path / "npy" / "soft_assignments.npy")
     z = np.load(tmp_path / "npy" / "embeddings.npy")
     assert soft.shape == (100, 3) and z.shape == (100, 3) and soft.dtype == np.float32
@@ -272,17 +311,22 @@ def test_streaming_a_npy_memmap_keeps_memory_flat(trained, tmp_path):
     big = tmp_path / "big.npy"
     arr = np.lib.format.open_memmap(big, mode="w+", dtype=np.float32, shape=(n, 4))
     for start in range(0, n, 100_000):
-        arr[start:start + 100_000] = trained["x"][rng.integers(0, 240, 100_000)]
+        arr[start : start + 100_000] = trained["x"][rng.integers(0, 240, 100_000)]
     arr.flush()
     del arr
     size = big.stat().st_size  # 8 MB
     model = load_trained(trained["ckpt"])
-    dm = datamodule_for(model, OmegaConf.create({"_target_": "pyagc.data.TabularDataModule", "name": None,
-                                                 "path": str(big), "scaling": "standard"}))
+    dm = datamodule_for(
+        model,
+        OmegaConf.create(
+            {"_target_": "pyagc.data.TabularDataModule", "name": None, "path": str(big), "scaling": "standard"}
+        ),
+    )
     tracemalloc.start()
     try:
-        result = predict_stream(model.model, dm.predict_batches(2048), tmp_path / "out", n_rows=dm.predict_size(),
-                                sample_size=200)
+        result = predict_stream(
+            model.model, dm.predict_batches(2048), tmp_path / "out", n_rows=dm.predict_size(), sample_size=200
+        )
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -302,9 +346,22 @@ def test_image_folder_is_predicted_file_by_file_with_paths_as_ids(trained, tmp_p
         for i in range(8):
             pixels = np.clip(rng.normal(value, 12, (10, 12, 3)), 0, 255).astype(np.uint8)
             Image.fromarray(pixels).save(train_root / cls / f"{i}.png")
-    metrics = run(make_cfg(tmp_path / "run", ["data=imagefolder", f"data.root={train_root}", "data.image_size=6",
-                                              "data.grayscale=true", "data.flatten=true", "n_clusters=2",
-                                              "data.batch_size=8", *TINY], "train"))
+    metrics = run(
+        make_cfg(
+            tmp_path / "run",
+            [
+                "data=imagefolder",
+                f"data.root={train_root}",
+                "data.image_size=6",
+                "data.grayscale=true",
+                "data.flatten=true",
+                "n_clusters=2",
+                "data.batch_size=8",
+                *TINY,
+            ],
+            "train",
+        )
+    )
     ckpt = metrics["checkpoint"]
     state = torch.load(ckpt, map_location="cpu", weights_only=True)["ImageDataModule"]["preprocessing"]
     assert state["kind"] == "image" and state["input_shape"] == [1, 6, 6] and state["file_size"] == 6
@@ -323,6 +380,11 @@ def test_image_folder_is_predicted_file_by_file_with_paths_as_ids(trained, tmp_p
     # the image model refuses a table, and training images evaluated again keep their clusters
     with pytest.raises(DataMismatchError, match="trained on images .* is a table. Give images"):
         predict(ckpt, tmp_path / "o", ["data=file", f"data.path={trained['root'] / 'train.csv'}"])
-    predict(ckpt, tmp_path / "again", ["data=imagefolder", f"data.root={train_root}", "data.image_size=6",
-                                       "data.grayscale=true"])
-    assert np.array_equal(clusters(tmp_path / "again" / "assignments.csv"), clusters(tmp_path / "run" / "assignments.csv"))
+    predict(
+        ckpt,
+        tmp_path / "again",
+        ["data=imagefolder", f"data.root={train_root}", "data.image_size=6", "data.grayscale=true"],
+    )
+    assert np.array_equal(
+        clusters(tmp_path / "again" / "assignments.csv"), clusters(tmp_path / "run" / "assignments.csv")
+    )

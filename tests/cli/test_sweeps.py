@@ -37,17 +37,31 @@ import pyagc.callbacks.run_folder  # noqa: F401  (the ${pyagc.run_name:...} reso
 import pyagc.cli.sweeps  # noqa: F401  (the launchers' resolvers)
 from pyagc.cli.build import config_dir
 
-TINY = ["data=iris", "encoder.hidden_dims=[16]", "model.pretrain_epochs=2", "model.epochs=2", "logger=none",
-        "callbacks=none", "plot=false", "threads=1", "trainer=cpu", "trainer.enable_progress_bar=false"]
+TINY = [
+    "data=iris",
+    "encoder.hidden_dims=[16]",
+    "model.pretrain_epochs=2",
+    "model.epochs=2",
+    "logger=none",
+    "callbacks=none",
+    "plot=false",
+    "threads=1",
+    "trainer=cpu",
+    "trainer.enable_progress_bar=false",
+]
 
 # Hydra checks configs/hydra/launcher/submitit_*.yaml against the plugin's schema of the same name and says the check
 # is deprecated (pyagc.cli.sweeps filters it for pyagc-train; pytest resets the filters for each test)
 pytestmark = pytest.mark.filterwarnings("ignore:(?s).*is validated against ConfigStore schema:UserWarning")
 
-needs_submitit = pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
-                                    reason='hydra-submitit-launcher is not installed (pip install "pyagc[slurm]")')
-needs_optuna = pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
-                                  reason='hydra-optuna-sweeper is not installed (pip install "pyagc[optuna]")')
+needs_submitit = pytest.mark.skipif(
+    importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
+    reason='hydra-submitit-launcher is not installed (pip install "pyagc[slurm]")',
+)
+needs_optuna = pytest.mark.skipif(
+    importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
+    reason='hydra-optuna-sweeper is not installed (pip install "pyagc[optuna]")',
+)
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -56,8 +70,14 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _cli(cwd: Path, args: list[str], timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pyagc.cli.train", *args], cwd=cwd, env=_env(**env),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "pyagc.cli.train", *args],
+        cwd=cwd,
+        env=_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _compose(overrides: list[str], hydra: bool = False):
@@ -70,7 +90,9 @@ def _compose(overrides: list[str], hydra: bool = False):
 @needs_submitit
 def test_submitit_local_runs_a_two_job_multirun_in_separate_processes(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = _cli(tmp_path, ["--multirun", "hydra/launcher=submitit_local", "seed=0,1", f"hydra.sweep.dir={sweep}", *TINY])
+    proc = _cli(
+        tmp_path, ["--multirun", "hydra/launcher=submitit_local", "seed=0,1", f"hydra.sweep.dir={sweep}", *TINY]
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for job in ("0", "1"):
         metrics = json.loads((sweep / job / "metrics.json").read_text())
@@ -87,8 +109,17 @@ def test_submitit_local_runs_a_two_job_multirun_in_separate_processes(tmp_path):
 
 @needs_submitit
 def test_submitit_slurm_asks_for_one_task_per_gpu_and_lightnings_requeue_signal(tmp_path, monkeypatch):
-    cfg = _compose(["hydra/launcher=submitit_slurm", "trainer=slurm", "trainer.devices=4", "trainer.num_nodes=2",
-                    "hydra.launcher.partition=gpu", f"hydra.sweep.dir={tmp_path}"], hydra=True)
+    cfg = _compose(
+        [
+            "hydra/launcher=submitit_slurm",
+            "trainer=slurm",
+            "trainer.devices=4",
+            "trainer.num_nodes=2",
+            "hydra.launcher.partition=gpu",
+            f"hydra.sweep.dir={tmp_path}",
+        ],
+        hydra=True,
+    )
     launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
     assert launcher["nodes"] == 2 and launcher["tasks_per_node"] == 4 and launcher["gpus_per_node"] == 4
     assert launcher["additional_parameters"] == {"signal": "USR1@120", "requeue": True}
@@ -102,13 +133,21 @@ def test_submitit_slurm_asks_for_one_task_per_gpu_and_lightnings_requeue_signal(
     (fake / "srun").chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
     params = {k: v for k, v in launcher.items() if k != "_target_"}
-    executor = submitit.AutoExecutor(cluster="slurm", folder=params.pop("submitit_folder"),
-                                     slurm_max_num_timeout=params.pop("max_num_timeout"))
+    executor = submitit.AutoExecutor(
+        cluster="slurm", folder=params.pop("submitit_folder"), slurm_max_num_timeout=params.pop("max_num_timeout")
+    )
     base = set(OmegaConf.structured(BaseQueueConf).keys())
     executor.update_parameters(**{k if k in base else f"slurm_{k}": v for k, v in params.items()})
     script = executor._executor._make_submission_file_text("python -u -m submitit.core._submit x", "uid")
-    for flag in ("--nodes=2", "--ntasks-per-node=4", "--gpus-per-node=4", "--signal=USR1@120", "--requeue",
-                 "--partition=gpu", "--time=240"):
+    for flag in (
+        "--nodes=2",
+        "--ntasks-per-node=4",
+        "--gpus-per-node=4",
+        "--signal=USR1@120",
+        "--requeue",
+        "--partition=gpu",
+        "--time=240",
+    ):
         assert f"#SBATCH {flag}\n" in script, (flag, script)
     assert "USR2" not in script  # submitit's own requeue signal is replaced by Lightning's
 
@@ -120,11 +159,25 @@ def test_submitit_slurm_asks_for_one_task_per_gpu_and_lightnings_requeue_signal(
         OmegaConf.to_container(every.hydra.launcher, resolve=True)
 
 
-SLURM_ENV = {"SLURM_NTASKS": "1", "SLURM_NTASKS_PER_NODE": "1", "SLURM_NNODES": "1", "SLURM_PROCID": "0",
-             "SLURM_LOCALID": "0", "SLURM_NODEID": "0", "SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "pyagc",
-             "SLURM_NODELIST": "node1", "MASTER_ADDR": "127.0.0.1"}
-SLURM_CPU = ["trainer=slurm", "trainer.accelerator=cpu", "trainer.precision=32-true", "trainer.sync_batchnorm=false",
-             "trainer.benchmark=false"]
+SLURM_ENV = {
+    "SLURM_NTASKS": "1",
+    "SLURM_NTASKS_PER_NODE": "1",
+    "SLURM_NNODES": "1",
+    "SLURM_PROCID": "0",
+    "SLURM_LOCALID": "0",
+    "SLURM_NODEID": "0",
+    "SLURM_JOB_ID": "4242",
+    "SLURM_JOB_NAME": "pyagc",
+    "SLURM_NODELIST": "node1",
+    "MASTER_ADDR": "127.0.0.1",
+}
+SLURM_CPU = [
+    "trainer=slurm",
+    "trainer.accelerator=cpu",
+    "trainer.precision=32-true",
+    "trainer.sync_batchnorm=false",
+    "trainer.benchmark=false",
+]
 
 
 def test_trainer_slurm_builds_a_ddp_trainer_with_lightnings_slurm_environment(tmp_path, monkeypatch):
@@ -156,7 +209,9 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
     while not path.exists():
         if proc.poll() is not None:
             out, err = proc.communicate()
-            pytest.fail(f"the run ended (rc {proc.returncode}) before {path.name} appeared:\n{out[-2000:]}\n{err[-3000:]}")
+            pytest.fail(
+                f"the run ended (rc {proc.returncode}) before {path.name} appeared:\n{out[-2000:]}\n{err[-3000:]}"
+            )
         if time.monotonic() > end:
             proc.kill()
             pytest.fail(f"{path} did not appear within {timeout} s")
@@ -171,13 +226,30 @@ def test_a_requeued_slurm_job_resumes_from_its_run_folder(tmp_path):
     (bin_dir / "scontrol").write_text(f'#!/bin/sh\necho "$@" >> {calls}\n')
     (bin_dir / "scontrol").chmod(0o755)
     run_dir = tmp_path / "run"
-    args = [*SLURM_CPU, "data=digits", "data.limit=300", "data.batch_size=16", "encoder.hidden_dims=[32]",
-            "model.pretrain_epochs=5", "model.epochs=20", "head.tol=0", "trainer.enable_progress_bar=false",
-            "plot=false", "logger=none", "threads=1",
-            f"hydra.run.dir={run_dir}"]
+    args = [
+        *SLURM_CPU,
+        "data=digits",
+        "data.limit=300",
+        "data.batch_size=16",
+        "encoder.hidden_dims=[32]",
+        "model.pretrain_epochs=5",
+        "model.epochs=20",
+        "head.tol=0",
+        "trainer.enable_progress_bar=false",
+        "plot=false",
+        "logger=none",
+        "threads=1",
+        f"hydra.run.dir={run_dir}",
+    ]
     env = _env(**SLURM_ENV, MASTER_PORT=str(_free_port()), PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    proc = subprocess.Popen([sys.executable, "-m", "pyagc.cli.train", *args], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pyagc.cli.train", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _wait_for(run_dir / "checkpoints" / "pretrained.ckpt", proc)
     proc.send_signal(signal.SIGUSR1)  # SLURM's warning before the time limit (sbatch --signal=USR1@120)
     _wait_for(calls, proc)
@@ -188,13 +260,20 @@ def test_a_requeued_slurm_job_resumes_from_its_run_folder(tmp_path):
     assert proc.returncode == 128 + signal.SIGTERM, out[-2000:] + err[-3000:]
     assert not (run_dir / "metrics.json").exists()
     # the old job's lock, as a SIGKILL on another node would have left it: the requeued job takes it over
-    (run_dir / ".pyagc.lock").write_text(json.dumps({"pid": 1, "host": "node0", "slurm_job": "4242",
-                                                     "slurm_restart": "0", "command": "pyagc-train"}))
+    (run_dir / ".pyagc.lock").write_text(
+        json.dumps({"pid": 1, "host": "node0", "slurm_job": "4242", "slurm_restart": "0", "command": "pyagc-train"})
+    )
 
     env["SLURM_RESTART_COUNT"] = "1"
     env["MASTER_PORT"] = str(_free_port())
-    again = subprocess.run([sys.executable, "-m", "pyagc.cli.train", *args], cwd=tmp_path, env=env,
-                           capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        [sys.executable, "-m", "pyagc.cli.train", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-3000:]
     log = (run_dir / "train.log").read_text()
     assert "was requeued (restart 1)" in log and "ckpt_path=auto: resuming from" in log, log[-3000:]
@@ -226,8 +305,7 @@ def test_run_lock_of_the_same_slurm_job_before_its_requeue_is_stale(tmp_path, mo
 @needs_optuna
 def test_optuna_sweep_of_three_trials_on_iris_names_the_best_trial(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = _cli(tmp_path, ["hparams_search=dec_optuna", "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={sweep}",
-                           *TINY])
+    proc = _cli(tmp_path, ["hparams_search=dec_optuna", "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={sweep}", *TINY])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = OmegaConf.to_container(OmegaConf.load(sweep / "optimization_results.yaml"))
     summary = json.loads((sweep / "summary.json").read_text())
@@ -250,8 +328,11 @@ def test_optuna_sweep_of_three_trials_on_iris_names_the_best_trial(tmp_path):
 
 @needs_optuna
 def test_optuna_sweep_in_the_wrong_direction_is_refused_before_its_first_trial(tmp_path):
-    proc = _cli(tmp_path, ["hparams_search=dec_optuna", "optimized_metric=davies_bouldin", "hydra.sweep.dir=sweep",
-                           *TINY], timeout=120)
+    proc = _cli(
+        tmp_path,
+        ["hparams_search=dec_optuna", "optimized_metric=davies_bouldin", "hydra.sweep.dir=sweep", *TINY],
+        timeout=120,
+    )
     assert proc.returncode != 0
     assert "hydra.sweeper.direction=minimize" in proc.stdout + proc.stderr
     assert not list((tmp_path / "sweep").glob("*/metrics.json"))
@@ -262,7 +343,9 @@ def test_objective_is_unsupervised_by_default_and_a_missing_or_nan_value_fails_a
 
     cfg = _compose([])
     assert cfg.optimized_metric == DEFAULT_OBJECTIVE == "input_silhouette"
-    optuna = OmegaConf.create({"sweeper": {"_target_": "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"}})
+    optuna = OmegaConf.create(
+        {"sweeper": {"_target_": "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"}}
+    )
     basic = OmegaConf.create({"sweeper": {"_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"}})
     assert sweep_objective(cfg, {"input_silhouette": 0.25, "acc": 0.9}, optuna) == 0.25
     assert sweep_objective(cfg, {"input_silhouette": math.nan}, basic) is None  # a plain run or sweep: no error

@@ -192,8 +192,15 @@ def test_end_to_end_on_digits(tmp_path):
     dm.setup()
     kw = dict(in_features=dm.n_features, n_clusters=dm.n_classes, hidden_dims=(64, 64), n_features=10)
     model = ACeDeC(**kw, pretrain_epochs=15, epochs=2, optimizer={"name": "adam", "lr": 1e-3}, n_init=2)
-    trainer = pl.Trainer(max_epochs=17, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False)
+    trainer = pl.Trainer(
+        max_epochs=17,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(model, datamodule=dm)
     assert int(model.joint_steps) == 2 * 4
     labels = model.infer_full(dm)
@@ -237,7 +244,7 @@ def test_bad_input_errors():
         head.set_rotation(torch.tensor([[1.0, 1.0], [0.0, 1.0]]))
     with pytest.raises(ValueError, match="shape"):
         head.set_beta(torch.tensor([0.5, 0.5, 0.5]))
-    with pytest.raises(ValueError, match="takes x_hat \(reconstructions\)"):
+    with pytest.raises(ValueError, match=r"takes x_hat \(reconstructions\)"):
         ClusteringModule(torch.nn.Linear(3, 2), ACeDeCClusterHead(3, 2))
 
 

@@ -15,12 +15,12 @@ from pyagc.encoders import MLPAutoencoder
 from pyagc.models import ClusteringModule
 from pyagc.models.clustering_module import validate_pairing
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def hand_nt_xent(a: list[list[float]], b: list[list[float]], tau: float) -> float:
     """NT-Xent written out element by element (the paper's eq. 2-3)."""
+
     def unit(v):
         n = math.sqrt(sum(t * t for t in v))
         return [t / n if n > 0 else 0.0 for t in v]
@@ -51,8 +51,9 @@ def test_nt_xent_matches_a_hand_computation():
 def test_cluster_contrastive_loss_contrasts_columns_by_hand():
     # K=2 clusters, N=3 samples: columns (1,1,0) and (0,0,1) are orthogonal and equal across views
     p = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
-    assert float(cluster_contrastive_loss(p, p.clone(), 1.0)) == pytest.approx(math.log(1 + 2 * math.exp(-1.0)),
-                                                                              abs=1e-6)
+    assert float(cluster_contrastive_loss(p, p.clone(), 1.0)) == pytest.approx(
+        math.log(1 + 2 * math.exp(-1.0)), abs=1e-6
+    )
     pa = [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]]
     pb = [[0.7, 0.3], [0.4, 0.6], [0.5, 0.5]]
     cols = lambda m: [[row[k] for row in m] for k in range(2)]  # noqa: E731
@@ -86,7 +87,8 @@ def test_entropy_is_subtracted_so_a_collapsed_assignment_costs_more():
     p_a, p_b = head.cluster(z_a, soft=True), head.cluster(z_b, soft=True)
     assert float(c["entropy"]) == pytest.approx(float(assignment_entropy(p_a) + assignment_entropy(p_b)), abs=1e-6)
     assert float(c["instance"]) == pytest.approx(
-        float(nt_xent(head.instance_features(z_a).detach(), head.instance_features(z_b).detach(), 0.5)), abs=1e-6)
+        float(nt_xent(head.instance_features(z_a).detach(), head.instance_features(z_b).detach(), 0.5)), abs=1e-6
+    )
 
 
 # ---------------------------------------------------------------- gradients, cluster(), dtypes
@@ -163,8 +165,9 @@ def test_bad_input_gives_clear_errors():
     with pytest.raises(ValueError, match="no augmentation"):  # before training, from the DataModule
         validate_pairing(model, TabularDataModule("digits", scaling="minmax", limit=20))
     # image augmentation on flat features fails before training
-    model = ClusteringModule(MLPAutoencoder(64, [8], 3), ContrastiveClusterHead(2, 3), pretrain_epochs=0,
-                             augmentation=ImageAugmentation())
+    model = ClusteringModule(
+        MLPAutoencoder(64, [8], 3), ContrastiveClusterHead(2, 3), pretrain_epochs=0, augmentation=ImageAugmentation()
+    )
     with pytest.raises(ValueError, match="TabularAugmentation"):
         validate_pairing(model, TabularDataModule("digits", scaling="minmax", limit=20))
     with pytest.raises(ValueError, match="crop_scale"):
@@ -207,7 +210,7 @@ def test_image_augmentation_keeps_shape_dtype_and_is_seeded_per_image():
     v2 = aug(x)
     assert v1.shape == x.shape and v1.dtype == x.dtype and torch.equal(v1, v2)
     assert not torch.allclose(v1[0], v1[1])  # every image gets its own crop
-    assert not torch.allclose(aug(x), v1)    # and every call new ones
+    assert not torch.allclose(aug(x), v1)  # and every call new ones
     assert aug(x.double()).dtype == torch.float64
     g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     assert torch.equal(ImageAugmentation(generator=g1)(x), ImageAugmentation(generator=g2)(x))
@@ -238,21 +241,23 @@ def test_colour_jitter_on_rgb_and_intensity_jitter_on_single_channel():
     # single-channel images: brightness / contrast jitter only (saturation, hue, grayscale are no-ops)
     mono = torch.rand(4, 1, 12, 12)
     assert torch.allclose(ImageAugmentation(**full, jitter_p=0.0, grayscale_p=1.0)(mono), mono, atol=1e-5)
-    assert torch.allclose(ImageAugmentation(**full, brightness=0.0, contrast=0.0, jitter_p=1.0,
-                                            grayscale_p=1.0)(mono), mono, atol=1e-5)
+    assert torch.allclose(
+        ImageAugmentation(**full, brightness=0.0, contrast=0.0, jitter_p=1.0, grayscale_p=1.0)(mono), mono, atol=1e-5
+    )
     torch.manual_seed(0)
     bright = ImageAugmentation(**full, brightness=0.5, contrast=0.0, jitter_p=1.0)(mono)
-    ratio = bright / mono                      # one brightness factor per image, clamped at 1
+    ratio = bright / mono  # one brightness factor per image, clamped at 1
     unclamped = bright < 1.0
     for i in range(4):
         f = ratio[i][unclamped[i]]
         assert float(f.std()) < 1e-4 and 0.5 - 1e-4 <= float(f.mean()) <= 1.5 + 1e-4
     assert not torch.allclose(bright, mono, atol=1e-3)
-    standardised = (mono - mono.mean()) / mono.std()      # the jitter would clip these: refused, not mangled
+    standardised = (mono - mono.mean()) / mono.std()  # the jitter would clip these: refused, not mangled
     with pytest.raises(ValueError, match=r"\[0, 1\].*data.scaling"):
         ImageAugmentation(**full)(standardised)
-    assert torch.allclose(ImageAugmentation(**full, jitter_p=0.0, grayscale_p=0.0)(standardised), standardised,
-                          atol=1e-5)
+    assert torch.allclose(
+        ImageAugmentation(**full, jitter_p=0.0, grayscale_p=0.0)(standardised), standardised, atol=1e-5
+    )
     contrast = ImageAugmentation(**full, brightness=0.0, contrast=0.5, jitter_p=1.0)(mono)
     assert torch.allclose(contrast.mean(dim=(1, 2, 3)), mono.mean(dim=(1, 2, 3)), atol=0.05)
     assert float(contrast.min()) >= 0.0 and float(contrast.max()) <= 1.0
@@ -280,10 +285,22 @@ def test_end_to_end_on_digits_with_tabular_views(tmp_path):
     pl.seed_everything(0, workers=False)
     dm = TabularDataModule("digits", scaling="minmax", batch_size=256, seed=0)
     head = ContrastiveClusterHead(10, n_features=32, instance_dim=32)
-    model = ClusteringModule(MLPAutoencoder(64, [128], 32), head, pretrain_epochs=0, epochs=2,
-                             optimizer={"name": "adam", "lr": 3e-4}, augmentation=TabularAugmentation(0.1, 0.2))
-    pl.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
-               enable_progress_bar=False, enable_model_summary=False).fit(model, datamodule=dm)
+    model = ClusteringModule(
+        MLPAutoencoder(64, [128], 32),
+        head,
+        pretrain_epochs=0,
+        epochs=2,
+        optimizer={"name": "adam", "lr": 3e-4},
+        augmentation=TabularAugmentation(0.1, 0.2),
+    )
+    pl.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    ).fit(model, datamodule=dm)
     labels = model.infer_full(dm)
     assert labels.shape == (1797,) and labels.dtype == torch.int64 and labels.max() < 10
     assert int(model.joint_steps) == 2 * math.ceil(1797 / 256)
@@ -299,12 +316,12 @@ def test_merge_columns_joins_the_two_halves_of_a_split_cluster():
     rows = []
     for _ in range(30):
         a = float(torch.rand(()) * 0.6 + 0.2)
-        rows.append([a, 0.0, 0.0, 1 - a])                  # a zero, torn between its two halves
+        rows.append([a, 0.0, 0.0, 1 - a])  # a zero, torn between its two halves
     rows += [[0.02, 0.96, 0.02, 0.0]] * 20 + [[0.0, 0.03, 0.97, 0.0]] * 20
     p = torch.tensor(rows)
     mapping = merge_columns(p, 3)
     assert mapping.tolist() == [0, 1, 2, 0]
-    assert merge_columns(p, 4).tolist() == [0, 1, 2, 3]   # nothing to merge
+    assert merge_columns(p, 4).tolist() == [0, 1, 2, 3]  # nothing to merge
     assert merge_columns(p, 1).tolist() == [0, 0, 0, 0]
     with pytest.raises(ValueError, match="cannot merge 4 columns into 5"):
         merge_columns(p, 5)
@@ -326,10 +343,22 @@ def test_overclustered_head_merges_after_training_and_keeps_the_merge_in_checkpo
     dm = TabularDataModule("digits", scaling="minmax", batch_size=256, seed=0)
     head = ContrastiveClusterHead(10, n_features=32, instance_dim=32, overclusters=12)
     assert head.requires_finalization and head.cluster_projection[-1].out_features == 12
-    model = ClusteringModule(MLPAutoencoder(64, [128], 32), head, pretrain_epochs=0, epochs=2,
-                             optimizer={"name": "adam", "lr": 3e-4}, augmentation=TabularAugmentation(0.1, 0.2))
-    pl.Trainer(max_epochs=2, accelerator="cpu", logger=False, enable_checkpointing=False,
-               enable_progress_bar=False, enable_model_summary=False).fit(model, datamodule=dm)
+    model = ClusteringModule(
+        MLPAutoencoder(64, [128], 32),
+        head,
+        pretrain_epochs=0,
+        epochs=2,
+        optimizer={"name": "adam", "lr": 3e-4},
+        augmentation=TabularAugmentation(0.1, 0.2),
+    )
+    pl.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    ).fit(model, datamodule=dm)
     # finalize ran on the whole training set at the end of training: 12 columns onto exactly 10 clusters
     assert bool(head._merged) and sorted(head.column_to_cluster.unique().tolist()) == list(range(10))
     z = model.embed(dm)

@@ -135,7 +135,6 @@ def test_bad_input_errors():
         DCNClusterHead(3, 2).initialize(torch.randn(2, 2))
 
 
-
 def test_end_to_end_on_digits_with_clustering_module(one_thread):
     import pytorch_lightning as pl
 
@@ -147,8 +146,14 @@ def test_end_to_end_on_digits_with_clustering_module(one_thread):
     dm.setup()
     pl.seed_everything(0, verbose=False)
     model = DCN(dm.n_features, n_clusters=10, hidden_dims=(128, 128), pretrain_epochs=8, epochs=3, n_init=3)
-    trainer = pl.Trainer(max_epochs=11, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False)
+    trainer = pl.Trainer(
+        max_epochs=11,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(model, datamodule=dm)
     head = model.cluster_head
     # every sample was assigned once per joint epoch: counts = 100 each + N * epochs in total

@@ -76,13 +76,20 @@ def test_module_embeds_the_clean_batch_and_one_affine_view_on_digits(one_thread)
         return original(z, index=index, views=views)
 
     head.forward = spy
-    trainer = pl.Trainer(max_epochs=3, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, limit_train_batches=3)
+    trainer = pl.Trainer(
+        max_epochs=3,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_train_batches=3,
+    )
     trainer.fit(model, datamodule=dm)
     assert seen, "the head was never called in joint training"
     z, first, second, clean = seen[0]
-    assert torch.equal(z, first)                         # the loss's z is the first view ...
-    assert torch.allclose(first, clean, atol=1e-5)      # ... which is the clean batch
+    assert torch.equal(z, first)  # the loss's z is the first view ...
+    assert torch.allclose(first, clean, atol=1e-5)  # ... which is the clean batch
     assert not torch.allclose(second, clean, atol=1e-3)  # the second is an affine view
     labels = model.infer_full(dm)
     assert labels.shape == (dm.n_samples,) and len(torch.unique(labels)) > 1

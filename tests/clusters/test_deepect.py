@@ -65,7 +65,8 @@ def test_losses_by_hand():
     assert list(h.parameters()) == [] and not h.centers.requires_grad
     # d/dz of |d.(mu - z)| / 16 = -sign(.) d / 16: point 4 lies in nodes 2 and 4
     d2 = torch.tensor([4.0, -0.5]) / math.sqrt(16.25)
-    expected = -(-d2) / 16 - (-torch.tensor([0.0, -1.0])) / 16  # sign(mu2-z4 . d2) = -1, sign(mu4-z4 . d4) = -1
+    # sign(mu2-z4 . d2) = -1, sign(mu4-z4 . d4) = -1
+    expected = -(-d2) / 16 - (-torch.tensor([0.0, -1.0])) / 16  # noqa: B002
     assert torch.allclose(z.grad[3], expected, atol=1e-6)
 
 
@@ -77,8 +78,9 @@ def test_weights_scale_the_terms(reduction, per_sample_error):
     out = h(Z, x=x, x_hat=x_hat)
     c = out.components
     assert c["reconstruction"].item() == pytest.approx(per_sample_error)
-    assert out.total.item() == pytest.approx(2.0 * per_sample_error + 0.5 * (c["node_center"] + c["projection"]).item(),
-                                             rel=1e-6)
+    assert out.total.item() == pytest.approx(
+        2.0 * per_sample_error + 0.5 * (c["node_center"] + c["projection"]).item(), rel=1e-6
+    )
 
 
 def test_adam_steps_move_seen_leaves_by_the_learning_rate_towards_their_batch_mean():
@@ -127,8 +129,12 @@ def test_running_mean_update_moves_leaves_weights_and_inner_centres():
 def test_grow_splits_the_leaf_with_the_largest_within_cluster_loss():
     gen = torch.Generator().manual_seed(0)
     tight = torch.randn(30, 2, generator=gen) * 0.1 + torch.tensor([-10.0, 0.0])
-    wide = torch.cat([torch.randn(30, 2, generator=gen) * 0.1 + torch.tensor([10.0, 4.0]),
-                      torch.randn(30, 2, generator=gen) * 0.1 + torch.tensor([10.0, -4.0])])
+    wide = torch.cat(
+        [
+            torch.randn(30, 2, generator=gen) * 0.1 + torch.tensor([10.0, 4.0]),
+            torch.randn(30, 2, generator=gen) * 0.1 + torch.tensor([10.0, -4.0]),
+        ]
+    )
     z = torch.cat([tight, wide])
     h = DeepECTClusterHead(2, 2, max_leaves=3, seed=0)
     h.initialize(z)
@@ -154,8 +160,15 @@ def test_a_split_happens_every_split_interval_steps_in_the_module():
     dm = TabularDataModule("blobs", n_samples=240, n_features=4, centers=6, batch_size=60, seed=0)  # 4 steps/epoch
     head = DeepECTClusterHead(2, 3, max_leaves=10, split_interval=3, prune_threshold=0.0, n_init=2)
     model = ClusteringModule(MLPAutoencoder(4, hidden_dims=[16], latent_dim=3), head, pretrain_epochs=0, epochs=2)
-    pl.Trainer(max_epochs=2, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-               enable_progress_bar=False, enable_model_summary=False).fit(model, datamodule=dm)
+    pl.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    ).fit(model, datamodule=dm)
     assert int(model.joint_steps) == 8
     # root split at initialisation, one refresh right after it, then one before steps 4 and 7
     assert int(head.n_splits) == 1 + 1 + 2 and head.n_leaves == 5
@@ -165,7 +178,7 @@ def test_dead_leaf_is_pruned_and_its_sibling_takes_the_parents_place():
     h = hand_tree(prune_threshold=0.1)
     h.train()
     far_from_leaf3 = torch.tensor([[0.0, 0.0], [0.5, 0.0], [4.0, -1.0], [4.5, -2.0]])  # leaves 1, 1, 4, 4
-    for step in range(3):  # weight of leaf 3: 1 -> .5 -> .25 -> .125
+    for _step in range(3):  # weight of leaf 3: 1 -> .5 -> .25 -> .125
         h(far_from_leaf3, x=X0, x_hat=X0)
         assert bool(h.alive[3])
     h(far_from_leaf3, x=X0, x_hat=X0)  # .0625 < .1: pruned
@@ -212,7 +225,7 @@ def test_checkpoint_round_trip_keeps_the_tree():
         h.refresh(x)
     h.train()
     for i in range(4):
-        h(x[i * 60:(i + 1) * 60], x=X0, x_hat=X0)
+        h(x[i * 60 : (i + 1) * 60], x=X0, x_hat=X0)
     fresh = DeepECTClusterHead(3, 4, max_leaves=8, split_interval=5, n_init=2, seed=1)
     fresh.load_state_dict(h.state_dict())
     assert fresh.is_initialized and fresh.n_leaves == h.n_leaves == 5
@@ -254,17 +267,34 @@ def test_bf16_autocast_losses_are_float32():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = h(Z.to(torch.bfloat16), x=X0, x_hat=X0)
     assert out.total.dtype == torch.float32
-    assert out.components["projection"].item() == pytest.approx(h(Z, x=X0, x_hat=X0).components["projection"].item(),
-                                                                rel=1e-2)
+    assert out.components["projection"].item() == pytest.approx(
+        h(Z, x=X0, x_hat=X0).components["projection"].item(), rel=1e-2
+    )
 
 
 def test_end_to_end_on_digits():
     pl.seed_everything(0, verbose=False)
     dm = TabularDataModule("digits", scaling="minmax", batch_size=256, seed=0)
-    model = DeepECT(in_features=64, n_clusters=10, hidden_dims=(128, 128), n_features=10, pretrain_epochs=12,
-                    epochs=6, max_leaves=12, split_interval=4, seed=0)
-    trainer = pl.Trainer(max_epochs=18, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False)
+    model = DeepECT(
+        in_features=64,
+        n_clusters=10,
+        hidden_dims=(128, 128),
+        n_features=10,
+        pretrain_epochs=12,
+        epochs=6,
+        max_leaves=12,
+        split_interval=4,
+        seed=0,
+    )
+    trainer = pl.Trainer(
+        max_epochs=18,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(model, datamodule=dm)
     head = model.cluster_head
     assert int(model.joint_steps) == 6 * 8 and head.n_leaves >= 10
@@ -285,7 +315,7 @@ def test_projection_gradient_on_the_leaf_centres_matches_autograd():
     # L_DC with the split directions' numerators differentiable (norms and the offsets' centres constant)
     centres = h.centers.clone().requires_grad_(True)
     total = torch.zeros(())
-    for parent, (lft, rgt) in ((0, (1, 2)), (2, (3, 4))):
+    for _parent, (lft, rgt) in ((0, (1, 2)), (2, (3, 4))):
         norm = (h.centers[lft] - h.centers[rgt]).norm()
         for child, sign in ((lft, 1.0), (rgt, -1.0)):
             d = sign * (centres[lft] - centres[rgt]) / norm

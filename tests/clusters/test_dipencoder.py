@@ -1,6 +1,5 @@
 """DipEncoderClusterHead: hand-computed loss, gradients, pairwise-threshold labels, end-to-end, bad input."""
 
-import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -116,16 +115,33 @@ def test_end_to_end_on_digits(tmp_path):
     pl.seed_everything(0, verbose=False)
     dm = TabularDataModule("digits", scaling="minmax", batch_size=128, limit=500, seed=0)
     dm.setup()
-    model = DipEncoder(dm.n_features, n_clusters=10, hidden_dims=(64,), n_features=5, pretrain_epochs=3, epochs=3,
-                       update_interval=4, n_init=2, seed=0)
-    trainer = pl.Trainer(max_epochs=6, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
+    model = DipEncoder(
+        dm.n_features,
+        n_clusters=10,
+        hidden_dims=(64,),
+        n_features=5,
+        pretrain_epochs=3,
+        epochs=3,
+        update_interval=4,
+        n_init=2,
+        seed=0,
+    )
+    trainer = pl.Trainer(
+        max_epochs=6,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(model, datamodule=dm)
     head = model.cluster_head
     assert head.is_initialized and head.labels.shape == (500,) and head.last_label_change is not None
     labels = model.infer_full(dm)
     assert labels.shape == (500,) and labels.dtype == torch.int64 and len(torch.unique(labels)) >= 5
     from sklearn.metrics import normalized_mutual_info_score
+
     assert normalized_mutual_info_score(dm.y.numpy(), labels.numpy()) > 0.3  # 3 + 3 short epochs: a smoke test
     path = tmp_path / "m.ckpt"
     trainer.save_checkpoint(path)
@@ -156,7 +172,7 @@ def test_bad_input():
         DipEncoderClusterHead(3, 4, min_cluster_points=2)
     with pytest.raises(ValueError, match="update_interval"):
         DipEncoderClusterHead(3, 4, update_interval=0)
-    with pytest.raises(ValueError, match="takes x_hat \(reconstructions\)"):
+    with pytest.raises(ValueError, match=r"takes x_hat \(reconstructions\)"):
         ClusteringModule(torch.nn.Linear(4, 2), DipEncoderClusterHead(2, 2))
     enc = MLPAutoencoder(4, hidden_dims=[8], latent_dim=2)
     assert ClusteringModule(enc, DipEncoderClusterHead(2, 2)).cluster_head.n_pairs == 1

@@ -1,6 +1,5 @@
 import math
 
-import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -69,8 +68,14 @@ def test_dmon_recovers_planted_communities():
     x = torch.cat([torch.nn.functional.one_hot(y, 3).float() * 0.5, torch.randn(180, 29)], 1)
     dm = GraphDataModule(name=None, data=Data(x=x, edge_index=edge_index, y=y))
     model = DMoN(in_features=32, n_clusters=3, epochs=150, optimizer={"name": "adam", "lr": 0.01})
-    pl.Trainer(max_epochs=150, accelerator="cpu", logger=False, enable_checkpointing=False,
-               enable_progress_bar=False, enable_model_summary=False).fit(model, datamodule=dm)
+    pl.Trainer(
+        max_epochs=150,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    ).fit(model, datamodule=dm)
     labels = model.infer_full(dm)
     scores = external_metrics(y, labels)
     assert scores["nmi"] > 0.8, scores

@@ -60,6 +60,7 @@ def test_flags_follow_the_signature_on_class_and_instance():
 
 def test_a_flag_that_contradicts_the_signature_is_refused_at_class_creation():
     with pytest.raises(TypeError, match="required `edge_index` parameter"):
+
         class Wrong(Recorder):  # noqa: F841 - the class statement is the test
             requires_graph = True
 
@@ -78,8 +79,11 @@ def test_a_flag_that_contradicts_the_signature_is_refused_at_class_creation():
 def test_each_head_receives_exactly_the_context_it_names():
     torch.manual_seed(0)
     x = torch.rand(6, 5)
-    for head, expected in ((OnlyZ(), set()), (WithReconstruction(), {"x", "x_hat", "index"}),
-                           (TakesAll(), {"x", "x_hat", "index"})):
+    for head, expected in (
+        (OnlyZ(), set()),
+        (WithReconstruction(), {"x", "x_hat", "index"}),
+        (TakesAll(), {"x", "x_hat", "index"}),
+    ):
         model = ClusteringModule(MLPAutoencoder(5, (4,), 3), head, pretrain_epochs=0, reconstruction_weight=0.5)
         loss = model({"x": x, "index": torch.arange(6)})
         assert torch.isfinite(loss) and set(head.seen) == expected, type(head).__name__

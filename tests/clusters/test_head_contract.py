@@ -33,9 +33,15 @@ import pyagc.clusters as clusters
 from pyagc.clusters import BaseClusterHead, LossOutput
 
 HEADS: list[type[BaseClusterHead]] = sorted(
-    (obj for name in clusters.__all__ if inspect.isclass(obj := getattr(clusters, name))
-     and issubclass(obj, BaseClusterHead) and obj is not BaseClusterHead),
-    key=lambda cls: cls.__name__)
+    (
+        obj
+        for name in clusters.__all__
+        if inspect.isclass(obj := getattr(clusters, name))
+        and issubclass(obj, BaseClusterHead)
+        and obj is not BaseClusterHead
+    ),
+    key=lambda cls: cls.__name__,
+)
 
 N_VECTOR, K_VECTOR, F_EMBED = 240, 6, 8
 
@@ -93,8 +99,13 @@ def build(head_cls: type[BaseClusterHead], encoder: str, seed: int = 0) -> tuple
         else:
             data = {"x": x, "y": y}
             # a variational head's likelihood is on [0, 1] inputs: the decoder ends with a sigmoid (encoder=mlp_vae)
-            enc = MLPAutoencoder(x.shape[1], hidden_dims=[32], latent_dim=F_EMBED, variational=encoder == "vae",
-                                 **({"output_activation": "sigmoid"} if encoder == "vae" else {}))
+            enc = MLPAutoencoder(
+                x.shape[1],
+                hidden_dims=[32],
+                latent_dim=F_EMBED,
+                variational=encoder == "vae",
+                **({"output_activation": "sigmoid"} if encoder == "vae" else {}),
+            )
     head = head_cls(n_clusters=k, n_features=F_EMBED)
     augmentation = TabularAugmentation() if head.uses_views and encoder != "conv" else None
     if head.uses_views and encoder == "conv":
@@ -177,8 +188,11 @@ def _initialized_digests(perturb_global_rng: bool) -> dict[str, str]:
             np.random.seed(12345)
         module.initialize_head(_batch(pairing))
         state = module.cluster_head.state_dict()
-        blob = b"".join(v.detach().cpu().contiguous().numpy().tobytes() for _, v in sorted(state.items())
-                        if isinstance(v, torch.Tensor))
+        blob = b"".join(
+            v.detach().cpu().contiguous().numpy().tobytes()
+            for _, v in sorted(state.items())
+            if isinstance(v, torch.Tensor)
+        )
         digests[cls.__name__] = hashlib.sha256(blob).hexdigest()
     return digests
 
@@ -186,10 +200,17 @@ def _initialized_digests(perturb_global_rng: bool) -> dict[str, str]:
 def test_initialize_is_identical_in_a_second_process() -> None:
     here = _initialized_digests(perturb_global_rng=True)
     assert here, "no head requires initialisation?"
-    script = (f"import json, sys; sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent)!r}); "
-              "import test_head_contract as t; print('DIGESTS=' + json.dumps(t._initialized_digests(False)))")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    script = (
+        f"import json, sys; sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent)!r}); "
+        "import test_head_contract as t; print('DIGESTS=' + json.dumps(t._initialized_digests(False)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     there = json.loads(out.stdout.split("DIGESTS=")[-1].strip())
     differ = sorted(name for name in here if here[name] != there.get(name))

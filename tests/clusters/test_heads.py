@@ -1,6 +1,5 @@
 import math
 
-import numpy as np
 import pytest
 import torch
 from sklearn.cluster import KMeans
@@ -159,9 +158,14 @@ def test_user_head_in_manual_loop():
 def _head_classes():
     import pyagc.clusters as clusters
 
-    return sorted((c for c in vars(clusters).values()
-                   if isinstance(c, type) and issubclass(c, BaseClusterHead) and c is not BaseClusterHead),
-                  key=lambda c: c.__name__)
+    return sorted(
+        (
+            c
+            for c in vars(clusters).values()
+            if isinstance(c, type) and issubclass(c, BaseClusterHead) and c is not BaseClusterHead
+        ),
+        key=lambda c: c.__name__,
+    )
 
 
 @pytest.mark.parametrize("head_cls", _head_classes(), ids=lambda c: c.__name__)

@@ -169,10 +169,18 @@ def test_desom_on_digits_beats_chance_clearly():
     dm.setup()
     steps = math.ceil(dm.n_samples / 256) * 20
     head = SOMClusterHead(10, 10, map_size=(10, 10), decay_steps=steps, seed=0)
-    model = ClusteringModule(MLPAutoencoder(dm.n_features, hidden_dims=[256, 256], latent_dim=10), head,
-                             pretrain_epochs=30, epochs=20)
-    pl.Trainer(max_epochs=50, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-               enable_progress_bar=False, enable_model_summary=False).fit(model, datamodule=dm)
+    model = ClusteringModule(
+        MLPAutoencoder(dm.n_features, hidden_dims=[256, 256], latent_dim=10), head, pretrain_epochs=30, epochs=20
+    )
+    pl.Trainer(
+        max_epochs=50,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    ).fit(model, datamodule=dm)
     assert int(head.steps) == steps and head.temperature == pytest.approx(head.T_min)
     pred = model.infer_full(dm).numpy()
     m = external_metrics(dm.y.numpy(), pred)

@@ -33,7 +33,7 @@ def numpy_negative_elbo(z, mu, logvar, x, x_hat, pi, means, variances):
     gamma = np.zeros((n, k))
     for i in range(n):
         for c in range(k):
-            dens = np.prod(np.exp(-(z[i] - means[c]) ** 2 / (2 * variances[c])) / np.sqrt(2 * np.pi * variances[c]))
+            dens = np.prod(np.exp(-((z[i] - means[c]) ** 2) / (2 * variances[c])) / np.sqrt(2 * np.pi * variances[c]))
             gamma[i, c] = pi[c] * dens
         gamma[i] /= gamma[i].sum()
     total = 0.0
@@ -42,8 +42,11 @@ def numpy_negative_elbo(z, mu, logvar, x, x_hat, pi, means, variances):
         s2 = np.exp(logvar[i])
         elbo = -rec
         for c in range(k):
-            elbo -= 0.5 * gamma[i, c] * np.sum(np.log(variances[c]) + s2 / variances[c]
-                                               + (mu[i] - means[c]) ** 2 / variances[c])
+            elbo -= (
+                0.5
+                * gamma[i, c]
+                * np.sum(np.log(variances[c]) + s2 / variances[c] + (mu[i] - means[c]) ** 2 / variances[c])
+            )
             elbo += gamma[i, c] * np.log(pi[c] / gamma[i, c])
         elbo += 0.5 * np.sum(1 + logvar[i])
         total -= elbo
@@ -65,10 +68,14 @@ def test_negative_elbo_matches_hand_computation():
     out = head(z, mu=mu, logvar=logvar, x=x, x_hat=x_hat)
     assert isinstance(out, LossOutput) and out.total.dim() == 0
     pi, means, variances = np.array([0.3, 0.7]), head.means.detach().numpy(), head.log_vars.detach().exp().numpy()
-    expected, gamma = numpy_negative_elbo(*(t.double().numpy() for t in (z, mu, logvar, x, x_hat)), pi, means, variances)
+    expected, gamma = numpy_negative_elbo(
+        *(t.double().numpy() for t in (z, mu, logvar, x, x_hat)), pi, means, variances
+    )
     assert out.total.item() == pytest.approx(expected, rel=1e-5)
     comps = out.components
-    assert (comps["reconstruction"] + comps["kl_latent"] + comps["kl_cluster"]).item() == pytest.approx(expected, rel=1e-5)
+    assert (comps["reconstruction"] + comps["kl_latent"] + comps["kl_cluster"]).item() == pytest.approx(
+        expected, rel=1e-5
+    )
     rec = -np.mean(np.sum(x.numpy() * np.log(x_hat.numpy()) + (1 - x.numpy()) * np.log(1 - x_hat.numpy()), 1))
     assert comps["reconstruction"].item() == pytest.approx(rec, rel=1e-5)
     kl_c = np.mean(np.sum(gamma * np.log(gamma / pi), 1))
@@ -142,9 +149,15 @@ def test_gradients_reach_prior_and_encoder_in_joint_phase_only():
     model.initialize_head(x)
     out = model.compute_loss({"x": x, "index": torch.arange(20)}, phase="joint")
     out.total.backward()
-    for name, p in [("pi_logits", head.pi_logits), ("means", head.means), ("log_vars", head.log_vars),
-                    ("encoder mean layer", enc.encoder[-1].weight), ("encoder logvar layer", enc.logvar_layer.weight),
-                    ("encoder first layer", enc.encoder[0].weight), ("decoder", enc.decoder[0].weight)]:
+    for name, p in [
+        ("pi_logits", head.pi_logits),
+        ("means", head.means),
+        ("log_vars", head.log_vars),
+        ("encoder mean layer", enc.encoder[-1].weight),
+        ("encoder logvar layer", enc.logvar_layer.weight),
+        ("encoder first layer", enc.encoder[0].weight),
+        ("decoder", enc.decoder[0].weight),
+    ]:
         assert p.grad is not None and p.grad.abs().sum() > 0, name
     model.zero_grad(set_to_none=True)
     # pretraining is a plain AE on the mean: no gradient to the prior or the log-variance layer
@@ -198,8 +211,11 @@ def _parallel_elongated_pair(n: int = 200, seed: int = 0) -> tuple[np.ndarray, n
     rng = np.random.default_rng(seed)
     along, across = np.array([1.0, 1.0]) / np.sqrt(2), np.array([1.0, -1.0]) / np.sqrt(2)
     y = np.repeat([0, 1], n)
-    x = (rng.normal(0, 2.0, (2 * n, 1)) * along + rng.normal(0, 0.5, (2 * n, 1)) * across
-         + np.where(y[:, None] == 0, -1.5, 1.5) * across)
+    x = (
+        rng.normal(0, 2.0, (2 * n, 1)) * along
+        + rng.normal(0, 0.5, (2 * n, 1)) * across
+        + np.where(y[:, None] == 0, -1.5, 1.5) * across
+    )
     return x, y
 
 
@@ -215,8 +231,9 @@ def test_gmm_full_init_is_the_diagonal_projection_of_a_full_mixture():
     ref = GaussianMixture(2, covariance_type="full", n_init=10, random_state=0).fit(z.double().numpy())
     assert np.allclose(full.pi.detach().numpy(), ref.weights_, atol=1e-5)
     assert np.allclose(full.means.detach().numpy(), ref.means_, atol=1e-5)
-    assert np.allclose(torch.exp(full.log_vars).detach().numpy(), np.diagonal(ref.covariances_, axis1=1, axis2=2),
-                       rtol=1e-4)
+    assert np.allclose(
+        torch.exp(full.log_vars).detach().numpy(), np.diagonal(ref.covariances_, axis1=1, axis2=2), rtol=1e-4
+    )
     diag = VaDEClusterHead(2, 2, init="gmm", seed=0)
     diag.initialize(z)
     assert external_metrics(y, diag.cluster(z).numpy())["acc"] < 0.8  # the diagonal fit splits along the long axis
@@ -229,7 +246,7 @@ def test_gmm_full_init_is_the_diagonal_projection_of_a_full_mixture():
 def test_uniform_mixture_weights_stay_fixed():
     """mixture_weights="uniform": pi = 1/K whatever the fit's frequencies, and the ELBO does not train it."""
     x, y = make_blobs(n_samples=400, centers=[[0, 0], [8, 0]], cluster_std=1.0, random_state=0)
-    x = np.concatenate([x[y == 0], x[y == 1][:50]])      # frequencies 200 : 50
+    x = np.concatenate([x[y == 0], x[y == 1][:50]])  # frequencies 200 : 50
     z = torch.tensor(x, dtype=torch.float32)
     learned, uniform = VaDEClusterHead(2, 2, seed=0), VaDEClusterHead(2, 2, mixture_weights="uniform", seed=0)
     learned.initialize(z)
@@ -258,13 +275,18 @@ def test_bf16_autocast_gives_float32_losses():
     assert out.total.item() == pytest.approx(ref.item(), rel=0.05)
 
 
-
 def test_end_to_end_on_digits_and_checkpoint_round_trip(tmp_path, one_thread):
     pl.seed_everything(0, verbose=False)
     dm = TabularDataModule("digits", scaling="minmax", batch_size=256, seed=0)
     model = VaDE(64, 10, hidden_dims=(256, 256), pretrain_epochs=20, epochs=10, n_init=2, seed=0)
-    pl.Trainer(max_epochs=30, accelerator="cpu", logger=False, enable_checkpointing=False,
-               enable_progress_bar=False, enable_model_summary=False).fit(model, datamodule=dm)
+    pl.Trainer(
+        max_epochs=30,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    ).fit(model, datamodule=dm)
     assert model.cluster_head.is_initialized and int(model.joint_steps) == 10 * 8
     labels = model.infer_full(dm)
     assert labels.shape == (1797,) and labels.dtype == torch.int64

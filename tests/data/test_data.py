@@ -208,20 +208,26 @@ def test_csv_header_id_column_and_column_names(tmp_path):
     assert gz.x.tolist() == [[1, 2, 3], [4, 5, 6]]
 
 
-@pytest.mark.parametrize("text, kwargs, message", [
-    ("", {}, "is empty: it holds no rows"),
-    ("\n\n", {}, "is empty"),
-    ("a,b,c\n", {}, r"has a header \(a, b, c\) but no data rows"),
-    ("a,b,city\n1,2,Berlin\n", {},
-     r"column 'city' \(column 3 of 3\) is not numeric: line 2 \(data row 1\) holds 'Berlin'.*data.id_column=city"),
-    ("a,b\n1,2\n3,\n", {}, r"column 'b' .* has no value in line 3 \(data row 2\): a missing value.*SimpleImputer"),
-    ("a,b\n1,2\n3,4,5\n", {}, r"line 3 \(data row 2\) has 3 values, but the header names 2 columns"),
-    ("a,b\n1,2\n", {"header": False}, r"line 1 \(data row 1\) holds 'a'.*set data.header=true"),
-    ("1;2;3\n4;5;6\n", {}, r"seems to separate its values with ';'.*Save it comma-separated"),
-    ("1,2\n", {"id_column": "name"}, r"id_column='name' names a column, but .* has no header"),
-    ("x,y\n1,2\n", {"id_column": "z"}, r"id_column='z' is not a column of .*\['x', 'y'\]"),
-    ("x,x\n1,2\n", {}, r"names columns \['x'\] more than once"),
-])
+@pytest.mark.parametrize(
+    "text, kwargs, message",
+    [
+        ("", {}, "is empty: it holds no rows"),
+        ("\n\n", {}, "is empty"),
+        ("a,b,c\n", {}, r"has a header \(a, b, c\) but no data rows"),
+        (
+            "a,b,city\n1,2,Berlin\n",
+            {},
+            r"column 'city' \(column 3 of 3\) is not numeric: line 2 \(data row 1\) holds 'Berlin'.*data.id_column=city",
+        ),
+        ("a,b\n1,2\n3,\n", {}, r"column 'b' .* has no value in line 3 \(data row 2\): a missing value.*SimpleImputer"),
+        ("a,b\n1,2\n3,4,5\n", {}, r"line 3 \(data row 2\) has 3 values, but the header names 2 columns"),
+        ("a,b\n1,2\n", {"header": False}, r"line 1 \(data row 1\) holds 'a'.*set data.header=true"),
+        ("1;2;3\n4;5;6\n", {}, r"seems to separate its values with ';'.*Save it comma-separated"),
+        ("1,2\n", {"id_column": "name"}, r"id_column='name' names a column, but .* has no header"),
+        ("x,y\n1,2\n", {"id_column": "z"}, r"id_column='z' is not a column of .*\['x', 'y'\]"),
+        ("x,x\n1,2\n", {}, r"names columns \['x'\] more than once"),
+    ],
+)
 def test_csv_errors_name_the_file_line_column_and_fix(tmp_path, text, kwargs, message):
     from pyagc.data.tables import TableFormatError
 
@@ -254,7 +260,9 @@ def test_image_preprocessing_checks_channels_and_size_and_resizes_when_trained_t
     x = torch.rand(6, 1, 28, 28)
     p = ImagePreprocessor("global_z", flatten=True).fit(x, source="mnist")
     assert p.transform(x[:2]).shape == (2, 784)
-    with pytest.raises(DataMismatchError, match=r"1-channel images \(28x28, flattened\); usps has 16x16 images.*data.resize"):
+    with pytest.raises(
+        DataMismatchError, match=r"1-channel images \(28x28, flattened\); usps has 16x16 images.*data.resize"
+    ):
         p.transform(torch.rand(2, 1, 16, 16), what="usps")
     with pytest.raises(DataMismatchError, match="1-channel images .* has 3-channel images. Convert them to grayscale"):
         p.transform(torch.rand(2, 3, 28, 28), what="photos")

@@ -133,8 +133,9 @@ def test_minibatch_training_runs_and_assigns_every_node(head):
     encoder = GCN(dm.n_features, 16, 8, num_layers=1, activation="selu", act_last=True)
     cluster_head = DMoNClusterHead(4, 8, dropout=0.0) if head == "dmon" else KMeansClusterHead(4, 8)
     model = ClusteringModule(encoder, cluster_head, epochs=3)
-    pl.Trainer(max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-               enable_model_summary=False).fit(model, datamodule=dm)
+    pl.Trainer(
+        max_epochs=3, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False
+    ).fit(model, datamodule=dm)
     assert int(model.joint_steps) == 3 * 5  # ceil(34 / 8) batches per epoch
     labels = model.infer_full(dm)
     assert labels.shape == (34,) and labels.min() >= 0 and labels.max() < 4
@@ -143,7 +144,8 @@ def test_minibatch_training_runs_and_assigns_every_node(head):
 def test_minibatch_refuses_a_cached_encoder():
     dm = karate_minibatch()
     model = ClusteringModule(GCN(34, 16, 8, num_layers=1, cached=True), DMoNClusterHead(4, 8), epochs=1)
-    trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False)
+    trainer = pl.Trainer(
+        max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False
+    )
     with pytest.raises(ValueError, match="cached=false"):
         trainer.fit(model, datamodule=dm)

@@ -49,8 +49,9 @@ def test_gcn_needs_edges():
 def test_resnet_resizes_and_replicates_grayscale_on_its_own():
     # 28 px grayscale in, a 3-channel 64 px stem inside: the same as resizing and replicating by hand
     torch.manual_seed(0)
-    gray = ResNetEncoder("resnet18", in_channels=1, latent_dim=8, input_size=64, replicate_channels=True,
-                         decoder=True, output_size=28).eval()
+    gray = ResNetEncoder(
+        "resnet18", in_channels=1, latent_dim=8, input_size=64, replicate_channels=True, decoder=True, output_size=28
+    ).eval()
     rgb = ResNetEncoder("resnet18", in_channels=3, latent_dim=8).eval()
     rgb.load_state_dict({k: v for k, v in gray.state_dict().items() if not k.startswith("decoder")})
     x = torch.rand(4, 1, 28, 28)

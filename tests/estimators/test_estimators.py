@@ -22,8 +22,19 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from torch import nn
 
 from pyagc.clusters import BaseClusterHead, DECClusterHead, KMeansClusterHead, kmeans
-from pyagc.estimators import (DCN, DEC, DESOM, IDEC, ACeDeC, ContrastiveClustering, DeepClustering, DeepECT,
-                              DipEncoder, DMoN, VaDE)
+from pyagc.estimators import (
+    DCN,
+    DEC,
+    DESOM,
+    IDEC,
+    ACeDeC,
+    ContrastiveClustering,
+    DeepClustering,
+    DeepECT,
+    DipEncoder,
+    DMoN,
+    VaDE,
+)
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -36,18 +47,18 @@ class SimpleClusterHead(BaseClusterHead):
     pickle."""
 
     def __init__(self, n_clusters, n_features):
-        super().__init__()                    # or super().__init__(n_clusters)
-        self.n_clusters = n_clusters          # checked: an int >= 2
-        self.n_features = n_features          # the embedding size; pyagc checks the encoder against it
+        super().__init__()  # or super().__init__(n_clusters)
+        self.n_clusters = n_clusters  # checked: an int >= 2
+        self.n_features = n_features  # the embedding size; pyagc checks the encoder against it
         self.cluster_centers = nn.Parameter(torch.empty(n_clusters, n_features))
         nn.init.xavier_uniform_(self.cluster_centers)
 
-    def forward(self, z):                     # the loss: a scalar tensor
+    def forward(self, z):  # the loss: a scalar tensor
         dist = torch.cdist(z, self.cluster_centers)
         return dist.min(dim=-1).values.mean()
 
     @torch.no_grad()
-    def cluster(self, z, soft=False):         # (N,) int64 labels, or (N, K) rows summing to 1
+    def cluster(self, z, soft=False):  # (N,) int64 labels, or (N, K) rows summing to 1
         dist = torch.cdist(z, self.cluster_centers)
         return torch.softmax(-dist, dim=-1) if soft else dist.argmin(dim=-1)
 
@@ -55,17 +66,17 @@ class SimpleClusterHead(BaseClusterHead):
 class NearestCentre(BaseClusterHead):
     """README's "Python, scikit-learn style" head, word for word: a user's head with a k-means start."""
 
-    requires_initialization = True            # initialize() runs once, after pretraining
+    requires_initialization = True  # initialize() runs once, after pretraining
 
     def __init__(self, n_clusters, n_features):
         super().__init__(n_clusters)
         self.centers = nn.Parameter(torch.zeros(n_clusters, n_features))
 
     @torch.no_grad()
-    def initialize(self, z):                  # z: the embeddings of all training rows
+    def initialize(self, z):  # z: the embeddings of all training rows
         self.centers.copy_(kmeans(z, self.n_clusters).centers)
 
-    def forward(self, z):                     # the loss: squared distance to the nearest centre
+    def forward(self, z):  # the loss: squared distance to the nearest centre
         return torch.cdist(z, self.centers).min(1).values.pow(2).mean()
 
     @torch.no_grad()
@@ -86,8 +97,16 @@ def tiny_estimators(n_clusters: int = 3) -> list:
         DeepECT(n_clusters, max_leaves=4, n_init=2, **TINY),
         # Contrastive Clustering learns its clusters from scratch (no pretraining): a few more epochs, a higher
         # rate, so that scikit-learn's check_clustering (ARI > 0.4 on three blobs) can pass
-        ContrastiveClustering(n_clusters, hidden_dims=(32,), n_features=8, instance_dim=8, epochs=10, batch_size=16,
-                              optimizer={"name": "adam", "lr": 0.01}, random_state=0),
+        ContrastiveClustering(
+            n_clusters,
+            hidden_dims=(32,),
+            n_features=8,
+            instance_dim=8,
+            epochs=10,
+            batch_size=16,
+            optimizer={"name": "adam", "lr": 0.01},
+            random_state=0,
+        ),
         DESOM(n_clusters, map_size=(3, 3), init_epochs=2, **TINY),
         DeepClustering(n_clusters=n_clusters, **TINY),
         DeepClustering(head=NearestCentre, n_clusters=n_clusters, **TINY),
@@ -169,7 +188,7 @@ def test_fit_predict_clone_pickle_pipeline(estimator, iris, tmp_path):
     assert labels.dtype == np.int64 and labels.shape == (150,)
     assert labels.min() >= 0 and labels.max() < 3
     assert est.n_features_in_ == 4
-    np.testing.assert_array_equal(est.predict(X), est.labels_)   # predict on the training rows = labels_
+    np.testing.assert_array_equal(est.predict(X), est.labels_)  # predict on the training rows = labels_
     np.testing.assert_array_equal(labels, est.labels_)
     emb = est.transform(X)
     assert emb.shape == (150, est.module_.encoder.latent_dim) and emb.dtype == np.float64
@@ -218,8 +237,9 @@ def test_rows_are_independent(estimator, iris):
     alone = np.concatenate([est.predict(r[None]) for r in rows])
     np.testing.assert_array_equal(alone, est.labels_[[0, 60, 120, 5]])
     np.testing.assert_array_equal(est.predict(rows[::-1]), alone[::-1])
-    np.testing.assert_allclose(np.concatenate([est.transform(r[None]) for r in rows]), est.transform(rows),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.concatenate([est.transform(r[None]) for r in rows]), est.transform(rows), rtol=1e-5, atol=1e-6
+    )
     if hasattr(est, "predict_proba"):
         proba = est.predict_proba(X)
         assert proba.shape == (150, 2)
@@ -253,8 +273,14 @@ def test_fit_sets_only_private_or_fitted_attributes(iris):
 
 def test_cluster_centers_and_soft_assignments(iris):
     X = iris[0]
-    for est in (DEC(3, **TINY), IDEC(3, **TINY), DCN(3, **TINY), VaDE(3, n_init=1, **TINY),
-                DeepECT(3, max_leaves=4, **TINY), DeepClustering(n_clusters=3, **TINY)):
+    for est in (
+        DEC(3, **TINY),
+        IDEC(3, **TINY),
+        DCN(3, **TINY),
+        VaDE(3, n_init=1, **TINY),
+        DeepECT(3, max_leaves=4, **TINY),
+        DeepClustering(n_clusters=3, **TINY),
+    ):
         est.fit(X)
         assert est.cluster_centers_.shape == (3, 2), type(est).__name__
     for est in (ACeDeC(3, **TINY), DESOM(3, map_size=(3, 3), **TINY), DipEncoder(3, **TINY)):
@@ -339,11 +365,17 @@ def test_generic_head_arguments(iris):
     assert est.module_.cluster_head.n_clusters == 3 and torch.equal(head.cluster_centers, before)
     assert not torch.equal(est.module_.cluster_head.cluster_centers, before)
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).predict(X), est.labels_)
-    np.testing.assert_allclose(est.cluster_centers_, est.module_.cluster_head.cluster_centers.detach().numpy(),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        est.cluster_centers_, est.module_.cluster_head.cluster_centers.detach().numpy(), rtol=1e-6
+    )
     # a class with extra arguments; an encoder built by a callable from the number of input features
-    est = DeepClustering(encoder=_small_encoder, head=DECClusterHead, head_params={"alpha": 2.0}, n_clusters=3,
-                         **{k: v for k, v in TINY.items() if k not in ("hidden_dims", "n_features")}).fit(X)
+    est = DeepClustering(
+        encoder=_small_encoder,
+        head=DECClusterHead,
+        head_params={"alpha": 2.0},
+        n_clusters=3,
+        **{k: v for k, v in TINY.items() if k not in ("hidden_dims", "n_features")},
+    ).fit(X)
     assert est.module_.cluster_head.alpha == 2.0 and est.module_.cluster_head.n_features == 3
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).predict(X), est.labels_)
 
@@ -418,18 +450,28 @@ def test_checkpoint_dir_writes_a_checkpoint_pyagc_eval_reads(iris, tmp_path):
 
 # -------------------------------------------------------------------------------------------- CLI defaults
 def _model_config(name: str) -> dict:
-    cfg = OmegaConf.merge(OmegaConf.load(CONFIGS / "model" / "default.yaml"),
-                          OmegaConf.load(CONFIGS / "model" / f"{name}.yaml"))
+    cfg = OmegaConf.merge(
+        OmegaConf.load(CONFIGS / "model" / "default.yaml"), OmegaConf.load(CONFIGS / "model" / f"{name}.yaml")
+    )
     cfg.pop("defaults", None)
     return OmegaConf.to_container(cfg)
 
 
-@pytest.mark.parametrize("cls, head, model, derived", [
-    (DEC, "dec", "dec", ()), (IDEC, "idec", "idec", ()), (DCN, "dcn", "dcn", ()), (VaDE, "vade", "vade", ()),
-    (DipEncoder, "dipencoder", "dipencoder", ("update_interval",)), (ACeDeC, "acedec", "acedec", ()),
-    (DeepECT, "deepect", "deepect", ("split_interval",)), (ContrastiveClustering, "contrastive", "contrastive", ()),
-    (DESOM, "som", "som", ("decay_steps",)), (DMoN, "dmon", "dmon", ()),
-])
+@pytest.mark.parametrize(
+    "cls, head, model, derived",
+    [
+        (DEC, "dec", "dec", ()),
+        (IDEC, "idec", "idec", ()),
+        (DCN, "dcn", "dcn", ()),
+        (VaDE, "vade", "vade", ()),
+        (DipEncoder, "dipencoder", "dipencoder", ("update_interval",)),
+        (ACeDeC, "acedec", "acedec", ()),
+        (DeepECT, "deepect", "deepect", ("split_interval",)),
+        (ContrastiveClustering, "contrastive", "contrastive", ()),
+        (DESOM, "som", "som", ("decay_steps",)),
+        (DMoN, "dmon", "dmon", ()),
+    ],
+)
 def test_defaults_follow_the_cli_configs(cls, head, model, derived):
     """An estimator with its defaults builds what pyagc-train composes from configs/head and configs/model (the
     keys in ``derived`` are computed from the data, as the configs' comments ask)."""
@@ -513,8 +555,9 @@ def test_generic_estimator_on_a_graph(sbm):
     from pyagc.encoders import GCN
 
     X, edge_index, _ = sbm
-    est = DeepClustering(encoder=GCN(5, 16, 8, num_layers=1), head=DMoNClusterHead, n_clusters=3, epochs=20,
-                         random_state=0).fit(X, edge_index=edge_index)
+    est = DeepClustering(
+        encoder=GCN(5, 16, 8, num_layers=1), head=DMoNClusterHead, n_clusters=3, epochs=20, random_state=0
+    ).fit(X, edge_index=edge_index)
     np.testing.assert_array_equal(est.predict(X, edge_index=edge_index), est.labels_)
     with pytest.raises(ValueError, match="needs a graph"):
         DeepClustering(head=DMoNClusterHead, n_clusters=3, **TINY).fit(X)
@@ -535,16 +578,33 @@ def test_same_labels_as_pyagc_train(cls, name, tmp_path):
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[
-            f"paths.output_dir={tmp_path}", "data=iris", "data.scaling=none", "data.batch_size=16", f"head={name}",
-            f"model={name}", "encoder.hidden_dims=[8]", "encoder.latent_dim=2", "model.pretrain_epochs=2",
-            "model.epochs=2", "n_clusters=3", "seed=0", "plot=false", "logger=none", "callbacks=none",
-            "trainer.enable_progress_bar=false"])
+        cfg = compose(
+            config_name="train",
+            overrides=[
+                f"paths.output_dir={tmp_path}",
+                "data=iris",
+                "data.scaling=none",
+                "data.batch_size=16",
+                f"head={name}",
+                f"model={name}",
+                "encoder.hidden_dims=[8]",
+                "encoder.latent_dim=2",
+                "model.pretrain_epochs=2",
+                "model.epochs=2",
+                "n_clusters=3",
+                "seed=0",
+                "plot=false",
+                "logger=none",
+                "callbacks=none",
+                "trainer.enable_progress_bar=false",
+            ],
+        )
     GlobalHydra.instance().clear()
     run(cfg)
     cli_labels = np.loadtxt(tmp_path / "assignments.csv", delimiter=",", skiprows=1, dtype=int)[:, 1]
     X = load_iris().data.astype(np.float32)
-    est = cls(3, hidden_dims=(8,), n_features=2, pretrain_epochs=2, epochs=2, batch_size=16, scaling=None,
-              random_state=0).fit(X)
+    est = cls(
+        3, hidden_dims=(8,), n_features=2, pretrain_epochs=2, epochs=2, batch_size=16, scaling=None, random_state=0
+    ).fit(X)
     assert len(np.unique(cli_labels)) == 3
     np.testing.assert_array_equal(est.labels_, cli_labels)

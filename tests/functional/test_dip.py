@@ -9,9 +9,38 @@ from pyagc.functional.dip import dip_from_triangle, dip_pvalue, dip_statistic, d
 # Reference values computed with the `diptest` PyPI package 0.12.0 (`diptest.dipstat`, a wrapper of
 # Maechler's C implementation of AS 217) installed in /work/benchvenv; modal intervals and triangles with
 # clustpy 0.0.3 `clustpy.utils.dip_test_extended` (same C code), both on the sorted samples below.
-NORMAL30 = [-2.207, -1.526, -0.989, -0.671, -0.66, -0.636, -0.368, -0.322, -0.317, -0.312, -0.146, 0.005, 0.097,
-            0.136, 0.194, 0.338, 0.393, 0.542, 0.577, 0.755, 0.828, 0.92, 1.0, 1.074, 1.127, 1.192, 1.282, 1.288,
-            1.532, 1.542]  # np.round(np.sort(np.random.default_rng(123).normal(size=30)), 3)
+NORMAL30 = [
+    -2.207,
+    -1.526,
+    -0.989,
+    -0.671,
+    -0.66,
+    -0.636,
+    -0.368,
+    -0.322,
+    -0.317,
+    -0.312,
+    -0.146,
+    0.005,
+    0.097,
+    0.136,
+    0.194,
+    0.338,
+    0.393,
+    0.542,
+    0.577,
+    0.755,
+    0.828,
+    0.92,
+    1.0,
+    1.074,
+    1.127,
+    1.192,
+    1.282,
+    1.288,
+    1.532,
+    1.542,
+]  # np.round(np.sort(np.random.default_rng(123).normal(size=30)), 3)
 REFERENCE = [
     # (sample, dip, modal interval, modal triangle)
     ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 30, 31, 32, 33, 34, 35, 36], 0.1583710407239819, (0, 9), (9, 10, 16)),

@@ -41,15 +41,21 @@ def test_same_seed_same_result(backend, method):
     if backend == "sklearn" and method == "lloyd":
         torch.set_num_threads(2)  # scikit-learn's lock-ordered reduction of two threads is still bitwise repeatable
     x, _ = blobs(std=3.0)
-    runs = [kmeans(x, 5, n_init=3, seed=s, method=method, batch_size=512 if method == "minibatch" else None,
-                   backend=backend) for s in (11, 11, 12)]
+    runs = [
+        kmeans(
+            x, 5, n_init=3, seed=s, method=method, batch_size=512 if method == "minibatch" else None, backend=backend
+        )
+        for s in (11, 11, 12)
+    ]
     a, b, c = runs
     assert torch.equal(a.labels, b.labels) and torch.equal(a.centers, b.centers)
     assert a.inertia == b.inertia and a.n_iter == b.n_iter
     assert a.method == method and a.backend == backend
     # another seed draws other k-means++ centres (the partition may still coincide on blobs)
-    assert not torch.equal(_kmeans_plusplus(x, 5, torch.Generator().manual_seed(11)),
-                           _kmeans_plusplus(x, 5, torch.Generator().manual_seed(12)))
+    assert not torch.equal(
+        _kmeans_plusplus(x, 5, torch.Generator().manual_seed(11)),
+        _kmeans_plusplus(x, 5, torch.Generator().manual_seed(12)),
+    )
     assert c.labels.shape == a.labels.shape
 
 
@@ -161,13 +167,15 @@ def test_degenerate_data():
 
 # ---- sample weights (SOM neurons weighted by their hits) and the NumPy front end ----
 
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_integer_sample_weights_equal_repeated_rows(backend: str) -> None:
     from pyagc.functional import kmeans as kmeans_fn
 
     gen = torch.Generator().manual_seed(3)
     x = torch.randn(300, 4, generator=gen, dtype=torch.float64) + torch.repeat_interleave(
-        torch.tensor([[0.0] * 4, [5.0] * 4, [-5.0] * 4], dtype=torch.float64), 100, dim=0)
+        torch.tensor([[0.0] * 4, [5.0] * 4, [-5.0] * 4], dtype=torch.float64), 100, dim=0
+    )
     w = torch.randint(1, 4, (300,), generator=gen)
     init = x[[0, 100, 200]].clone()
     weighted = kmeans_fn(x, 3, init=init, sample_weight=w, backend=backend)
@@ -213,6 +221,7 @@ def test_kmeans_numpy_matches_scikit_learn_with_weights_and_rejects_unknown_opti
     assert ours.labels.dtype == np.int64 and ours.centers.dtype == np.float64
     assert ours.inertia <= theirs.inertia_ * (1 + 1e-6)
     assert kmeans_numpy(x, 5, 0, init=theirs.cluster_centers_, sample_weight=w).inertia == pytest.approx(
-        theirs.inertia_, rel=1e-6)
+        theirs.inertia_, rel=1e-6
+    )
     with pytest.raises(TypeError, match="unknown k-means option"):
         kmeans_numpy(x, 5, algorithm="elkan")

@@ -77,8 +77,12 @@ def test_joint_augmentation_computes_the_head_loss_on_the_view():
     from pyagc.clusters import ContrastiveClusterHead
 
     with pytest.raises(ValueError, match="joint_augmentation=True has no effect on ContrastiveClusterHead"):
-        ClusteringModule(MLPAutoencoder(8, hidden_dims=[16], latent_dim=4), ContrastiveClusterHead(2, 4),
-                         augmentation=_Flip(), joint_augmentation=True)
+        ClusteringModule(
+            MLPAutoencoder(8, hidden_dims=[16], latent_dim=4),
+            ContrastiveClusterHead(2, 4),
+            augmentation=_Flip(),
+            joint_augmentation=True,
+        )
 
 
 def test_reconstruction_weight_adds_a_term_for_heads_without_one():
@@ -114,10 +118,12 @@ def test_head_is_initialised_when_training_ends_without_a_joint_phase():
 
     pl.seed_everything(0)
     dm = TabularDataModule("iris", scaling="standard", batch_size=50)
-    model = ClusteringModule(MLPAutoencoder(4, hidden_dims=(16,), latent_dim=2), KMeansClusterHead(3, 2),
-                             pretrain_epochs=2, epochs=0)
-    pl.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-               enable_model_summary=False).fit(model, datamodule=dm)
+    model = ClusteringModule(
+        MLPAutoencoder(4, hidden_dims=(16,), latent_dim=2), KMeansClusterHead(3, 2), pretrain_epochs=2, epochs=0
+    )
+    pl.Trainer(
+        max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False
+    ).fit(model, datamodule=dm)
     assert model.cluster_head.is_initialized and int(model.joint_steps) == 0
     labels = model.infer_full(dm)
     assert set(labels.tolist()) == {0, 1, 2}  # k-means on the pretrained embeddings, not all-zero centres
@@ -131,11 +137,17 @@ def test_lr_schedule_decays_the_joint_learning_rate_per_joint_epoch():
 
     pl.seed_everything(0)
     dm = TabularDataModule("iris", scaling="standard", batch_size=50)
-    model = ClusteringModule(MLPAutoencoder(4, hidden_dims=(16,), latent_dim=2), KMeansClusterHead(3, 2),
-                             pretrain_epochs=2, epochs=4, optimizer={"name": "adam", "lr": 0.1},
-                             lr_schedule={"name": "step", "step_size": 2, "gamma": 0.5})
-    pl.Trainer(max_epochs=6, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-               enable_model_summary=False).fit(model, datamodule=dm)
+    model = ClusteringModule(
+        MLPAutoencoder(4, hidden_dims=(16,), latent_dim=2),
+        KMeansClusterHead(3, 2),
+        pretrain_epochs=2,
+        epochs=4,
+        optimizer={"name": "adam", "lr": 0.1},
+        lr_schedule={"name": "step", "step_size": 2, "gamma": 0.5},
+    )
+    pl.Trainer(
+        max_epochs=6, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False
+    ).fit(model, datamodule=dm)
     pre, joint = model.optimizers()
     assert pre.param_groups[0]["lr"] == 0.001  # pretraining untouched
     assert joint.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**2)  # 4 joint epochs, halved every 2
@@ -158,8 +170,14 @@ def test_epoch_losses_are_logged_once_per_epoch_or_strided_for_one_step_epochs(t
     dm = GraphDataModule(name=None, data=KarateClub()[0])  # full batch: one step per epoch
     model = ClusteringModule(GCN(34, 16, 8, num_layers=1), DMoNClusterHead(4, 8), epochs=25)
     logger = CSVLogger(tmp_path, name="run")
-    pl.Trainer(max_epochs=25, logger=logger, log_every_n_steps=10, enable_checkpointing=False,
-               enable_progress_bar=False, enable_model_summary=False).fit(model, datamodule=dm)
+    pl.Trainer(
+        max_epochs=25,
+        logger=logger,
+        log_every_n_steps=10,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    ).fit(model, datamodule=dm)
     rows = list(csv.DictReader(open(logger.log_dir + "/metrics.csv")))
     epochs = sorted({int(r["epoch"]) for r in rows if r.get("joint/loss_epoch")})
     assert epochs == [9, 19, 24]  # every ceil(10 / 1) epochs and the phase's last epoch
@@ -179,11 +197,21 @@ def test_final_reclustering_refits_the_head_to_the_trained_embedding():
     def fit(final: bool) -> tuple[ClusteringModule, TabularDataModule]:
         pl.seed_everything(0)
         dm = TabularDataModule("iris", scaling="standard", batch_size=50)
-        model = ClusteringModule(MLPAutoencoder(4, hidden_dims=(16,), latent_dim=2), DECClusterHead(3, 2, seed=0),
-                                 pretrain_epochs=2, epochs=3, optimizer={"name": "adam", "lr": 0.05},
-                                 final_reclustering=final)
-        pl.Trainer(max_epochs=5, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                   enable_model_summary=False).fit(model, datamodule=dm)
+        model = ClusteringModule(
+            MLPAutoencoder(4, hidden_dims=(16,), latent_dim=2),
+            DECClusterHead(3, 2, seed=0),
+            pretrain_epochs=2,
+            epochs=3,
+            optimizer={"name": "adam", "lr": 0.05},
+            final_reclustering=final,
+        )
+        pl.Trainer(
+            max_epochs=5,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        ).fit(model, datamodule=dm)
         return model, dm
 
     for final in (False, True):
@@ -208,11 +236,25 @@ def test_gradient_clip_bounds_the_step_with_fused_optimizers(precision, one_thre
     dm = TabularDataModule("digits", scaling="none", batch_size=64)  # raw pixels 0..16: large gradients
     enc = MLPAutoencoder(64, hidden_dims=(16,), latent_dim=2)
     # plain SGD with lr 1: the parameter change of one step is the (clipped) gradient itself
-    model = ClusteringModule(enc, DECClusterHead(2, 2), pretrain_epochs=1, epochs=0, gradient_clip=1e-3,
-                             pretrain_optimizer={"name": "sgd", "lr": 1.0})
+    model = ClusteringModule(
+        enc,
+        DECClusterHead(2, 2),
+        pretrain_epochs=1,
+        epochs=0,
+        gradient_clip=1e-3,
+        pretrain_optimizer={"name": "sgd", "lr": 1.0},
+    )
     before = torch.cat([p.detach().flatten().clone() for p in enc.parameters()])
-    pl.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-               enable_model_summary=False, precision=precision, limit_train_batches=1).fit(model, datamodule=dm)
+    pl.Trainer(
+        max_epochs=1,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        precision=precision,
+        limit_train_batches=1,
+    ).fit(model, datamodule=dm)
     step = torch.cat([p.detach().flatten() for p in enc.parameters()]) - before
     assert 0 < float(step.norm()) <= 1e-3 * 1.01
 
@@ -248,11 +290,18 @@ def test_bf16_on_a_cpu_without_bf16_instructions_warns(monkeypatch, native):
 
     monkeypatch.setattr(accelerator, "cpu_has_native_bf16", lambda: native)
     torch.manual_seed(0)
-    model = ClusteringModule(MLPAutoencoder(4, hidden_dims=[16], latent_dim=2), DECClusterHead(3, 2),
-                             pretrain_epochs=1, epochs=1)
+    model = ClusteringModule(
+        MLPAutoencoder(4, hidden_dims=[16], latent_dim=2), DECClusterHead(3, 2), pretrain_epochs=1, epochs=1
+    )
     dm = TabularDataModule("iris", scaling="standard", batch_size=50)
-    trainer = pl.Trainer(accelerator="cpu", precision="bf16-mixed", fast_dev_run=True, logger=False,
-                         enable_progress_bar=False, enable_model_summary=False)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        precision="bf16-mixed",
+        fast_dev_run=True,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         trainer.fit(model, datamodule=dm)

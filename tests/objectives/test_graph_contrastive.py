@@ -14,7 +14,6 @@ from pyagc.metrics import nmi
 from pyagc.models import ClusteringModule
 from pyagc.objectives import GraphContrastiveObjective, grace_loss
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -34,10 +33,10 @@ def test_feature_masking_zeroes_whole_columns_at_the_given_rate():
     x = torch.rand(20, 4000) + 0.5
     out = mask_features(x, 0.3, torch.Generator().manual_seed(0))
     zero_cols = (out == 0).all(0)
-    assert ((out == 0).any(0) == zero_cols).all()          # a column is zeroed for every node or for none
+    assert ((out == 0).any(0) == zero_cols).all()  # a column is zeroed for every node or for none
     assert abs(zero_cols.float().mean().item() - 0.3) < 0.03
     assert torch.equal(out[:, ~zero_cols], x[:, ~zero_cols])  # kept columns are unchanged (no rescaling)
-    assert mask_features(x, 0.0) is x and x.min() >= 0.5      # p=0: identity; input not modified
+    assert mask_features(x, 0.0) is x and x.min() >= 0.5  # p=0: identity; input not modified
 
 
 def test_edge_dropping_keeps_the_graph_symmetric_and_drops_at_the_given_rate():
@@ -45,7 +44,7 @@ def test_edge_dropping_keeps_the_graph_symmetric_and_drops_at_the_given_rate():
     out = drop_edges(ei, 0.4, torch.Generator().manual_seed(1))
     kept = edge_set(out)
     assert kept <= edge_set(ei)
-    assert kept == {(v, u) for u, v in kept}                  # (u, v) kept <=> (v, u) kept
+    assert kept == {(v, u) for u, v in kept}  # (u, v) kept <=> (v, u) kept
     assert abs(out.shape[1] / ei.shape[1] - 0.6) < 0.04
     assert drop_edges(ei, 0.0) is ei
 
@@ -59,7 +58,7 @@ def test_augmentations_are_deterministic_for_a_seed_and_modules_are_identity_in_
     torch.manual_seed(5)
     m1 = mask_features(x, 0.5)
     torch.manual_seed(5)
-    assert torch.equal(m1, mask_features(x, 0.5))            # the global RNG is used without a generator
+    assert torch.equal(m1, mask_features(x, 0.5))  # the global RNG is used without a generator
     masking, dropping = FeatureMasking(0.5).eval(), EdgeDropping(0.5).eval()
     assert masking(x) is x and dropping(ei) is ei
     with pytest.raises(ValueError, match="probability"):
@@ -71,14 +70,14 @@ def test_augmentations_are_deterministic_for_a_seed_and_modules_are_identity_in_
 # ---------------------------------------------------------------- the loss
 def test_grace_loss_matches_a_hand_computation():
     tau = 0.5
-    u = torch.tensor([[2.0, 0.0], [0.0, 3.0]])   # unit directions e1, e2 (norms must not matter)
-    v = torch.tensor([[1.0, 0.0], [1.0, 1.0]])   # e1, (e1 + e2)/sqrt(2)
+    u = torch.tensor([[2.0, 0.0], [0.0, 3.0]])  # unit directions e1, e2 (norms must not matter)
+    v = torch.tensor([[1.0, 0.0], [1.0, 1.0]])  # e1, (e1 + e2)/sqrt(2)
     s = 1 / math.sqrt(2)
     e = lambda t: math.exp(t / tau)  # noqa: E731
-    l_u1 = -math.log(e(1) / (e(1) + e(s) + e(0)))    # positive v1; inter v2; intra u2
-    l_u2 = -math.log(e(s) / (e(s) + e(0) + e(0)))    # positive v2; inter v1; intra u1
-    l_v1 = -math.log(e(1) / (e(1) + e(0) + e(s)))    # positive u1; inter u2; intra v2
-    l_v2 = -math.log(e(s) / (e(s) + e(s) + e(s)))    # positive u2; inter u1; intra v1
+    l_u1 = -math.log(e(1) / (e(1) + e(s) + e(0)))  # positive v1; inter v2; intra u2
+    l_u2 = -math.log(e(s) / (e(s) + e(0) + e(0)))  # positive v2; inter v1; intra u1
+    l_v1 = -math.log(e(1) / (e(1) + e(0) + e(s)))  # positive u1; inter u2; intra v2
+    l_v2 = -math.log(e(s) / (e(s) + e(s) + e(s)))  # positive u2; inter u1; intra v1
     expected = (l_u1 + l_u2 + l_v1 + l_v2) / 4
     assert grace_loss(u, v, tau).item() == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ValueError, match="same shape"):
@@ -122,22 +121,33 @@ def planted_partition(n_per: int = 40, k: int = 3, seed: int = 0):
 
 def test_contrastive_pretraining_then_kmeans_clusters_a_planted_partition():
     import pytorch_lightning as pl
+    from torch_geometric.data import Data
 
     from pyagc.data import GraphDataModule
-    from torch_geometric.data import Data
 
     x, ei, y = planted_partition()
     pl.seed_everything(0, verbose=False)
     dm = GraphDataModule(name=None, data=Data(x=x, edge_index=ei, y=y))
     encoder = GCN(30, 32, 16, num_layers=2, act_last=True)
-    model = ClusteringModule(encoder, KMeansClusterHead(3, 16, seed=0), pretrain_epochs=60, epochs=0,
-                             pretrain_optimizer={"name": "adam", "lr": 0.01},
-                             pretrain_objective=GraphContrastiveObjective(16, 32, tau=0.5))
+    model = ClusteringModule(
+        encoder,
+        KMeansClusterHead(3, 16, seed=0),
+        pretrain_epochs=60,
+        epochs=0,
+        pretrain_optimizer={"name": "adam", "lr": 0.01},
+        pretrain_objective=GraphContrastiveObjective(16, 32, tau=0.5),
+    )
     chance = nmi(y, torch.randint(0, 3, y.shape, generator=torch.Generator().manual_seed(0)))
-    trainer = pl.Trainer(max_epochs=60, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False, accelerator="cpu")
+    trainer = pl.Trainer(
+        max_epochs=60,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
     trainer.fit(model, datamodule=dm)
-    model.initialize_head(dm)   # epochs=0: cluster the pretrained embeddings with k-means
+    model.initialize_head(dm)  # epochs=0: cluster the pretrained embeddings with k-means
     labels = model.infer_full(dm)
     score = nmi(y, labels)
     assert score > 0.6 and score > chance + 0.5, (score, chance)
@@ -150,20 +160,20 @@ def test_propagation_gcn_with_one_hop_is_a_gcn_layer_and_sparse_features_change_
     from pyagc.encoders import PropagationGCN
 
     torch.manual_seed(0)
-    x = (torch.rand(40, 50) < 0.05).float()                   # bag-of-words-like: the CSR path is taken
+    x = (torch.rand(40, 50) < 0.05).float()  # bag-of-words-like: the CSR path is taken
     ei = random_undirected_graph(40, 150)
     enc = PropagationGCN(50, 16, 8, num_layers=1, hops=1)
     conv = GCNConv(50, 8)
     conv.lin.weight.data.copy_(enc.linears[0].weight.data)
     conv.bias.data.copy_(enc.linears[0].bias.data)
     assert torch.allclose(enc(x, ei), conv(x, ei), atol=1e-5)
-    enc.sparse_density = 0.0                                   # force the dense product
+    enc.sparse_density = 0.0  # force the dense product
     dense = enc(x, ei)
     enc.sparse_density = 1.0
     assert torch.allclose(enc(x, ei), dense, atol=1e-5)
     two_hops = PropagationGCN(50, 16, 8, num_layers=1, hops=2)
     two_hops.load_state_dict(enc.state_dict())
-    torch.nn.init.normal_(two_hops.linears[0].bias)            # the bias is propagated with the features
+    torch.nn.init.normal_(two_hops.linears[0].bias)  # the bias is propagated with the features
     a_hat = enc.adjacency(ei, 40).to_dense()
     assert torch.allclose(two_hops(x, ei), a_hat @ a_hat @ two_hops.linears[0](x), atol=1e-5)
     with pytest.raises(ValueError, match="50"):

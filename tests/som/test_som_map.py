@@ -30,8 +30,16 @@ def _png_ok(path, min_bytes=5000):
 
 def test_spec_example_hexagonal_blobs(blobs, tmp_path):
     X, y = blobs
-    som = SOM(25, 15, num_features=5, topology="hexagonal", initialization_mode="pca", epochs=100,
-              batch_size=16, random_seed=42)
+    som = SOM(
+        25,
+        15,
+        num_features=5,
+        topology="hexagonal",
+        initialization_mode="pca",
+        epochs=100,
+        batch_size=16,
+        random_seed=42,
+    )
     t0 = time.perf_counter()
     som.fit(X)
     assert time.perf_counter() - t0 < 20.0  # vectorised: ~1 s on one core
@@ -111,8 +119,17 @@ def test_training_improves_quality_all_options(blobs):
     X, _ = blobs
     for topo in ("rectangular", "hexagonal"):
         for nf in ("gaussian", "bubble", "mexican_hat", "triangle"):
-            som = SOM(8, 6, num_features=5, topology=topo, neighborhood_function=nf, epochs=8, batch_size=64,
-                      initialization_mode="random", random_seed=3)
+            som = SOM(
+                8,
+                6,
+                num_features=5,
+                topology=topo,
+                neighborhood_function=nf,
+                epochs=8,
+                batch_size=64,
+                initialization_mode="random",
+                random_seed=3,
+            )
             som.initialize_weights(X, "random")
             qe0 = som.quantization_error(X)
             som.fit(X)

@@ -238,7 +238,9 @@ def test_autosom_reports_route(blob_som):
     assert "silhouette" in res["reason"]
     assert set(res["route_scores"]) == {"tsk", "densom"}
     assert res["k_selection"]["k"] == 3 and res["k_selection"]["n_subsample"] == len(X)
-    winner = max(res["route_scores"], key=lambda r: -np.inf if np.isnan(res["route_scores"][r]) else res["route_scores"][r])
+    winner = max(
+        res["route_scores"], key=lambda r: -np.inf if np.isnan(res["route_scores"][r]) else res["route_scores"][r]
+    )
     assert res["route"] == winner
     mask = res["sample_labels"] >= 0
     assert adjusted_rand_score(y[mask], res["sample_labels"][mask]) > 0.97

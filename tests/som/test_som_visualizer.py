@@ -5,6 +5,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from pathlib import Path  # noqa: E402
+
 import matplotlib.image as mpimg  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -13,8 +15,6 @@ import torch  # noqa: E402
 from matplotlib.collections import PatchCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from sklearn.datasets import make_blobs  # noqa: E402
-
-from pathlib import Path  # noqa: E402
 
 from pyagc.som import SOM, SOMVisualizer  # noqa: E402
 
@@ -48,19 +48,24 @@ def test_every_plot_renders(fitted, tmp_path):
         "elbow": lambda p: vis.plot_elbow_analysis(max_k=8, feature_space="weights", save_path=p),
         "silhouette": lambda p: vis.plot_silhouette_analysis(cluster_result=res_k, save_path=p),
         "comparison": lambda p: vis.plot_cluster_quality_comparison(
-            results_list={"kmeans": res_k, "hdbscan": res_h, "densom": res_d}, save_path=p),
+            results_list={"kmeans": res_k, "hdbscan": res_h, "densom": res_d}, save_path=p
+        ),
         "comparison_list": lambda p: vis.plot_cluster_quality_comparison(results_list=[res_k, res_h], save_path=p),
         "cluster_map": lambda p: vis.plot_cluster_map(cluster_result=res_d, save_path=p),
-        "comparison_grid": lambda p: vis.plot_clustering_comparison_grid(results_list=[res_k, res_h, res_d], save_path=p),
+        "comparison_grid": lambda p: vis.plot_clustering_comparison_grid(
+            results_list=[res_k, res_h, res_d], save_path=p
+        ),
         "distance_map": lambda p: vis.plot_distance_map(save_path=p),
-        "distance_map_2": lambda p: vis.plot_distance_map(save_path=p, neighborhood_order=2, scaling="mean",
-                                                          distance_metric="manhattan"),
+        "distance_map_2": lambda p: vis.plot_distance_map(
+            save_path=p, neighborhood_order=2, scaling="mean", distance_metric="manhattan"
+        ),
         "hits": lambda p: vis.plot_hit_map(save_path=p),
         "hits_data": lambda p: vis.plot_hit_map(data=X[:100], save_path=p),
         "planes": lambda p: vis.plot_component_planes(component_names=list("abcd"), save_path=p),
         "errors": lambda p: vis.plot_training_errors(save_path=p),
-        "errors_lists": lambda p: vis.plot_training_errors(quantization_errors=[3, 2, 1], topographic_errors=[0.3, 0.2, 0.1],
-                                                           save_path=p),
+        "errors_lists": lambda p: vis.plot_training_errors(
+            quantization_errors=[3, 2, 1], topographic_errors=[0.3, 0.2, 0.1], save_path=p
+        ),
         "grid": lambda p: vis.plot_grid(som.hit_map(), title="hits", colorbar_label="n", save_path=p, show_values=True),
         "classification": lambda p: vis.plot_classification_map(target=y, save_path=p),
         "metric_mean": lambda p: vis.plot_metric_map(target=y, save_path=p),
@@ -105,8 +110,17 @@ def test_elbow_knee_and_plot_all(fitted, tmp_path):
     assert all(a >= b - 1e-6 for a, b in zip(inertia, inertia[1:]))
     plt.close(fig)
     figs = SOMVisualizer(som=som).plot_all(save_path=tmp_path / "all")
-    assert sorted(figs) == sorted(["training_errors", "distance_map", "hit_map", "component_planes",
-                                   "elbow_analysis", "cluster_map", "silhouette_analysis"])
+    assert sorted(figs) == sorted(
+        [
+            "training_errors",
+            "distance_map",
+            "hit_map",
+            "component_planes",
+            "elbow_analysis",
+            "cluster_map",
+            "silhouette_analysis",
+        ]
+    )
     for name, f in figs.items():
         assert f.saved_path == str(tmp_path / "all" / f"{name}.png")
         check_png(Path(f.saved_path))
