@@ -6,11 +6,8 @@ One step as pyagc trains it: encoder-decoder ``[d, 500, 500, 2000, 10]`` and mir
 of 256, reconstruction MSE, backward, fused Adam, one thread. For each precision it also times the step's matrix
 products alone (every forward ``addmm``, and the backward ``dX = dY W`` / ``dW = dY^T X`` of each layer, in the
 same layouts, into preallocated outputs): "step at % of its GEMMs" = GEMM time / step time, the share of the step
-the hardware's matrix units are busy. Each variant runs in its own process (the allocator setting is
-process-wide), in alternating order over ``--repeats`` rounds so all see the same machine load:
-
-- ``default allocator``: glibc's defaults (``PYAGC_MALLOC_TUNING=0``);
-- ``tuned allocator``: :func:`pyagc.utils.cpu_allocator.tune_cpu_allocator`, what training does on the CPU.
+the hardware's matrix units are busy. Each round runs in a fresh process, float32 and bf16 alternating, over
+``--repeats`` rounds so both see the same machine load.
 
 Appends a table to ``--out`` with the date, the CPU, its bf16 instructions and the command.
 """
@@ -63,10 +60,8 @@ def measure(features: int, batch: int, steps: int) -> dict[str, float]:
     import torch
 
     from pyagc.encoders import MLPAutoencoder
-    from pyagc.models.clustering_module import build_optimizer
-    from pyagc.utils.cpu_allocator import tune_cpu_allocator
+    from pyagc.models.optimizers import build_optimizer
 
-    tune_cpu_allocator()  # no-op with PYAGC_MALLOC_TUNING=0
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = MLPAutoencoder(features, hidden_dims=LAYERS[:-1], latent_dim=LAYERS[-1])
@@ -119,39 +114,21 @@ def main() -> None:
         print(json.dumps(measure(args.features, args.batch_size, args.steps)))
         return
 
-    variants = {"default allocator": "0", "tuned allocator": "1"}
-    runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
-    for _ in range(args.repeats):
-        for name, tuning in variants.items():
-            env = {**os.environ, "PYAGC_MALLOC_TUNING": tuning, "OMP_NUM_THREADS": "1"}
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    "--features",
-                    str(args.features),
-                    "--batch-size",
-                    str(args.batch_size),
-                    "--steps",
-                    str(args.steps),
-                ],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            runs[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
-    med = {v: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for v, rs in runs.items()}
-    fp32_default = med["default allocator"]["float32 step"]
+    rounds: list[dict[str, float]] = []
+    for _ in range(args.repeats):  # a fresh process per round; float32 and bf16 alternate inside it
+        cmd = [sys.executable, __file__, "--child", "--features", str(args.features)]
+        cmd += ["--batch-size", str(args.batch_size), "--steps", str(args.steps)]
+        out = subprocess.run(
+            cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, check=True
+        )
+        rounds.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
     rows = []
-    for variant, m in med.items():
-        for precision in ("float32", "bf16"):
-            st, gm = m[f"{precision} step"], m[f"{precision} GEMMs"]
-            rows.append(
-                f"| {variant} | {precision} | {1e3 * st:.1f} | {1e3 * gm:.1f} | {100 * gm / st:.0f} % | "
-                f"{fp32_default / st:.2f}x |"
-            )
+    for precision in ("float32", "bf16"):
+        st, gm = med[f"{precision} step"], med[f"{precision} GEMMs"]
+        rows.append(
+            f"| {precision} | {1e3 * st:.1f} | {1e3 * gm:.1f} | {100 * gm / st:.0f} % | {med['float32 step'] / st:.2f}x |"
+        )
     import torch
 
     report = "\n".join(
@@ -162,10 +139,10 @@ def main() -> None:
             f"{os.getloadavg()[0]:.1f}",
             f"- Command: `{' '.join(['python', *sys.argv])}`",
             f"- MLP autoencoder [{args.features}, {', '.join(map(str, LAYERS))}] and mirror, batch {args.batch_size}, "
-            f"fused Adam; median of {args.repeats} rounds x {args.steps} steps, variants alternating, one process each",
+            f"fused Adam; median of {args.repeats} rounds x {args.steps} steps (a process per round)",
             "",
-            "| allocator | precision | ms / step | ms of its GEMMs | step at % of its GEMMs | speed vs float32, default |",
-            "|---|---|---:|---:|---:|---:|",
+            "| precision | ms / step | ms of its GEMMs | step at % of its GEMMs | speed vs float32 |",
+            "|---|---:|---:|---:|---:|",
             *rows,
             "",
         ]

@@ -44,7 +44,6 @@ from pyagc.models.clustering_model import ClusteringModel, batch_as_dict
 from pyagc.models.optimizers import build_lr_schedule, build_optimizer, check_lr_schedule
 from pyagc.models.validation import check_head, validate_pairing
 from pyagc.utils.accelerator import remember_missing_cuda, slow_cpu_precision_message
-from pyagc.utils.cpu_allocator import tune_cpu_allocator
 from pyagc.utils.distributed import broadcast_module_state, gather_by_index
 from pyagc.utils.memory import peak_memory_mb
 
@@ -441,8 +440,6 @@ class ClusteringModule(ClusteringModel, pl.LightningModule):
 
     def on_fit_start(self) -> None:
         remember_missing_cuda()
-        if self.trainer.strategy.root_device.type == "cpu":
-            tune_cpu_allocator()  # no page faults per step for freed activations (pyagc/utils/cpu_allocator.py)
         message = slow_cpu_precision_message(self.trainer.strategy.root_device.type, str(self.trainer.precision))
         if message:
             rank_zero_warn(message)
