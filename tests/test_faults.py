@@ -35,10 +35,26 @@ from pyagc.cli.train import run
 CONFIGS = Path(config_dir())
 # 300 digits in batches of 16 (19 steps an epoch, so a signal lands in the middle of an epoch), DEC without its
 # stopping rule so that the run lasts its 10 + 250 epochs
-RUN = ["data=digits", "data.limit=300", "data.batch_size=16", "encoder.hidden_dims=[32]", "model.pretrain_epochs=10",
-       "model.epochs=250", "head.tol=0", "trainer.enable_progress_bar=false", "plot=false", "threads=1"]
-TINY = ["data=iris", "encoder.hidden_dims=[16]", "model.pretrain_epochs=1", "model.epochs=1",
-        "trainer.enable_progress_bar=false", "plot=false"]
+RUN = [
+    "data=digits",
+    "data.limit=300",
+    "data.batch_size=16",
+    "encoder.hidden_dims=[32]",
+    "model.pretrain_epochs=10",
+    "model.epochs=250",
+    "head.tol=0",
+    "trainer.enable_progress_bar=false",
+    "plot=false",
+    "threads=1",
+]
+TINY = [
+    "data=iris",
+    "encoder.hidden_dims=[16]",
+    "model.pretrain_epochs=1",
+    "model.epochs=1",
+    "trainer.enable_progress_bar=false",
+    "plot=false",
+]
 
 
 def _env() -> dict[str, str]:
@@ -46,13 +62,25 @@ def _env() -> dict[str, str]:
 
 
 def _start(cwd: Path, args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "pyagc.cli.train", *args], cwd=cwd, env=_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pyagc.cli.train", *args],
+        cwd=cwd,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _cli(cwd: Path, args: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pyagc.cli.train", *args], cwd=cwd, env=_env(),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "pyagc.cli.train", *args],
+        cwd=cwd,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -60,7 +88,9 @@ def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
     while not path.exists():
         if proc.poll() is not None:
             out, err = proc.communicate()
-            pytest.fail(f"the run ended (rc {proc.returncode}) before {path.name} appeared:\n{out[-2000:]}\n{err[-3000:]}")
+            pytest.fail(
+                f"the run ended (rc {proc.returncode}) before {path.name} appeared:\n{out[-2000:]}\n{err[-3000:]}"
+            )
         if time.monotonic() > end:
             proc.kill()
             pytest.fail(f"{path} did not appear within {timeout} s")
@@ -238,8 +268,9 @@ def test_lock_is_exclusive_and_a_dead_owners_lock_is_taken_over(tmp_path):
 
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": live.pid, "host": socket.gethostname(),
-                                                      "command": "pyagc-train other"}))
+        (tmp_path / LOCK_NAME).write_text(
+            json.dumps({"pid": live.pid, "host": socket.gethostname(), "command": "pyagc-train other"})
+        )
         with pytest.raises(RunFolderLockedError, match=f"pid {live.pid}"):
             RunLock(tmp_path).acquire()
         (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": 1, "host": "another-host"}))
@@ -275,17 +306,30 @@ def test_validation_error_leaves_no_run_folder(tmp_path):
     proc = _cli(tmp_path, ["data=iris", "model.optimizer.lr=-0.01"])
     assert proc.returncode != 0
     assert "model.optimizer.lr must be a positive number" in proc.stderr, proc.stderr[-2000:]
-    assert not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").rglob("*")), \
-        sorted(map(str, (tmp_path / "outputs").rglob("*")))
+    assert not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").rglob("*")), sorted(
+        map(str, (tmp_path / "outputs").rglob("*"))
+    )
 
 
 def test_multirun_with_failed_jobs_writes_its_summary_and_keeps_the_later_failure(tmp_path):
     # job 0 trains; job 1 diverges in joint training (a late failure: folder, checkpoints and train.log kept);
     # job 2 fails validation (its folder is removed)
     sweep = tmp_path / "sweep"
-    proc = _cli(tmp_path, ["--multirun", "model.optimizer.lr=0.01,1e30,-1", "hydra.sweep.dir=sweep", "data=iris",
-                           "encoder.hidden_dims=[16]", "model.pretrain_epochs=2", "model.epochs=3",
-                           "trainer.enable_progress_bar=false", "plot=false", "logger=none"])
+    proc = _cli(
+        tmp_path,
+        [
+            "--multirun",
+            "model.optimizer.lr=0.01,1e30,-1",
+            "hydra.sweep.dir=sweep",
+            "data=iris",
+            "encoder.hidden_dims=[16]",
+            "model.pretrain_epochs=2",
+            "model.epochs=3",
+            "trainer.enable_progress_bar=false",
+            "plot=false",
+            "logger=none",
+        ],
+    )
     assert proc.returncode != 0  # the sweep had failures
     summary = json.loads((sweep / "summary.json").read_text())
     assert summary["n_runs"] == 1 and summary["n_failed"] == 2, summary
@@ -301,17 +345,28 @@ def test_multirun_with_failed_jobs_writes_its_summary_and_keeps_the_later_failur
 
 
 # ------------------------------------------------------------------------------------------------ 7. messages
-@pytest.mark.parametrize("overrides, error, message", [
-    (["encoder=resnet18"], ValueError, r"encoder=resnet18 takes images.*Encoders that fit it: mlp_autoencoder, mlp_vae"),
-    (["encoder=gcn", "model.pretrain_epochs=0"], ValueError, r"needs a graph.*Encoders that fit it: mlp_autoencoder"),
-    (["model.optimizer.lr=0"], ValueError, r"model\.optimizer\.lr must be a positive number"),
-    (["model.pretrain_optimizer.lr=-1e-3"], ValueError, r"model\.pretrain_optimizer\.lr must be a positive"),
-    (["+model.optimizer.momentun=0.9"], ValueError, r"model\.optimizer is not a valid optimizer setting"),
-    (["data=file"], ValueError, r"data\.path is not set.*data\.path=/path/to/features"),
-    (["data=file", "data.path=nowhere/x.csv"], FileNotFoundError, r"data\.path=nowhere/x\.csv: no such file"),
-    (["trainer.accelerator=gpu"], ValueError, r"needs a CUDA GPU.*trainer=cpu"),
-    (["trainer.accelerator=tpuu"], ValueError, r"not an accelerator"),
-])
+@pytest.mark.parametrize(
+    "overrides, error, message",
+    [
+        (
+            ["encoder=resnet18"],
+            ValueError,
+            r"encoder=resnet18 takes images.*Encoders that fit it: mlp_autoencoder, mlp_vae",
+        ),
+        (
+            ["encoder=gcn", "model.pretrain_epochs=0"],
+            ValueError,
+            r"needs a graph.*Encoders that fit it: mlp_autoencoder",
+        ),
+        (["model.optimizer.lr=0"], ValueError, r"model\.optimizer\.lr must be a positive number"),
+        (["model.pretrain_optimizer.lr=-1e-3"], ValueError, r"model\.pretrain_optimizer\.lr must be a positive"),
+        (["+model.optimizer.momentun=0.9"], ValueError, r"model\.optimizer is not a valid optimizer setting"),
+        (["data=file"], ValueError, r"data\.path is not set.*data\.path=/path/to/features"),
+        (["data=file", "data.path=nowhere/x.csv"], FileNotFoundError, r"data\.path=nowhere/x\.csv: no such file"),
+        (["trainer.accelerator=gpu"], ValueError, r"needs a CUDA GPU.*trainer=cpu"),
+        (["trainer.accelerator=tpuu"], ValueError, r"not an accelerator"),
+    ],
+)
 def test_bad_values_fail_with_a_message_naming_the_key(overrides, error, message, tmp_path):
     if "trainer.accelerator=gpu" in overrides and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
@@ -338,9 +393,13 @@ def test_bad_checkpoints_are_named_as_such(tmp_path):
         (tmp_path / name).write_bytes(content)
     torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.ckpt")
     torch.save({"state_dict": {}, "epoch": 1}, tmp_path / "lightning.ckpt")
-    expected = {"random.ckpt": "not a PyTorch checkpoint", "truncated.ckpt": "truncated or corrupted",
-                "empty.ckpt": "empty file", "foreign.ckpt": "not a training checkpoint",
-                "lightning.ckpt": "not one written by pyagc-train"}
+    expected = {
+        "random.ckpt": "not a PyTorch checkpoint",
+        "truncated.ckpt": "truncated or corrupted",
+        "empty.ckpt": "empty file",
+        "foreign.ckpt": "not a training checkpoint",
+        "lightning.ckpt": "not one written by pyagc-train",
+    }
     for name, message in expected.items():
         with pytest.raises(ValueError, match=message):
             load_checkpoint(tmp_path / name)
@@ -380,17 +439,36 @@ def test_pyagc_no_shared_turns_off_the_shared_data_fallback(tmp_path, monkeypatc
 
 # what the tests that need ../shared/data (USPS) cover, on scikit-learn's digits as 8x8 images
 def _digits_images(root: Path, limit: int) -> list[str]:
-    return ["data=imagefolder", f"data.root={root}", "data.image_size=8", "data.grayscale=true", f"++data.limit={limit}"]
+    return [
+        "data=imagefolder",
+        f"data.root={root}",
+        "data.image_size=8",
+        "data.grayscale=true",
+        f"++data.limit={limit}",
+    ]
 
 
-@pytest.mark.parametrize("encoder, extra", [
-    ("conv_autoencoder", ["data.batch_size=32"]),
-    ("resnet18", ["data.batch_size=32", "encoder.latent_dim=16", "head.n_init=1"]),
-    ("resnet50", ["data.batch_size=16", "encoder.latent_dim=16", "head.n_init=1"]),
-])
+@pytest.mark.parametrize(
+    "encoder, extra",
+    [
+        ("conv_autoencoder", ["data.batch_size=32"]),
+        ("resnet18", ["data.batch_size=32", "encoder.latent_dim=16", "head.n_init=1"]),
+        ("resnet50", ["data.batch_size=16", "encoder.latent_dim=16", "head.n_init=1"]),
+    ],
+)
 def test_image_encoders_run_on_bundled_digit_images(encoder, extra, tmp_path, digits_image_folder):
-    m = run(make_cfg(tmp_path, [f"encoder={encoder}", "debug=fast", "model.pretrain_epochs=0",
-                                *_digits_images(digits_image_folder, 64), *extra]))
+    m = run(
+        make_cfg(
+            tmp_path,
+            [
+                f"encoder={encoder}",
+                "debug=fast",
+                "model.pretrain_epochs=0",
+                *_digits_images(digits_image_folder, 64),
+                *extra,
+            ],
+        )
+    )
     assert m["joint_steps"] == 1 and m["encoder"] in ("ConvAutoencoder", "ResNetEncoder") and m["n_samples"] == 64
 
 
@@ -399,8 +477,17 @@ def test_cpu_contrastive_experiment_on_bundled_digit_images(tmp_path, digits_ima
 
     from pyagc.augmentations import ImageAugmentation, RandomAffine
 
-    cfg = make_cfg(tmp_path, ["experiment=contrastive_usps_cpu", *_digits_images(digits_image_folder, 128),
-                              "data.batch_size=32", "model.epochs=1", "trainer.enable_progress_bar=false", "plot=false"])
+    cfg = make_cfg(
+        tmp_path,
+        [
+            "experiment=contrastive_usps_cpu",
+            *_digits_images(digits_image_folder, 128),
+            "data.batch_size=32",
+            "model.epochs=1",
+            "trainer.enable_progress_bar=false",
+            "plot=false",
+        ],
+    )
     aug = instantiate(cfg.model.augmentation)
     assert [type(m) for m in aug] == [ImageAugmentation, RandomAffine]
     m = run(cfg)

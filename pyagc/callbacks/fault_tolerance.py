@@ -39,8 +39,16 @@ from pyagc.utils.checkpoint_io import replace_synced
 
 log = logging.getLogger("pyagc")
 
-__all__ = ["RunCheckpoint", "GracefulStop", "RunInterrupted", "INTERRUPT", "SignalSync", "save_checkpoint_atomic",
-           "capture_rng_state", "restore_rng_state"]
+__all__ = [
+    "RunCheckpoint",
+    "GracefulStop",
+    "RunInterrupted",
+    "INTERRUPT",
+    "SignalSync",
+    "save_checkpoint_atomic",
+    "capture_rng_state",
+    "restore_rng_state",
+]
 
 
 # ---------------------------------------------------------------------------------------------------- RNG state
@@ -50,8 +58,12 @@ def capture_rng_state() -> dict[str, Any]:
     np_state = np.random.get_state()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": {"keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "numpy": {
+            "keys": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
         "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -66,8 +78,9 @@ def restore_rng_state(state: dict[str, Any]) -> None:
     if "numpy" in state:
         s = state["numpy"]
         keys = s["keys"].numpy() if isinstance(s["keys"], torch.Tensor) else np.asarray(s["keys"])
-        np.random.set_state(("MT19937", keys.astype(np.uint32), int(s["pos"]), int(s["has_gauss"]),
-                             float(s["cached_gaussian"])))
+        np.random.set_state(
+            ("MT19937", keys.astype(np.uint32), int(s["pos"]), int(s["has_gauss"]), float(s["cached_gaussian"]))
+        )
     if "python" in state:
         version, internal, gauss = state["python"]
         random.setstate((int(version), tuple(int(v) for v in internal), gauss))
@@ -134,14 +147,24 @@ class RunCheckpoint(Checkpoint):
         fsync: flush each file to disk before renaming it (also safe against a machine crash, not only a kill).
     """
 
-    def __init__(self, dirpath: str | os.PathLike | None = None, every_n_epochs: int = 1, keep: int = 0,
-                 phase_checkpoints: bool = True, fsync: bool = True) -> None:
+    def __init__(
+        self,
+        dirpath: str | os.PathLike | None = None,
+        every_n_epochs: int = 1,
+        keep: int = 0,
+        phase_checkpoints: bool = True,
+        fsync: bool = True,
+    ) -> None:
         super().__init__()
         if isinstance(every_n_epochs, bool) or int(every_n_epochs) != every_n_epochs or int(every_n_epochs) < 1:
-            raise ValueError(f"callbacks.model_checkpoint.every_n_epochs must be an integer >= 1, got {every_n_epochs!r}.")
+            raise ValueError(
+                f"callbacks.model_checkpoint.every_n_epochs must be an integer >= 1, got {every_n_epochs!r}."
+            )
         if isinstance(keep, bool) or int(keep) != keep or int(keep) < 0:
-            raise ValueError(f"callbacks.model_checkpoint.keep must be an integer >= 0 (epoch checkpoints kept besides "
-                             f"last.ckpt), got {keep!r}.")
+            raise ValueError(
+                f"callbacks.model_checkpoint.keep must be an integer >= 0 (epoch checkpoints kept besides "
+                f"last.ckpt), got {keep!r}."
+            )
         self.dirpath = None if dirpath is None else str(dirpath)
         self.every_n_epochs = int(every_n_epochs)
         self.keep = int(keep)
@@ -186,8 +209,13 @@ class RunCheckpoint(Checkpoint):
         last_epoch = trainer.max_epochs is not None and 0 <= trainer.max_epochs <= epoch + 1
         if pretrain_end and not last_epoch and not trainer.should_stop:
             self._initialize_head(pl_module)
-        if (epoch + 1) % self.every_n_epochs == 0 or pretrain_end or last_epoch or trainer.should_stop \
-                or INTERRUPT.signum is not None:
+        if (
+            (epoch + 1) % self.every_n_epochs == 0
+            or pretrain_end
+            or last_epoch
+            or trainer.should_stop
+            or INTERRUPT.signum is not None
+        ):
             self._save(trainer, epoch, phase="pretrained" if pretrain_end and self.phase_checkpoints else None)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -205,8 +233,12 @@ class RunCheckpoint(Checkpoint):
         self.interrupted_path = self.last_model_path
 
     def state_dict(self) -> dict[str, Any]:
-        return {"last_model_path": self.last_model_path, "phase_paths": dict(self.phase_paths),
-                "saved_epoch_files": list(self._saved_epoch_files), "rng": capture_rng_state()}
+        return {
+            "last_model_path": self.last_model_path,
+            "phase_paths": dict(self.phase_paths),
+            "saved_epoch_files": list(self._saved_epoch_files),
+            "rng": capture_rng_state(),
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.phase_paths = dict(state_dict.get("phase_paths", {}))
@@ -217,8 +249,12 @@ class RunCheckpoint(Checkpoint):
     @staticmethod
     def _initialize_head(pl_module: pl.LightningModule) -> None:
         head = getattr(pl_module, "cluster_head", None)
-        if head is not None and getattr(head, "requires_initialization", False) and not head.is_initialized \
-                and callable(getattr(pl_module, "initialize_head", None)):
+        if (
+            head is not None
+            and getattr(head, "requires_initialization", False)
+            and not head.is_initialized
+            and callable(getattr(pl_module, "initialize_head", None))
+        ):
             pl_module.initialize_head()
 
     def _save(self, trainer: pl.Trainer, epoch: int, phase: str | None = None, mid_epoch: bool = False) -> None:
@@ -258,8 +294,11 @@ class RunCheckpoint(Checkpoint):
             for _ in range(done):
                 next(fetcher.iterator)
         except Exception as e:  # Lightning internals changed: fall back to Lightning's own behaviour
-            warnings.warn(f"RunCheckpoint: could not skip the batches already trained in the interrupted epoch "
-                          f"({type(e).__name__}: {e}); that epoch restarts from its first batch.", stacklevel=2)
+            warnings.warn(
+                f"RunCheckpoint: could not skip the batches already trained in the interrupted epoch "
+                f"({type(e).__name__}: {e}); that epoch restarts from its first batch.",
+                stacklevel=2,
+            )
             return
         warnings.filterwarnings("ignore", ".*resuming from a checkpoint that ended before the epoch ended.*")
         if hasattr(pl_module, "_epoch_start"):  # the epoch's timer (its on_train_epoch_start does not run again)
@@ -355,8 +394,12 @@ class GracefulStop:
                 raise KeyboardInterrupt  # a second Ctrl-C: stop now, without a checkpoint
             if first:
                 if trainer.is_global_zero:
-                    print(f"\n[pyagc] {signal.Signals(signum).name} received: finishing the current step, then "
-                          "writing a checkpoint (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+                    print(
+                        f"\n[pyagc] {signal.Signals(signum).name} received: finishing the current step, then "
+                        "writing a checkpoint (Ctrl-C again to stop at once)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 launcher = getattr(trainer.strategy, "launcher", None)
                 if launcher is not None and hasattr(launcher, "kill"):
                     with contextlib.suppress(Exception):  # the worker processes this one started
@@ -394,12 +437,14 @@ class SignalSync(Callback):
         if trainer.world_size == 1 and INTERRUPT.signum is not None:
             _flag_stop(trainer)  # a signal during the set-up: stop after the first step
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if not INTERRUPT.installed or trainer.world_size <= 1:
             return
-        seen = torch.tensor([0 if INTERRUPT.signum is None else int(INTERRUPT.signum)],
-                            device=trainer.strategy.root_device)
+        seen = torch.tensor(
+            [0 if INTERRUPT.signum is None else int(INTERRUPT.signum)], device=trainer.strategy.root_device
+        )
         torch.distributed.all_reduce(seen, op=torch.distributed.ReduceOp.MAX)
         signum = int(seen.item())
         connector = getattr(trainer, "_signal_connector", None)
