@@ -54,7 +54,8 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------------- RNG state
 def capture_rng_state() -> dict[str, Any]:
     """The states of torch's, NumPy's and Python's global generators, as tensors and plain lists (a checkpoint
-    holding them still loads with ``torch.load(weights_only=True)``)."""
+    holding them still loads with ``torch.load(weights_only=True)``).
+    """
     np_state = np.random.get_state()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
@@ -92,7 +93,8 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------------------- writing
 def save_checkpoint_atomic(trainer: pl.Trainer, path: str | os.PathLike, fsync: bool = True) -> Path:
     """``trainer.save_checkpoint(path)`` through a temporary file that rank 0 renames over ``path`` when it is
-    complete; every process takes part (Lightning gathers the state) and waits for the rename."""
+    complete; every process takes part (Lightning gathers the state) and waits for the rename.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     trainer.save_checkpoint(str(tmp), weights_only=False)  # rank 0 writes; a barrier inside
@@ -279,7 +281,8 @@ class RunCheckpoint(Checkpoint):
 
     def _skip_trained_batches(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """After a resume from the middle of an epoch, advance the epoch's data iterator past the batches the
-        interrupted run had trained on (Lightning would feed the epoch's first batches again)."""
+        interrupted run had trained on (Lightning would feed the epoch's first batches again).
+        """
         fit_loop = trainer.fit_loop
         if not getattr(fit_loop, "restarted_mid_epoch", False):
             return
@@ -363,7 +366,7 @@ class GracefulStop:
     def installed(self) -> bool:
         return bool(self._previous)
 
-    def install(self) -> "GracefulStop":
+    def install(self) -> GracefulStop:
         import threading
 
         if threading.current_thread() is not threading.main_thread() or self.installed:
