@@ -6,11 +6,11 @@ from pyagc.clusters.contrastive import ContrastiveClusterHead
 from pyagc.clusters.dcn import DCNClusterHead
 from pyagc.clusters.dec import DECClusterHead, kl_divergence, student_t_assignment, target_distribution
 from pyagc.clusters.deepect import DeepECTClusterHead
+from pyagc.clusters.desom import SOMClusterHead
 from pyagc.clusters.dipencoder import DipEncoderClusterHead
 from pyagc.clusters.dmon import DMoNClusterHead, collapse_regularization, spectral_modularity_loss
 from pyagc.clusters.idec import IDECClusterHead
 from pyagc.clusters.kmeans import KMeansClusterHead, KMeansResult, kmeans, pairwise_sq_dists
-from pyagc.clusters.som import SOMClusterHead
 from pyagc.clusters.vade import VaDEClusterHead, vade_kl_terms, vade_responsibilities
 
 __all__ = [
