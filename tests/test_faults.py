@@ -1,6 +1,7 @@
 """Runs survive faults and bad input (issue 23).
 
-- checkpoints at every epoch's end, written atomically: a run killed with SIGKILL in joint training and resumed
+- checkpoints at epoch ends (every epoch with ``min_interval_s=0``, else at most every ``min_interval_s`` seconds,
+  always at the phase boundary and the end), written atomically: a run killed with SIGKILL in joint training and resumed
   with ``ckpt_path=auto`` ends with exactly the assignments of an uninterrupted run;
 - SIGTERM stops after the current step, writes a checkpoint, prints the command that resumes and exits 143;
   the resumed run (from the middle of an epoch) again matches the uninterrupted one;
@@ -34,7 +35,8 @@ from pyagc.cli.train import run
 
 CONFIGS = Path(config_dir())
 # 300 digits in batches of 16 (19 steps an epoch, so a signal lands in the middle of an epoch), DEC without its
-# stopping rule so that the run lasts its 10 + 250 epochs
+# stopping rule so that the run lasts its 10 + 250 epochs; a checkpoint at every epoch's end (the kill test expects a
+# joint-training checkpoint 0.6 s after pretraining)
 RUN = [
     "data=digits",
     "data.limit=300",
@@ -46,6 +48,7 @@ RUN = [
     "trainer.enable_progress_bar=false",
     "plot=false",
     "threads=1",
+    "callbacks.model_checkpoint.min_interval_s=0",
 ]
 TINY = [
     "data=iris",
@@ -163,7 +166,14 @@ def test_sigkill_in_joint_training_then_ckpt_path_auto_resumes_to_the_same_assig
 def test_checkpoint_callback_keeps_epoch_files_and_writes_every_epoch_atomically(tmp_path):
     from pyagc.callbacks import RunCheckpoint
 
-    args = [*TINY, "model.pretrain_epochs=2", "model.epochs=3", "logger=none", "callbacks.model_checkpoint.keep=2"]
+    args = [
+        *TINY,
+        "model.pretrain_epochs=2",
+        "model.epochs=3",
+        "logger=none",
+        "callbacks.model_checkpoint.keep=2",
+        "callbacks.model_checkpoint.min_interval_s=0",
+    ]
     m = run(make_cfg(tmp_path, args))
     ckpts = tmp_path / "checkpoints"
     names = sorted(p.name for p in ckpts.iterdir())
@@ -174,6 +184,49 @@ def test_checkpoint_callback_keeps_epoch_files_and_writes_every_epoch_atomically
     assert not list(ckpts.glob(".*"))  # no temporary files left
     with pytest.raises(ValueError, match="keep"):
         RunCheckpoint(keep=-1)
+
+
+def test_checkpoint_interval_skips_epoch_ends_but_keeps_the_phase_boundary_and_the_end(tmp_path):
+    from pyagc.callbacks import RunCheckpoint
+
+    # an hour between epoch-end checkpoints: of 2 + 4 epochs only the end of pretraining and the last epoch are written
+    args = [
+        *TINY,
+        "model.pretrain_epochs=2",
+        "model.epochs=4",
+        "logger=none",
+        "callbacks.model_checkpoint.keep=10",
+        "callbacks.model_checkpoint.min_interval_s=3600",
+    ]
+    run(make_cfg(tmp_path / "hour", args))
+    ckpts = tmp_path / "hour" / "checkpoints"
+    names = sorted(p.name for p in ckpts.iterdir())
+    assert names == ["epoch=0001.ckpt", "epoch=0005.ckpt", "last.ckpt", "pretrained.ckpt"], names
+    assert torch.load(ckpts / "last.ckpt", weights_only=True)["epoch"] == 5
+
+    # the default (30 s) with DEC's stopping rule firing early: the stopping epoch is written
+    args = [
+        *TINY,
+        "model.pretrain_epochs=1",
+        "model.epochs=200",
+        "logger=none",
+        "head.tol=0.5",
+        "head.update_interval=1",
+        "callbacks.model_checkpoint.keep=10",
+    ]
+    m = run(make_cfg(tmp_path / "early", args))
+    ckpts = tmp_path / "early" / "checkpoints"
+    last = torch.load(ckpts / "last.ckpt", weights_only=True)
+    assert m["epochs_run"] < 201 and last["epoch"] == m["epochs_run"] - 1, (m["epochs_run"], last["epoch"])
+    assert sorted(p.name for p in ckpts.iterdir()) == [
+        "epoch=0000.ckpt",
+        f"epoch={last['epoch']:04d}.ckpt",
+        "last.ckpt",
+        "pretrained.ckpt",
+    ]
+    for bad in (-1, float("inf"), "30"):
+        with pytest.raises(ValueError, match="min_interval_s"):
+            RunCheckpoint(min_interval_s=bad)
 
 
 # ------------------------------------------------------------------------------------------------ 2 + 4. SIGTERM, lock
